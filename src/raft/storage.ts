@@ -1,0 +1,153 @@
+/**
+ * The Storage the core reads from, and MemoryStorage, the in-memory implementation used
+ * by tests, the simulator and benchmarks.
+ *
+ * The core only reads storage; the host writes it while following a Ready. Reads are
+ * synchronous, so a disk-backed host keeps what the core may ask for (recent entries,
+ * the latest snapshot) in memory.
+ *
+ * Layout of MemoryStorage (as in etcd): `#ents[0]` is a dummy entry standing for the
+ * snapshot, holding its index and term; real entries follow, densely indexed.
+ *
+ * Imports base and ./types only.
+ */
+import { assert } from '../base/index.js'
+import { EntryType } from './types.js'
+import type { ConfState, Entry, HardState, Snapshot } from './types.js'
+
+/** Returned by `term()` for an index that is compacted away or beyond the log. */
+export const TERM_UNAVAILABLE = -1
+
+export interface InitialState {
+  readonly hardState: HardState
+  readonly conf: ConfState
+}
+
+export interface Storage {
+  /** Hard state and the configuration as of the snapshot. */
+  initialState(): InitialState
+  /** Entries in [lo, hi), stopping early past `bytesMax` (always at least one). Requires firstIndex() <= lo < hi <= lastIndex()+1. */
+  entries(lo: number, hi: number, bytesMax: number): Entry[]
+  /** The term of entry `i`, for firstIndex()-1 <= i <= lastIndex(); otherwise TERM_UNAVAILABLE. */
+  term(i: number): number
+  firstIndex(): number
+  lastIndex(): number
+  /** The most recent snapshot. */
+  snapshot(): Snapshot
+}
+
+export const emptyHardState: HardState = { term: 0, vote: 0, commit: 0 }
+
+const EMPTY = new Uint8Array(0)
+
+export function entryBytes(e: Entry): number {
+  // a fixed overhead stands for term, index and type
+  return e.data.byteLength + 24
+}
+
+export function emptySnapshot(conf: ConfState): Snapshot {
+  return { metadata: { index: 0, term: 0, conf }, data: EMPTY }
+}
+
+export class MemoryStorage implements Storage {
+  #hardState: HardState = emptyHardState
+  #snapshot: Snapshot
+  #ents: Entry[]
+
+  /** A fresh log whose initial configuration has `voters` (empty for a node that will be added later). */
+  constructor(voters: readonly number[] = []) {
+    this.#snapshot = emptySnapshot({ voters: [...voters].sort((a, b) => a - b) })
+    this.#ents = [{ term: 0, index: 0, type: EntryType.Normal, data: EMPTY }]
+  }
+
+  initialState(): InitialState {
+    return { hardState: this.#hardState, conf: this.#snapshot.metadata.conf }
+  }
+
+  hardState(): HardState {
+    return this.#hardState
+  }
+
+  setHardState(hs: HardState): void {
+    this.#hardState = hs
+  }
+
+  entries(lo: number, hi: number, bytesMax: number): Entry[] {
+    const offset = this.#ents[0]!.index
+    assert(lo > offset, () => `entries(${lo}) is compacted (first ${offset + 1})`)
+    assert(hi <= this.lastIndex() + 1, () => `entries(.., ${hi}) beyond last ${this.lastIndex()}`)
+    assert(lo < hi, () => `entries(${lo}, ${hi}) empty range`)
+    const out: Entry[] = []
+    let size = 0
+    for (let i = lo; i < hi; i++) {
+      const e = this.#ents[i - offset]!
+      size += entryBytes(e)
+      if (out.length > 0 && size > bytesMax) break
+      out.push(e)
+    }
+    return out
+  }
+
+  term(i: number): number {
+    const offset = this.#ents[0]!.index
+    if (i < offset || i > offset + this.#ents.length - 1) return TERM_UNAVAILABLE
+    return this.#ents[i - offset]!.term
+  }
+
+  firstIndex(): number {
+    return this.#ents[0]!.index + 1
+  }
+
+  lastIndex(): number {
+    return this.#ents[0]!.index + this.#ents.length - 1
+  }
+
+  snapshot(): Snapshot {
+    return this.#snapshot
+  }
+
+  /** Replaces everything with `snap` (a follower installing a leader's snapshot). */
+  applySnapshot(snap: Snapshot): void {
+    const { index, term } = snap.metadata
+    assert(index >= this.#snapshot.metadata.index, () => `applySnapshot: ${index} older than ${this.#snapshot.metadata.index}`)
+    this.#snapshot = snap
+    this.#ents = [{ term, index, type: EntryType.Normal, data: EMPTY }]
+  }
+
+  /** Records a snapshot of the state machine at applied index `i` (the host's own compaction). */
+  createSnapshot(i: number, conf: ConfState, data: Uint8Array): Snapshot {
+    const offset = this.#ents[0]!.index
+    assert(i > this.#snapshot.metadata.index, () => `createSnapshot: ${i} not newer than ${this.#snapshot.metadata.index}`)
+    assert(i <= this.lastIndex(), () => `createSnapshot: ${i} beyond last ${this.lastIndex()}`)
+    this.#snapshot = { metadata: { index: i, term: this.#ents[i - offset]!.term, conf }, data }
+    return this.#snapshot
+  }
+
+  /** Drops entries before `compactIndex` (it becomes the dummy entry). */
+  compact(compactIndex: number): void {
+    const offset = this.#ents[0]!.index
+    if (compactIndex <= offset) return
+    assert(compactIndex <= this.lastIndex(), () => `compact: ${compactIndex} beyond last ${this.lastIndex()}`)
+    const i = compactIndex - offset
+    const dummy: Entry = { term: this.#ents[i]!.term, index: compactIndex, type: EntryType.Normal, data: EMPTY }
+    this.#ents = [dummy, ...this.#ents.slice(i + 1)]
+  }
+
+  /** Appends `entries`, replacing any stored entries from `entries[0].index` on. */
+  append(entries: readonly Entry[]): void {
+    if (entries.length === 0) return
+    const first = this.firstIndex()
+    const last = entries[entries.length - 1]!.index
+    if (last < first) return // all compacted already
+    let from = entries[0]!.index
+    let k = 0
+    if (from < first) {
+      k = first - from
+      from = first
+    }
+    const offset = this.#ents[0]!.index
+    assert(from <= this.lastIndex() + 1, () => `append: gap, ${from} after last ${this.lastIndex()}`)
+    this.#ents.length = from - offset
+    for (; k < entries.length; k++) this.#ents.push(entries[k]!)
+  }
+}
