@@ -21,8 +21,11 @@
  * can never again form a quorum on its own. A leader that removes itself keeps leading
  * (without counting itself) until C_new commits, then steps down.
  *
- * Encoding of a ConfChange entry's data: byte 0 is the operation, bytes 1–4 the node id
- * (u32 big-endian).
+ * A ConfChange entry carries the whole configuration it yields, not only the change:
+ * a node added to a running cluster starts with no configuration at all and learns it
+ * from the first ConfChange entry (or snapshot) it receives, whatever came before.
+ * Encoding: byte 0 the operation, bytes 1–4 the node id, bytes 5–6 the voter count,
+ * then each voter (all integers big-endian).
  *
  * Imports ./types only.
  */
@@ -39,21 +42,34 @@ export interface ConfChange {
   readonly nodeId: NodeId
 }
 
-export function encodeConfChange(cc: ConfChange): Uint8Array {
-  const out = new Uint8Array(5)
+/** A change together with the configuration it yields, as stored in the log. */
+export interface ConfChangeEntry extends ConfChange {
+  readonly conf: ConfState
+}
+
+export function encodeConfChange(cc: ConfChange, conf: ConfState): Uint8Array {
+  const n = conf.voters.length
+  const out = new Uint8Array(7 + 4 * n)
+  const v = new DataView(out.buffer)
   out[0] = cc.op
-  new DataView(out.buffer).setUint32(1, cc.nodeId, false)
+  v.setUint32(1, cc.nodeId, false)
+  v.setUint16(5, n, false)
+  for (let i = 0; i < n; i++) v.setUint32(7 + 4 * i, conf.voters[i]!, false)
   return out
 }
 
-/** Null when the bytes are not a ConfChange (a bug: only the leader writes them). */
-export function decodeConfChange(data: Uint8Array): ConfChange | null {
-  if (data.byteLength !== 5) return null
+/** Null when the bytes are not a ConfChange entry (a bug: only the leader writes them). */
+export function decodeConfChange(data: Uint8Array): ConfChangeEntry | null {
+  if (data.byteLength < 7) return null
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength)
   const op = data[0]
   if (op !== ConfChangeOp.AddVoter && op !== ConfChangeOp.RemoveVoter) return null
-  const nodeId = new DataView(data.buffer, data.byteOffset, 5).getUint32(1, false)
-  if (nodeId === 0) return null
-  return { op, nodeId }
+  const nodeId = v.getUint32(1, false)
+  const n = v.getUint16(5, false)
+  if (nodeId === 0 || data.byteLength !== 7 + 4 * n) return null
+  const voters: NodeId[] = []
+  for (let i = 0; i < n; i++) voters.push(v.getUint32(7 + 4 * i, false))
+  return { op, nodeId, conf: { voters } }
 }
 
 /** Why a change cannot apply to `conf`, or null if it can. */

@@ -102,6 +102,41 @@ export class RaftNode {
     return this.#raft.role === Role.Leader
   }
 
+  // cheap read-only views (status() builds a whole object)
+  get term(): number {
+    return this.#raft.term
+  }
+
+  get role(): Role {
+    return this.#raft.role
+  }
+
+  get leader(): NodeId {
+    return this.#raft.lead
+  }
+
+  get commit(): number {
+    return this.#raft.log.committed
+  }
+
+  get lastIndex(): number {
+    return this.#raft.log.lastIndex()
+  }
+
+  get firstIndex(): number {
+    return this.#raft.log.firstIndex()
+  }
+
+  /** The term of entry `i` in this node's log (durable or not), or TERM_UNAVAILABLE. */
+  logTerm(i: number): number {
+    return this.#raft.log.term(i)
+  }
+
+  /** The voters of the configuration in force. */
+  voters(): readonly NodeId[] {
+    return this.#raft.conf().voters
+  }
+
   /** Is a Ready waiting (and none outstanding)? */
   hasReady(): boolean {
     if (this.#outstanding) return false

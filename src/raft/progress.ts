@@ -53,6 +53,13 @@ export class Inflights {
     }
   }
 
+  /** Frees the oldest slot: a heartbeat answer shows the follower is alive, so a lost append must not stall the window forever. */
+  freeFirstOne(): void {
+    if (this.count === 0) return
+    this.#start = this.#start + 1 === this.#capacity ? 0 : this.#start + 1
+    this.count--
+  }
+
   reset(): void {
     this.#start = 0
     this.count = 0

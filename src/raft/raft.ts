@@ -40,6 +40,8 @@ export interface UnsafeRules {
   readonly commitPriorTermByCounting?: boolean
   /** Grant votes without the §5.4.1 up-to-date check. */
   readonly voteWithoutLogCheck?: boolean
+  /** Acknowledge appends to the leader before they are durable. */
+  readonly ackBeforePersist?: boolean
 }
 
 export interface RaftOptions {
@@ -88,6 +90,10 @@ interface MutableMessage {
   rejectHint: number
   snapshot: Snapshot | null
   transfer: boolean
+}
+
+function sameVoters(a: ConfState, b: ConfState): boolean {
+  return a.voters.length === b.voters.length && a.voters.every((v, i) => v === b.voters[i])
 }
 
 const NO_ENTRIES: readonly Entry[] = Object.freeze([]) as readonly Entry[]
@@ -159,7 +165,9 @@ export class Raft {
     this.log = new RaftLog(opts.storage, opts.applied ?? 0)
     const { hardState, conf } = opts.storage.initialState()
     this.#baseConf = conf
-    this.#scanConfChanges(this.log.firstIndex(), this.log.lastIndex())
+    // entries kept from before the snapshot are older than its configuration
+    const snapIndex = opts.storage.snapshot().metadata.index
+    this.#scanConfChanges(Math.max(this.log.firstIndex(), snapIndex + 1), this.log.lastIndex())
     this.term = hardState.term
     this.vote = hardState.vote
     this.becomeFollower(this.term, NONE)
@@ -212,7 +220,13 @@ export class Raft {
       if (e.type !== EntryType.ConfChange) continue
       const cc = decodeConfChange(e.data)
       assert(cc !== null, () => `entry ${e.index} is a ConfChange that does not decode`)
-      this.#confLog.push({ index: e.index, conf: applyConfChange(this.conf(), cc) })
+      const prev = this.conf()
+      // a node that knows the configuration before the change must agree with the result
+      assert(
+        prev.voters.length === 0 || sameVoters(applyConfChange(prev, cc), cc.conf),
+        () => `ConfChange at ${e.index} yields [${cc.conf.voters.join(',')}], not what [${prev.voters.join(',')}] becomes`,
+      )
+      this.#confLog.push({ index: e.index, conf: cc.conf })
       changed = true
     }
     if (changed) this.#onConfChanged()
@@ -409,7 +423,8 @@ export class Raft {
 
   #send(m: MutableMessage): void {
     assert(m.to !== this.id || isAfterPersist(m.type), 'only durable acknowledgements are sent to self')
-    if (isAfterPersist(m.type)) this.msgsAfterPersist.push(m)
+    const early = this.#unsafe.ackBeforePersist === true && m.type === MessageType.AppResp
+    if (isAfterPersist(m.type) && !early) this.msgsAfterPersist.push(m)
     else this.msgs.push(m)
   }
 
@@ -553,6 +568,7 @@ export class Raft {
       case MessageType.HeartbeatResp:
         pr.recentActive = true
         pr.probeSent = false
+        if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne()
         if (pr.match < this.log.lastIndex()) this.#maybeSendAppend(m.from, true)
         break
       default:
@@ -777,7 +793,8 @@ export class Raft {
     const why = checkConfChange(this.conf(), cc)
     if (why) return fail('CONF_CHANGE_INVALID', why)
     const index = this.log.lastIndex() + 1
-    this.#appendEntries([{ term: this.term, index, type: EntryType.ConfChange, data: encodeConfChange(cc) }])
+    const data = encodeConfChange(cc, applyConfChange(this.conf(), cc))
+    this.#appendEntries([{ term: this.term, index, type: EntryType.ConfChange, data }])
     return ok({ firstIndex: index, lastIndex: index, term: this.term })
   }
 

@@ -1,0 +1,123 @@
+/**
+ * Simulation options, all drawn from one seed (TigerBeetle's VOPR style): the seed
+ * decides the cluster's size-independent fault ratios, timings and Raft settings, and
+ * they are printed at the start of a run so a failure can be read as well as replayed.
+ */
+import { Prng } from '../../src/base/index.js'
+
+/**
+ * `mixed` draws every knob independently (and picks `churn` for one seed in eight);
+ * `churn` is the leader-churn nemesis: leaders are isolated or crashed while clients
+ * keep proposing to them, pre-vote and check-quorum are off, and replication moves one
+ * entry per round trip, so old uncommitted entries meet newer conflicting ones — the
+ * ground where the Figure 8 commitment hazard lives.
+ */
+export type FaultProfile = 'mixed' | 'churn'
+
+export interface SimOptions {
+  readonly seed: number
+  readonly profile: FaultProfile
+  /** Voters of the initial configuration; one spare node beyond them can be added later. */
+  readonly nodes: 3 | 5
+  /** Time units of the safety phase (faults on). */
+  readonly safetyTime: number
+  /** Per-message probabilities. */
+  readonly lossRate: number
+  readonly duplicateRate: number
+  /** Message delay is uniform in [1, delayMax] time units (random delays reorder). */
+  readonly delayMax: number
+  /** Per time unit probabilities. */
+  readonly crashRate: number
+  /** Per time unit: crash whoever leads (Jepsen's "kill the leader" nemesis). */
+  readonly leaderCrashRate: number
+  /** Chance that a newly elected leader is crashed soon after (before its first entries spread). */
+  readonly newLeaderCrashChance: number
+  readonly restartRate: number
+  readonly partitionRate: number
+  readonly healRate: number
+  /** Share of partitions that are one-way. */
+  readonly oneWayShare: number
+  /** Share of partitions that cut the current leader off alone. */
+  readonly isolateLeaderShare: number
+  readonly proposeRate: number
+  readonly snapshotRate: number
+  readonly confChangeRate: number
+  readonly transferRate: number
+  /** Time units between a node's ticks, per node (uneven clocks). */
+  readonly tickPeriods: readonly number[]
+  /** A durable write takes uniform [1, diskLatencyMax] time units. */
+  readonly diskLatencyMax: number
+  readonly raft: {
+    readonly electionTicks: number
+    readonly heartbeatTicks: number
+    readonly preVote: boolean
+    readonly checkQuorum: boolean
+    readonly inflightMsgsMax: number
+    readonly appendBytesMax: number
+  }
+}
+
+export function drawOptions(seed: number, nodes: 3 | 5, profile: FaultProfile = 'mixed'): SimOptions {
+  const r = new Prng(seed)
+  const pick = <T>(xs: readonly T[]): T => r.pick(xs)
+  const total = nodes + 1
+  const tickPeriods: number[] = []
+  const base = r.range(6, 12)
+  const uneven = r.chance(0.5)
+  for (let i = 0; i < total; i++) tickPeriods.push(uneven ? r.range(base - 4, base + 6) : base)
+  const roll = r.int(8) // drawn always, so a seed's other draws do not depend on the profile
+  const churn = profile === 'churn' || roll === 0
+  const drawn: SimOptions = {
+    seed,
+    profile: churn ? 'churn' : 'mixed',
+    nodes,
+    safetyTime: r.range(1500, 4000),
+    lossRate: pick([0, 0.01, 0.05, 0.15, 0.3]),
+    duplicateRate: pick([0, 0, 0.02, 0.1]),
+    delayMax: pick([2, 5, 15, 40]),
+    crashRate: pick([0, 0.001, 0.003, 0.01]),
+    leaderCrashRate: pick([0, 0, 0.002, 0.01, 0.03]),
+    newLeaderCrashChance: pick([0, 0, 0.2, 0.5]),
+    restartRate: pick([0.005, 0.02, 0.1]),
+    partitionRate: pick([0, 0.002, 0.005, 0.01]),
+    healRate: pick([0.005, 0.02, 0.05]),
+    oneWayShare: pick([0, 0.3, 0.6]),
+    isolateLeaderShare: pick([0, 0.5, 0.9]),
+    proposeRate: pick([0.02, 0.1, 0.3]),
+    snapshotRate: pick([0, 0.002, 0.01, 0.03]),
+    confChangeRate: pick([0, 0, 0.002, 0.01]),
+    transferRate: pick([0, 0.001, 0.005]),
+    tickPeriods,
+    diskLatencyMax: pick([1, 3, 10, 25]),
+    raft: {
+      electionTicks: pick([8, 10, 16]),
+      heartbeatTicks: pick([1, 2]),
+      preVote: r.chance(0.75),
+      checkQuorum: r.chance(0.75),
+      inflightMsgsMax: pick([1, 4, 64]),
+      appendBytesMax: pick([1, 64, 1 << 20]),
+    },
+  }
+  if (!churn) return drawn
+  return {
+    ...drawn,
+    proposeRate: 0.3,
+    isolateLeaderShare: 0.9,
+    partitionRate: 0.02,
+    healRate: 0.01,
+    leaderCrashRate: 0.02,
+    restartRate: 0.05,
+    raft: { ...drawn.raft, preVote: false, checkQuorum: false, appendBytesMax: 1, inflightMsgsMax: 1 },
+  }
+}
+
+export function formatOptions(o: SimOptions): string {
+  const pct = (x: number): string => `${(x * 100).toFixed(1)}%`
+  return [
+    `seed=${o.seed} profile=${o.profile} nodes=${o.nodes}(+1 spare) safetyTime=${o.safetyTime}`,
+    `network: loss=${pct(o.lossRate)} dup=${pct(o.duplicateRate)} delay=1..${o.delayMax} partitions=${pct(o.partitionRate)}/unit heal=${pct(o.healRate)} oneWay=${pct(o.oneWayShare)} isolateLeader=${pct(o.isolateLeaderShare)}`,
+    `nodes: crash=${pct(o.crashRate)}/unit leaderCrash=${pct(o.leaderCrashRate)}/unit newLeaderCrash=${pct(o.newLeaderCrashChance)} restart=${pct(o.restartRate)} disk=1..${o.diskLatencyMax} tickPeriods=[${o.tickPeriods.join(',')}]`,
+    `load: propose=${pct(o.proposeRate)} snapshot=${pct(o.snapshotRate)} confChange=${pct(o.confChangeRate)} transfer=${pct(o.transferRate)}`,
+    `raft: electionTicks=${o.raft.electionTicks} heartbeatTicks=${o.raft.heartbeatTicks} preVote=${o.raft.preVote} checkQuorum=${o.raft.checkQuorum} inflight=${o.raft.inflightMsgsMax} appendBytes=${o.raft.appendBytesMax}`,
+  ].join('\n')
+}
