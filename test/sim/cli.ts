@@ -82,7 +82,7 @@ function main(): number {
   if (count === null || first === null || traceLines === null) return 2
   console.log(`sweeping seeds ${first}..${first + count - 1} with ${nodes} voters, profile ${profile}${values.unsafe ? `, unsafe rule ${values.unsafe}` : ''}`)
   const bar = new cliProgress.SingleBar(
-    { format: '{bar} {value}/{total} seeds | {failures} failing | {duration_formatted} elapsed, eta {eta_formatted}', noTTYOutput: false },
+    { format: '{bar} {value}/{total} seeds | {failures} failing | {duration_formatted} elapsed, eta {eta_formatted}', noTTYOutput: true, notTTYSchedule: 10_000 },
     cliProgress.Presets.shades_classic,
   )
   bar.start(count, 0, { failures: 0 })

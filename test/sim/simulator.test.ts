@@ -3,8 +3,8 @@ import { runSimulation } from './simulator.js'
 import { describeFailure, sweep } from './sweep.js'
 
 // The default suite's fixed slice; `npm run sim -- --seeds N` runs the long sweep.
-const SLICE_3 = 250
-const SLICE_5 = 100
+const SLICE_3 = 500
+const SLICE_5 = 250
 
 describe('simulator - safety and liveness', () => {
   it(`holds for seeds 1..${SLICE_3} with 3 voters`, () => {
