@@ -151,6 +151,21 @@ export class RaftNode {
     return ss.leader !== r.lead || ss.role !== r.role
   }
 
+  /**
+   * Messages that may be sent right now, even while a Ready is outstanding: appends,
+   * heartbeats and snapshots promise nothing about our own disk, so a leader need not
+   * hold its followers' traffic back while it syncs. (Votes and acknowledgements stay
+   * for the Ready they depend on.)
+   */
+  takeMessages(): readonly Message[] {
+    const r = this.#raft
+    r.flushAppends()
+    if (r.msgs.length === 0) return NO_MESSAGES
+    const out = r.msgs
+    r.msgs = []
+    return out
+  }
+
   /** Takes what the host must do now. Call advance() when it is done. */
   ready(): Ready {
     assert(this.#outstanding === null, 'ready() while a Ready is outstanding: call advance() first')

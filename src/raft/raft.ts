@@ -450,8 +450,11 @@ export class Raft {
         // tell a stale leader about the newer term so it steps down (and a node stuck
         // at a higher term by pre-vote-less elections gets noticed)
         this.#send(this.#message(MessageType.AppResp, m.from, this.term))
-      } else if (m.type === MessageType.PreVote) {
-        const r = this.#message(MessageType.PreVoteResp, m.from, this.term)
+      } else if (m.type === MessageType.PreVote || m.type === MessageType.Vote) {
+        // Figure 2: answer with our term, so a candidate stuck at a lower term catches up
+        // (otherwise a node whose configuration never sends us anything could campaign
+        // below our term forever while holding the log the cluster needs)
+        const r = this.#message(m.type === MessageType.Vote ? MessageType.VoteResp : MessageType.PreVoteResp, m.from, this.term)
         r.reject = true
         this.#send(r)
       }

@@ -126,7 +126,9 @@ export interface SoftState {
  * 3. Only then send `messagesAfterPersist` (votes and acknowledgements promise
  *    durability), and apply `snapshot` then `committedEntries` to the state machine.
  * 4. Call `advance()`. Exactly one Ready is outstanding at a time; proposals and
- *    messages stepped meanwhile go into the next one (group commit).
+ *    messages stepped meanwhile go into the next one (group commit). While it is
+ *    outstanding, `RaftNode.takeMessages()` hands out what may be sent at once, so a
+ *    leader keeps streaming appends during its own sync.
  */
 export interface Ready {
   readonly softState: SoftState | null

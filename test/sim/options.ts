@@ -47,6 +47,8 @@ export interface SimOptions {
   readonly tickPeriods: readonly number[]
   /** A durable write takes uniform [1, diskLatencyMax] time units. */
   readonly diskLatencyMax: number
+  /** The host sends what takeMessages() gives while a write is in flight (else it waits for the next Ready). */
+  readonly eagerSend: boolean
   readonly raft: {
     readonly electionTicks: number
     readonly heartbeatTicks: number
@@ -89,6 +91,7 @@ export function drawOptions(seed: number, nodes: 3 | 5, profile: FaultProfile = 
     transferRate: pick([0, 0.001, 0.005]),
     tickPeriods,
     diskLatencyMax: pick([1, 3, 10, 25]),
+    eagerSend: r.chance(0.5),
     raft: {
       electionTicks: pick([8, 10, 16]),
       heartbeatTicks: pick([1, 2]),
@@ -116,7 +119,7 @@ export function formatOptions(o: SimOptions): string {
   return [
     `seed=${o.seed} profile=${o.profile} nodes=${o.nodes}(+1 spare) safetyTime=${o.safetyTime}`,
     `network: loss=${pct(o.lossRate)} dup=${pct(o.duplicateRate)} delay=1..${o.delayMax} partitions=${pct(o.partitionRate)}/unit heal=${pct(o.healRate)} oneWay=${pct(o.oneWayShare)} isolateLeader=${pct(o.isolateLeaderShare)}`,
-    `nodes: crash=${pct(o.crashRate)}/unit leaderCrash=${pct(o.leaderCrashRate)}/unit newLeaderCrash=${pct(o.newLeaderCrashChance)} restart=${pct(o.restartRate)} disk=1..${o.diskLatencyMax} tickPeriods=[${o.tickPeriods.join(',')}]`,
+    `nodes: crash=${pct(o.crashRate)}/unit leaderCrash=${pct(o.leaderCrashRate)}/unit newLeaderCrash=${pct(o.newLeaderCrashChance)} restart=${pct(o.restartRate)} disk=1..${o.diskLatencyMax} eagerSend=${o.eagerSend} tickPeriods=[${o.tickPeriods.join(',')}]`,
     `load: propose=${pct(o.proposeRate)} snapshot=${pct(o.snapshotRate)} confChange=${pct(o.confChangeRate)} transfer=${pct(o.transferRate)}`,
     `raft: electionTicks=${o.raft.electionTicks} heartbeatTicks=${o.raft.heartbeatTicks} preVote=${o.raft.preVote} checkQuorum=${o.raft.checkQuorum} inflight=${o.raft.inflightMsgsMax} appendBytes=${o.raft.appendBytesMax}`,
   ].join('\n')

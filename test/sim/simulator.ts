@@ -246,7 +246,8 @@ export class Simulation {
     for (const n of this.#nodes.values()) behind = Math.max(behind, leader.raft.lastIndex - n.storage.lastIndex())
     const perMessage = Math.max(1, Math.floor(this.opts.raft.appendBytesMax / 28))
     const roundTrips = Math.ceil(behind / perMessage / this.opts.raft.inflightMsgsMax)
-    const roundTrip = 2 * Math.min(this.opts.delayMax, 5) + this.opts.diskLatencyMax + 2
+    // a follower's write, and (unless the host sends eagerly) the leader's own
+    const roundTrip = 2 * Math.min(this.opts.delayMax, 5) + this.opts.diskLatencyMax * (this.opts.eagerSend ? 1 : 2) + 2
     return roundTrips * roundTrip
   }
 
@@ -313,7 +314,11 @@ export class Simulation {
       n.pending = null
       this.#finishReady(n, rd)
     }
-    if (n.pending || !raft.hasReady()) return
+    if (n.pending) {
+      if (this.opts.eagerSend) for (const m of raft.takeMessages()) this.#send(m)
+      return
+    }
+    if (!raft.hasReady()) return
     const rd = raft.ready()
     if (rd.softState) this.#log(() => `n${n.id} ${rd.softState!.role} term ${raft.term} leader ${rd.softState!.leader}`)
     for (const m of rd.messages) this.#send(m)
