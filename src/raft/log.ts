@@ -181,13 +181,14 @@ export class RaftLog {
     for (let k = 0; k < out.length; k++) size += entryBytes(out[k]!)
     const from = Math.max(lo, uo)
     const tail = this.unstable.entries
-    for (let i = from; i < hi; i++) {
-      const e = tail[i - uo]!
-      size += entryBytes(e)
-      if (out.length > 0 && size > bytesMax) break
-      out.push(e)
+    let end = from
+    while (end < hi) {
+      size += entryBytes(tail[end - uo]!)
+      if ((out.length > 0 || end > from) && size > bytesMax) break
+      end++
     }
-    return out
+    const part = tail.slice(from - uo, end - uo)
+    return out.length === 0 ? part : out.concat(part)
   }
 
   /** Entries from `i` on, up to `bytesMax`; empty if `i` is past the end. */

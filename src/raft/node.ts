@@ -188,12 +188,21 @@ export class RaftNode {
     r.msgs = []
     let after: readonly Message[] = NO_MESSAGES
     let selfMsgs: readonly Message[] = NO_MESSAGES
-    if (r.msgsAfterPersist.length > 0) {
-      const toPeers: Message[] = []
-      const toSelf: Message[] = []
-      for (const m of r.msgsAfterPersist) (m.to === r.id ? toSelf : toPeers).push(m)
-      after = toPeers
-      selfMsgs = toSelf
+    const queued = r.msgsAfterPersist
+    if (queued.length > 0) {
+      let self = 0
+      for (let i = 0; i < queued.length; i++) if (queued[i]!.to === r.id) self++
+      if (self === 0) {
+        after = queued
+      } else if (self === queued.length) {
+        selfMsgs = queued
+      } else {
+        const toPeers: Message[] = []
+        const toSelf: Message[] = []
+        for (let i = 0; i < queued.length; i++) (queued[i]!.to === r.id ? toSelf : toPeers).push(queued[i]!)
+        after = toPeers
+        selfMsgs = toSelf
+      }
       r.msgsAfterPersist = []
     }
 

@@ -26,8 +26,15 @@ export function committedIndex(voters: readonly NodeId[], matchOf: (id: NodeId) 
   if (n === 0) return 0
   if (n === 1) return matchOf(voters[0]!)
   const matches = new Array<number>(n)
-  for (let i = 0; i < n; i++) matches[i] = matchOf(voters[i]!)
-  matches.sort((a, b) => b - a)
+  for (let i = 0; i < n; i++) {
+    const v = matchOf(voters[i]!)
+    let j = i
+    while (j > 0 && matches[j - 1]! < v) {
+      matches[j] = matches[j - 1]!
+      j--
+    }
+    matches[j] = v
+  }
   return matches[majority(n) - 1]!
 }
 

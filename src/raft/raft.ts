@@ -561,7 +561,7 @@ export class Raft {
       case MessageType.AppResp:
         if (m.from === this.id) {
           // our own write is durable up to m.index
-          if (pr.maybeUpdate(m.index)) this.#maybeCommit()
+          if (pr.maybeUpdate(m.index) && m.index > this.log.committed) this.#maybeCommit()
           return
         }
         pr.recentActive = true
@@ -598,7 +598,8 @@ export class Raft {
     } else if (pr.state === ProgressState.Replicate) {
       pr.inflights.freeLE(m.index)
     }
-    if (!this.#maybeCommit() && wasPaused) this.#maybeSendAppend(m.from, true)
+    const committed = m.index > this.log.committed && this.#maybeCommit()
+    if (!committed && wasPaused) this.#maybeSendAppend(m.from, true)
     while (this.#maybeSendAppend(m.from, false)) {
       // fill the in-flight window
     }
@@ -682,10 +683,12 @@ export class Raft {
     this.#bcastEntries = true
   }
 
+  readonly #matchOf = (id: NodeId): number => this.prs.get(id)?.match ?? 0
+
   /** Advances the commit index to what a majority has durably acknowledged (current-term entries only). */
   #maybeCommit(): boolean {
     const voters = this.conf().voters
-    const mci = committedIndex(voters, (id) => this.prs.get(id)?.match ?? 0)
+    const mci = committedIndex(voters, this.#matchOf)
     if (!this.log.maybeCommit(mci, this.term, this.#unsafe.commitPriorTermByCounting === true)) return false
     this.#bcastCommit = true
     if (!voters.includes(this.id) && this.#lastConfIndex() <= this.log.committed) {
@@ -770,7 +773,8 @@ export class Raft {
       return fail('PROPOSAL_TOO_LARGE', `a proposal holds 1..${limits.raft.proposalEntriesMax} entries, got ${datas.length}`)
     }
     let bytes = 0
-    for (let k = 0; k < datas.length; k++) bytes += datas[k]!.byteLength + 24
+    // .length, not .byteLength: the same number for a Uint8Array, and several times faster on Node 20
+    for (let k = 0; k < datas.length; k++) bytes += datas[k]!.length + 24
     if (this.#uncommittedBytes > 0 && this.#uncommittedBytes + bytes > this.#uncommittedBytesMax) {
       return fail('UNCOMMITTED_LIMIT', `uncommitted entries would exceed ${this.#uncommittedBytesMax} bytes`)
     }

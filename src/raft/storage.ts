@@ -41,8 +41,9 @@ export const emptyHardState: HardState = { term: 0, vote: 0, commit: 0 }
 const EMPTY = new Uint8Array(0)
 
 export function entryBytes(e: Entry): number {
-  // a fixed overhead stands for term, index and type
-  return e.data.byteLength + 24
+  // a fixed overhead stands for term, index and type; .length rather than .byteLength
+  // (equal for a Uint8Array) because it is about 4x cheaper on Node 20, and this is hot
+  return e.data.length + 24
 }
 
 export function emptySnapshot(conf: ConfState): Snapshot {
@@ -77,15 +78,15 @@ export class MemoryStorage implements Storage {
     assert(lo > offset, () => `entries(${lo}) is compacted (first ${offset + 1})`)
     assert(hi <= this.lastIndex() + 1, () => `entries(.., ${hi}) beyond last ${this.lastIndex()}`)
     assert(lo < hi, () => `entries(${lo}, ${hi}) empty range`)
-    const out: Entry[] = []
+    const ents = this.#ents
+    let end = lo
     let size = 0
-    for (let i = lo; i < hi; i++) {
-      const e = this.#ents[i - offset]!
-      size += entryBytes(e)
-      if (out.length > 0 && size > bytesMax) break
-      out.push(e)
+    while (end < hi) {
+      size += entryBytes(ents[end - offset]!)
+      if (end > lo && size > bytesMax) break
+      end++
     }
-    return out
+    return ents.slice(lo - offset, end - offset)
   }
 
   term(i: number): number {
@@ -147,7 +148,8 @@ export class MemoryStorage implements Storage {
     }
     const offset = this.#ents[0]!.index
     assert(from <= this.lastIndex() + 1, () => `append: gap, ${from} after last ${this.lastIndex()}`)
-    this.#ents.length = from - offset
-    for (; k < entries.length; k++) this.#ents.push(entries[k]!)
+    const ents = this.#ents
+    if (ents.length !== from - offset) ents.length = from - offset
+    for (; k < entries.length; k++) ents.push(entries[k]!)
   }
 }
