@@ -189,12 +189,8 @@ class Host {
       for (let i = 0; i < msgs.length; i++) out[n++] = msgs[i]!
       // persist: snapshot, entries, hard state (one "sync")
       const st = this.storages[k]!
-      if (rd.snapshot) {
-        st.applySnapshot(rd.snapshot)
-        this.applied[k] = rd.snapshot.metadata.index
-      }
-      if (rd.entries.length > 0) st.append(rd.entries)
-      if (rd.hardState) st.setHardState(rd.hardState)
+      st.persist(rd)
+      if (rd.snapshot) this.applied[k] = rd.snapshot.metadata.index
       // now durable: acknowledgements may go out, committed entries may be applied
       const after = rd.messagesAfterPersist
       for (let i = 0; i < after.length; i++) out[n++] = after[i]!

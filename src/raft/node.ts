@@ -14,7 +14,7 @@ import type { ConfChange } from './config.js'
 import { Raft } from './raft.js'
 import type { ProposeError, Proposed, RaftOptions } from './raft.js'
 import { ProgressState } from './progress.js'
-import { MessageType, Role } from './types.js'
+import { Role } from './types.js'
 import type { ConfState, Entry, HardState, Message, NodeId, Ready, SoftState } from './types.js'
 
 export interface Status {

@@ -13,7 +13,7 @@
  */
 import { assert } from '../base/index.js'
 import { EntryType } from './types.js'
-import type { ConfState, Entry, HardState, Snapshot } from './types.js'
+import type { ConfState, Entry, HardState, Ready, Snapshot } from './types.js'
 
 /** Returned by `term()` for an index that is compacted away or beyond the log. */
 export const TERM_UNAVAILABLE = -1
@@ -132,6 +132,13 @@ export class MemoryStorage implements Storage {
     const i = compactIndex - offset
     const dummy: Entry = { term: this.#ents[i]!.term, index: compactIndex, type: EntryType.Normal, data: EMPTY }
     this.#ents = [dummy, ...this.#ents.slice(i + 1)]
+  }
+
+  /** Step 2 of the Ready contract: snapshot, then entries, then hard state. */
+  persist(rd: Ready): void {
+    if (rd.snapshot) this.applySnapshot(rd.snapshot)
+    this.append(rd.entries)
+    if (rd.hardState) this.setHardState(rd.hardState)
   }
 
   /** Appends `entries`, replacing any stored entries from `entries[0].index` on. */

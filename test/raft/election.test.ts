@@ -2,17 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { Prng } from '../../src/base/index.js'
 import { MemoryStorage, MessageType, RaftNode, Role } from '../../src/raft/index.js'
 import type { Message, NodeId, Ready } from '../../src/raft/index.js'
-import { TestCluster, msg, storageWithLog } from '../support/cluster.js'
-
-/** Persists a Ready into `st` and advances, as a host does; returns the Ready. */
-function follow(node: RaftNode, st: MemoryStorage): Ready {
-  const rd = node.ready()
-  if (rd.snapshot) st.applySnapshot(rd.snapshot)
-  st.append(rd.entries)
-  if (rd.hardState) st.setHardState(rd.hardState)
-  node.advance()
-  return rd
-}
+import { TestCluster, follow, msg, storageWithLog } from '../support/cluster.js'
 
 function voteResps(rd: Ready): Message[] {
   return rd.messagesAfterPersist.filter((m) => m.type === MessageType.VoteResp)

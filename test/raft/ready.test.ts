@@ -2,22 +2,12 @@ import { describe, expect, it } from 'vitest'
 import { Prng } from '../../src/base/index.js'
 import { MemoryStorage, MessageType, RaftNode } from '../../src/raft/index.js'
 import type { Message, NodeId, Ready } from '../../src/raft/index.js'
-import { TestCluster, bytes } from '../support/cluster.js'
+import { TestCluster, bytes, follow } from '../support/cluster.js'
 
 const AFTER_PERSIST: readonly MessageType[] = [MessageType.Vote, MessageType.VoteResp, MessageType.AppResp]
 
 const dec = new TextDecoder()
 const texts = (ents: readonly { data: Uint8Array }[]): string[] => ents.filter((e) => e.data.byteLength > 0).map((e) => dec.decode(e.data))
-
-/** Drives a lone node by hand (no TestCluster): persist, advance, return the Ready. */
-function follow(node: RaftNode, st: MemoryStorage): Ready {
-  const rd = node.ready()
-  if (rd.snapshot) st.applySnapshot(rd.snapshot)
-  st.append(rd.entries)
-  if (rd.hardState) st.setHardState(rd.hardState)
-  node.advance()
-  return rd
-}
 
 describe('raft ready - persistence ordering', () => {
   // Figure 2 ("Persistent state ... updated on stable storage before responding to RPCs"), §5.2, §5.3:

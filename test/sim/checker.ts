@@ -12,7 +12,7 @@
 import type { NodeId, RaftNode, Entry } from '../../src/raft/index.js'
 import { TERM_UNAVAILABLE } from '../../src/raft/index.js'
 import type { MemoryStorage } from '../../src/raft/index.js'
-import { HASH_SEED, entryKey, hashStep } from './state-machine.js'
+import { HASH_SEED, entryKey } from './state-machine.js'
 
 export class Violation extends Error {
   override name = 'Violation'

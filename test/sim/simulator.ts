@@ -332,16 +332,10 @@ export class Simulation {
   #finishReady(n: SimNode, rd: Ready): void {
     const raft = n.raft!
     const st = n.storage
-    if (rd.snapshot) {
-      st.applySnapshot(rd.snapshot)
-      this.#log(() => `n${n.id} persist snapshot @${rd.snapshot!.metadata.index}`)
-    }
-    if (rd.entries.length > 0) {
-      for (const e of rd.entries) this.#checker.persisted(n.id, e)
-      st.append(rd.entries)
-      this.#log(() => `n${n.id} persist ${formatEntries(rd.entries)}`)
-    }
-    if (rd.hardState) st.setHardState(rd.hardState)
+    for (const e of rd.entries) this.#checker.persisted(n.id, e)
+    st.persist(rd)
+    if (rd.snapshot) this.#log(() => `n${n.id} persist snapshot @${rd.snapshot!.metadata.index}`)
+    if (rd.entries.length > 0) this.#log(() => `n${n.id} persist ${formatEntries(rd.entries)}`)
     for (const m of rd.messagesAfterPersist) this.#send(m)
     if (rd.snapshot) {
       const { index, conf } = rd.snapshot.metadata

@@ -111,9 +111,7 @@ export class TestCluster {
     if (this.onReady) this.onReady(id, rd)
     const out: Message[] = [...rd.messages]
     const st = this.storages.get(id)!
-    if (rd.snapshot) st.applySnapshot(rd.snapshot)
-    st.append(rd.entries)
-    if (rd.hardState) st.setHardState(rd.hardState)
+    st.persist(rd)
     for (const m of rd.messagesAfterPersist) out.push(m)
     const applied = this.applied.get(id)!
     if (rd.snapshot) applied.length = 0
@@ -224,4 +222,12 @@ export function msg(fields: Partial<Message> & Pick<Message, 'type' | 'from' | '
     transfer: false,
     ...fields,
   }
+}
+
+/** Drives a lone node by hand (no TestCluster): persist its Ready, advance, return the Ready. */
+export function follow(node: RaftNode, st: MemoryStorage): Ready {
+  const rd = node.ready()
+  st.persist(rd)
+  node.advance()
+  return rd
 }
