@@ -23,4 +23,28 @@ export const limits = {
     /** Entries in one propose() call. */
     proposalEntriesMax: 100_000,
   },
+  protocol: {
+    /** One client frame (length prefix excluded); a larger prefix closes the connection. */
+    frameBytesMax: 64 << 20,
+    /** Requests one connection may have in flight before the server stops reading from it. */
+    inflightRequestsMax: 1024,
+  },
+  produce: {
+    /** One record (key + value + headers, uncompressed). */
+    messageBytesMax: 1 << 20,
+    /** One RecordBatch as sent (compressed size). */
+    batchBytesMax: 16 << 20,
+    /** One RecordBatch once decompressed, so a small zip bomb cannot exhaust memory. */
+    batchDecompressedBytesMax: 64 << 20,
+    /** Records in one RecordBatch. */
+    batchRecordsMax: 100_000,
+    /** Kafka's idempotence window: the last batches remembered per producer and partition. */
+    producerBatchesRemembered: 5,
+  },
+  fetch: {
+    /** Bytes one fetch may return in all. */
+    responseBytesMax: 64 << 20,
+    /** Longest long-poll. */
+    maxWaitMsMax: 30_000,
+  },
 } as const
