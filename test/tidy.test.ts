@@ -27,6 +27,7 @@ function imports(file: string): string[] {
 const allowed: Record<string, readonly string[]> = {
   base: [],
   raft: ['base'],
+  group: ['base', 'raft'],
 }
 
 describe('tidy - layering', () => {
