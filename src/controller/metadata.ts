@@ -1,0 +1,114 @@
+/**
+ * The metadata state machine of the controller group (group 0): topics, their
+ * partitions and the Raft group that holds each partition, and producer id allocation.
+ * Deterministic: commands carry everything (names, counts, the node ids of replicas),
+ * so every replica of the controller group reaches the same state; nothing here reads
+ * a clock or a random source.
+ *
+ * Commands are msgpackr-encoded objects `{ op, ... }` carried by Raft entries. A
+ * command that does not apply (the topic exists, an unknown topic) is refused with a
+ * coded error as its result, and changes nothing.
+ *
+ * Imports base and msgpackr only.
+ */
+import { Packr } from 'msgpackr'
+import { assert, fail, ok } from '../base/index.js'
+import type { Result } from '../base/index.js'
+
+export interface TopicConfig {
+  /** Records older than this are dropped (null: forever). */
+  readonly retentionMs: number | null
+  /** Per partition, the oldest records are dropped past this many bytes (null: no limit). */
+  readonly retentionBytes: number | null
+}
+
+export interface PartitionAssignment {
+  readonly partition: number
+  /** The Raft group that holds this partition. */
+  readonly groupId: number
+  readonly replicas: readonly number[]
+}
+
+export interface Topic {
+  readonly name: string
+  readonly config: TopicConfig
+  readonly partitions: readonly PartitionAssignment[]
+  /** Raft index of the createTopic command: identifies this incarnation of the name. */
+  readonly createdAt: number
+}
+
+export type MetadataCommand =
+  | { readonly op: 'createTopic'; readonly name: string; readonly partitions: number; readonly replicas: readonly number[]; readonly config: TopicConfig }
+  | { readonly op: 'deleteTopic'; readonly name: string }
+  | { readonly op: 'allocateProducerId' }
+
+export type MetadataError = 'TOPIC_EXISTS' | 'UNKNOWN_TOPIC' | 'INVALID_REQUEST'
+
+export type MetadataResult =
+  | Result<{ readonly topic: Topic }, MetadataError>
+  | Result<{ readonly deleted: Topic }, MetadataError>
+  | Result<{ readonly producerId: number; readonly producerEpoch: number }, MetadataError>
+  | Result<null, MetadataError>
+
+const packr = new Packr({ useRecords: false, moreTypes: false })
+
+export function encodeMetadataCommand(cmd: MetadataCommand): Uint8Array {
+  return Uint8Array.from(packr.pack(cmd))
+}
+
+export class MetadataStateMachine {
+  readonly topics = new Map<string, Topic>()
+  #nextGroupId = 1
+  #nextProducerId = 1
+  /** Incremented on every change, so caches can tell they are stale. */
+  version = 0
+
+  /** Applies one command (entry data); empty entries (a new leader's) change nothing. */
+  apply(index: number, data: Uint8Array): MetadataResult {
+    if (data.byteLength === 0) return ok(null)
+    let cmd: MetadataCommand
+    try {
+      cmd = packr.unpack(data) as MetadataCommand
+    } catch {
+      // only the leader writes commands: a bad one is a bug, but it must not wedge the group
+      return fail('INVALID_REQUEST', `entry ${index} is not a metadata command`)
+    }
+    switch (cmd.op) {
+      case 'createTopic':
+        return this.#createTopic(index, cmd)
+      case 'deleteTopic':
+        return this.#deleteTopic(cmd.name)
+      case 'allocateProducerId':
+        this.version++
+        return ok({ producerId: this.#nextProducerId++, producerEpoch: 0 })
+      default:
+        return fail('INVALID_REQUEST', `entry ${index} has unknown metadata op`)
+    }
+  }
+
+  #createTopic(index: number, cmd: Extract<MetadataCommand, { op: 'createTopic' }>): MetadataResult {
+    if (this.topics.has(cmd.name)) return fail('TOPIC_EXISTS', `topic ${cmd.name} already exists`)
+    assert(cmd.partitions >= 1 && cmd.replicas.length >= 1, 'createTopic validated by the leader')
+    const partitions: PartitionAssignment[] = []
+    for (let p = 0; p < cmd.partitions; p++) partitions.push({ partition: p, groupId: this.#nextGroupId++, replicas: cmd.replicas })
+    const topic: Topic = { name: cmd.name, config: cmd.config, partitions, createdAt: index }
+    this.topics.set(cmd.name, topic)
+    this.version++
+    return ok({ topic })
+  }
+
+  #deleteTopic(name: string): MetadataResult {
+    const topic = this.topics.get(name)
+    if (!topic) return fail('UNKNOWN_TOPIC', `topic ${name} does not exist`)
+    this.topics.delete(name)
+    this.version++
+    return ok({ deleted: topic })
+  }
+
+  /** Every group id in use, for the node to open at start. */
+  groups(): { topic: Topic; assignment: PartitionAssignment }[] {
+    const out: { topic: Topic; assignment: PartitionAssignment }[] = []
+    for (const topic of this.topics.values()) for (const a of topic.partitions) out.push({ topic, assignment: a })
+    return out
+  }
+}
