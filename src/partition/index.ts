@@ -1,0 +1,38 @@
+/**
+ * src/partition: the deterministic partition state machine (DESIGN.md §3). The leader
+ * encodes commands (./commands) into Raft entries; every replica applies the committed
+ * ones to a PartitionStateMachine and gets the same offsets and results. Pure: no I/O,
+ * clock or randomness. Imports only src/base.
+ */
+export {
+  CLEANUP_BYTES,
+  CommandType,
+  NO_PRODUCER_ID,
+  PRODUCE_HEADER_BYTES,
+  ProduceFlag,
+  batchOf,
+  decodeCleanup,
+  decodeCommand,
+  decodeProduce,
+  encodeCleanup,
+  encodeProduce,
+  encodeProduceBatch,
+  encodeProduceMessage,
+} from './commands.js'
+export type { CleanupCommand, Command, CommandDecodeError, ProduceCommand, ProduceFields, ProduceKind } from './commands.js'
+export { ProducerState, lastSequenceOf, nextSequence } from './producer-state.js'
+export type { ProducerEntry, RememberedBatch, SequenceCheck, SequenceErrorCode } from './producer-state.js'
+export { LOCATE_BATCHES_MAX_DEFAULT, PartitionStateMachine } from './state-machine.js'
+export type {
+  ApplyResult,
+  CleanupApplied,
+  CommandInvalid,
+  LocateResult,
+  Noop,
+  ProduceAccepted,
+  ProduceErrorCode,
+  ProduceRejected,
+  RecordResult,
+  RetentionPolicy,
+  StoredBatch,
+} from './state-machine.js'

@@ -1,0 +1,419 @@
+import { describe, expect, it } from 'vitest'
+import { AssertionError, limits } from '../../src/base/index.js'
+import { PartitionStateMachine, encodeCleanup } from '../../src/partition/index.js'
+import { ConfChangeOp, encodeConfChange } from '../../src/raft/index.js'
+import type { ApplyResult, LocateResult, ProduceAccepted } from '../../src/partition/index.js'
+import { applyAll, cleanup, plain, produce } from './support.js'
+
+const MAX_SEQ = 0x7fff_ffff
+const W = limits.produce.producerBatchesRemembered
+
+function acceptedOf(r: ApplyResult): ProduceAccepted {
+  expect(r).toMatchObject({ kind: 'produce', ok: true })
+  return r as ProduceAccepted
+}
+const errorCode = (r: ApplyResult): string | undefined => (r.kind === 'produce' && !r.ok ? r.error.code : undefined)
+const spans = (l: LocateResult): [number, number, number][] => (l.kind === 'ok' ? l.batches.map((b) => [b.baseOffset, b.lastOffset, b.raftIndex]) : [])
+
+describe('partition - offsets', () => {
+  it('assigns dense offsets from 0 across single messages and batches', () => {
+    const m = new PartitionStateMachine()
+    const rs = applyAll(m, [produce(), produce({ count: 3 }), produce(), produce({ count: 10 }), produce({ count: 1 })])
+    expect(rs.map((r) => acceptedOf(r).baseOffset)).toEqual([0, 1, 4, 5, 15])
+    expect(rs.map((r) => acceptedOf(r).count)).toEqual([1, 3, 1, 10, 1])
+    expect(m.nextOffset).toBe(16)
+    expect(m.highWatermark()).toBe(16)
+    expect(m.logStartOffset).toBe(0)
+    expect(m.batchCount).toBe(5)
+    expect(m.appliedIndex).toBe(5)
+    m.assertInvariants()
+  })
+
+  it('gives one result per record, offset = baseOffset + i', () => {
+    const m = new PartitionStateMachine()
+    m.apply(1, produce({ count: 2 }))
+    const r = acceptedOf(m.apply(2, produce({ count: 4 })))
+    expect(r.results).toEqual([{ offset: 2 }, { offset: 3 }, { offset: 4 }, { offset: 5 }])
+    expect(r.results).toBe(r.results) // built once
+    expect(r.duplicate).toBe(false)
+    const big = acceptedOf(m.apply(3, produce({ count: 50_000 })))
+    expect(big.results).toHaveLength(50_000)
+    expect(big.results[49_999]).toEqual({ offset: 6 + 49_999 })
+  })
+
+  it('keeps the batch size, timestamp and Raft index of each batch in the index', () => {
+    const m = new PartitionStateMachine()
+    m.apply(3, produce({ count: 2, bytes: 70, ts: 5 }))
+    m.apply(7, produce({ count: 1, bytes: 90, ts: 9 }))
+    const l = m.locate(0, 1 << 20)
+    expect(l).toEqual({
+      kind: 'ok',
+      batches: [
+        { baseOffset: 0, lastOffset: 1, raftIndex: 3, bytes: 70, maxTimestamp: 5 },
+        { baseOffset: 2, lastOffset: 2, raftIndex: 7, bytes: 90, maxTimestamp: 9 },
+      ],
+    })
+    expect(m.retainedBytes).toBe(160)
+  })
+
+  it('treats an empty entry as a noop and skip() as an applied non-command, both moving appliedIndex', () => {
+    const m = new PartitionStateMachine()
+    expect(m.apply(1, new Uint8Array(0))).toEqual({ kind: 'noop' })
+    m.skip(2)
+    expect(acceptedOf(m.apply(5, produce())).baseOffset).toBe(0)
+    expect(m.appliedIndex).toBe(5)
+  })
+
+  it('asserts that Raft indexes increase', () => {
+    const m = new PartitionStateMachine()
+    m.apply(4, produce())
+    expect(() => m.apply(4, produce())).toThrow(AssertionError)
+    expect(() => m.apply(3, produce())).toThrow(AssertionError)
+    expect(() => m.skip(2)).toThrow(AssertionError)
+    expect(() => m.apply(0.5 + 4, produce())).toThrow(AssertionError)
+    expect(m.nextOffset).toBe(1)
+  })
+
+  // the host should skip() entries that are not Normal; this is the safety net if it does not
+  it('answers a Raft configuration-change entry passed to apply "invalid", whatever its voter count', () => {
+    const m = new PartitionStateMachine()
+    m.apply(1, produce())
+    for (const op of [ConfChangeOp.AddVoter, ConfChangeOp.RemoveVoter]) {
+      for (let n = 0; n <= 255; n++) {
+        const voters = Array.from({ length: n }, (_, i) => 0x0100_0000 * (i % 3) + i + 1)
+        const r = m.apply(m.appliedIndex + 1, encodeConfChange({ op, nodeId: 0xffff_fff0 + (n % 16) }, { voters }))
+        expect(r.kind, `op ${op}, ${n} voters`).toBe('invalid')
+      }
+    }
+    expect(m.nextOffset).toBe(1)
+  })
+
+  it('answers a malformed or unknown command "invalid" and changes nothing but appliedIndex', () => {
+    const m = new PartitionStateMachine()
+    m.apply(1, produce({ count: 2 }))
+    const before = m.snapshot()
+    expect(m.apply(2, new Uint8Array([0x01, 0x00]))).toMatchObject({ kind: 'invalid', error: { code: 'MALFORMED_COMMAND' } })
+    expect(m.apply(3, new Uint8Array([0x63]))).toMatchObject({ kind: 'invalid', error: { code: 'UNKNOWN_COMMAND' } })
+    expect(m.appliedIndex).toBe(3)
+    const after = PartitionStateMachine.restore(m.snapshot())
+    expect(after.ok && after.value.nextOffset).toBe(2)
+    expect(m.snapshot().subarray(9)).toEqual(before.subarray(9)) // all but appliedIndex
+  })
+})
+
+describe('partition - idempotence', () => {
+  /** Producer 7, epoch 0: batches of 2 records at sequences 0, 2, 4, … */
+  const p7 = (k: number, o: { count?: number; epoch?: number } = {}) => produce({ pid: 7, epoch: o.epoch ?? 0, seq: 2 * k, count: o.count ?? 2 })
+
+  it(`answers an exact retry of any of the last ${W} batches with the original offsets, duplicate, storing nothing`, () => {
+    const m = new PartitionStateMachine()
+    const first = applyAll(m, [p7(0), produce({ count: 3 }), p7(1), p7(2), p7(3), p7(4), p7(5)])
+    const next = m.nextOffset
+    const batches = m.batchCount
+    for (const k of [1, 2, 3, 4, 5]) {
+      const original = acceptedOf(first[k === 0 ? 0 : k + 1]!)
+      const again = acceptedOf(m.apply(m.appliedIndex + 1, p7(k)))
+      expect(again).toMatchObject({ baseOffset: original.baseOffset, count: 2, duplicate: true })
+      expect(again.results).toEqual(original.results.map((x) => ({ offset: x.offset, duplicate: true })))
+    }
+    expect(m.nextOffset).toBe(next)
+    expect(m.batchCount).toBe(batches)
+    // and the producer carries on where it was
+    expect(acceptedOf(m.apply(m.appliedIndex + 1, p7(6))).baseOffset).toBe(next)
+  })
+
+  it(`answers a retry of the ${W + 1}th-newest batch OUT_OF_ORDER_SEQUENCE, not a second copy`, () => {
+    const m = new PartitionStateMachine()
+    applyAll(m, [p7(0), p7(1), p7(2), p7(3), p7(4), p7(5)])
+    const r = m.apply(m.appliedIndex + 1, p7(0))
+    expect(errorCode(r)).toBe('OUT_OF_ORDER_SEQUENCE')
+    expect(r).toMatchObject({ kind: 'produce', ok: false, count: 2 })
+    expect(m.nextOffset).toBe(12)
+  })
+
+  it('answers a gap OUT_OF_ORDER_SEQUENCE and stores nothing; the in-order batch still goes through', () => {
+    const m = new PartitionStateMachine()
+    applyAll(m, [p7(0)])
+    expect(errorCode(m.apply(2, p7(2)))).toBe('OUT_OF_ORDER_SEQUENCE') // skips 2-3
+    expect(errorCode(m.apply(3, produce({ pid: 7, seq: 3 })))).toBe('OUT_OF_ORDER_SEQUENCE') // overlaps
+    expect(errorCode(m.apply(4, produce({ pid: 7, seq: 1 })))).toBe('OUT_OF_ORDER_SEQUENCE') // partial retry
+    expect(m.nextOffset).toBe(2)
+    expect(m.batchCount).toBe(1)
+    expect(acceptedOf(m.apply(5, p7(1))).baseOffset).toBe(2)
+  })
+
+  it('answers an older epoch INVALID_PRODUCER_EPOCH; a newer epoch must start at sequence 0', () => {
+    const m = new PartitionStateMachine()
+    applyAll(m, [p7(0, { epoch: 2 }), p7(1, { epoch: 2 })])
+    expect(errorCode(m.apply(3, p7(2, { epoch: 1 })))).toBe('INVALID_PRODUCER_EPOCH')
+    expect(errorCode(m.apply(4, p7(0, { epoch: 1 })))).toBe('INVALID_PRODUCER_EPOCH') // even an old duplicate
+    expect(errorCode(m.apply(5, p7(2, { epoch: 3 })))).toBe('OUT_OF_ORDER_SEQUENCE')
+    expect(acceptedOf(m.apply(6, p7(0, { epoch: 3 }))).baseOffset).toBe(4)
+    // sequence 0 of epoch 3 is now stored; epoch 2's batches are forgotten
+    expect(acceptedOf(m.apply(7, p7(0, { epoch: 3 })))).toMatchObject({ baseOffset: 4, duplicate: true })
+    expect(errorCode(m.apply(8, p7(1, { epoch: 2 })))).toBe('INVALID_PRODUCER_EPOCH')
+    expect(m.nextOffset).toBe(6)
+  })
+
+  it('accepts any first sequence from an unknown producer, then follows it across the int32 wrap', () => {
+    const m = new PartitionStateMachine()
+    const at = (seq: number, count: number) => produce({ pid: 9, seq, count })
+    expect(acceptedOf(m.apply(1, at(MAX_SEQ - 3, 3))).baseOffset).toBe(0) // MAX-3 .. MAX-1
+    expect(acceptedOf(m.apply(2, at(MAX_SEQ, 3))).baseOffset).toBe(3) // MAX, 0, 1
+    expect(acceptedOf(m.apply(3, at(MAX_SEQ, 3)))).toMatchObject({ baseOffset: 3, duplicate: true })
+    expect(errorCode(m.apply(4, at(0, 1)))).toBe('OUT_OF_ORDER_SEQUENCE')
+    expect(acceptedOf(m.apply(5, at(2, 1))).baseOffset).toBe(6)
+  })
+
+  it('never deduplicates a producer without an id', () => {
+    const m = new PartitionStateMachine()
+    const same = produce({ count: 2 })
+    const rs = applyAll(m, [same, same, same])
+    expect(rs.map((r) => acceptedOf(r).baseOffset)).toEqual([0, 2, 4])
+    expect(rs.every((r) => !acceptedOf(r).duplicate)).toBe(true)
+    expect(m.producers.size).toBe(0)
+  })
+
+  it('keeps producers apart', () => {
+    const m = new PartitionStateMachine()
+    applyAll(m, [produce({ pid: 1, seq: 0 }), produce({ pid: 2, seq: 0 })])
+    expect(acceptedOf(m.apply(3, produce({ pid: 1, seq: 0 })))).toMatchObject({ baseOffset: 0, duplicate: true })
+    expect(acceptedOf(m.apply(4, produce({ pid: 2, seq: 0 })))).toMatchObject({ baseOffset: 1, duplicate: true })
+  })
+
+  it('still answers a duplicate whose records retention has removed', () => {
+    const m = new PartitionStateMachine()
+    applyAll(m, [p7(0), p7(1)])
+    m.apply(3, cleanup(4))
+    expect(m.batchCount).toBe(0)
+    expect(acceptedOf(m.apply(4, p7(0)))).toMatchObject({ baseOffset: 0, duplicate: true })
+  })
+})
+
+describe('partition - cleanup', () => {
+  /** Batches of 3 records at Raft indexes 1..4: offsets 0-2, 3-5, 6-8, 9-11. */
+  function fourBatches(): PartitionStateMachine {
+    const m = new PartitionStateMachine()
+    applyAll(m, [1, 2, 3, 4].map(() => produce({ count: 3, bytes: 10 })))
+    return m
+  }
+
+  it('drops batches wholly below the new log start and reports the Raft index the host may compact through', () => {
+    const m = fourBatches()
+    expect(m.apply(5, cleanup(6))).toEqual({ kind: 'cleanup', logStartOffset: 6, dropThroughRaftIndex: 2 })
+    expect(m.batchCount).toBe(2)
+    expect(m.retainedBytes).toBe(20)
+    expect(m.compactableRaftIndex()).toBe(2)
+    m.assertInvariants()
+  })
+
+  it('keeps a batch the log start falls inside (Kafka: log start may be mid-batch)', () => {
+    const m = fourBatches()
+    expect(m.apply(5, cleanup(4))).toEqual({ kind: 'cleanup', logStartOffset: 4, dropThroughRaftIndex: 1 })
+    expect(spans(m.locate(4, 1))).toEqual([[3, 5, 2]])
+    expect(m.locate(3, 1)).toMatchObject({ kind: 'error', error: { code: 'OFFSET_OUT_OF_RANGE' }, logStartOffset: 4 })
+  })
+
+  it('never moves backwards and never past nextOffset', () => {
+    const m = fourBatches()
+    m.apply(5, cleanup(7))
+    expect(m.apply(6, cleanup(3))).toMatchObject({ logStartOffset: 7, dropThroughRaftIndex: 2 })
+    expect(m.apply(7, cleanup(7))).toMatchObject({ logStartOffset: 7 })
+    expect(m.apply(8, cleanup(1000))).toEqual({ kind: 'cleanup', logStartOffset: 12, dropThroughRaftIndex: 8 })
+    expect(m.batchCount).toBe(0)
+    expect(m.retainedBytes).toBe(0)
+    // offsets carry on after an emptied log
+    expect(acceptedOf(m.apply(9, produce({ count: 2 }))).baseOffset).toBe(12)
+    expect(m.compactableRaftIndex()).toBe(8)
+    expect(m.logStartOffset).toBe(12)
+    m.assertInvariants()
+  })
+
+  it('reports a compaction point that never moves back, with entries without records in between', () => {
+    const m = new PartitionStateMachine()
+    m.apply(1, produce({ count: 2 }))
+    m.apply(2, new Uint8Array(0))
+    m.apply(3, produce({ pid: 1, seq: 5 }))
+    m.apply(4, produce({ pid: 1, seq: 5 })) // duplicate: no record in entry 4
+    m.apply(6, produce({ count: 2 }))
+    expect((m.apply(7, cleanup(2)) as { dropThroughRaftIndex: number }).dropThroughRaftIndex).toBe(2)
+    expect((m.apply(8, cleanup(3)) as { dropThroughRaftIndex: number }).dropThroughRaftIndex).toBe(5)
+    expect((m.apply(9, cleanup(5)) as { dropThroughRaftIndex: number }).dropThroughRaftIndex).toBe(9)
+  })
+})
+
+describe('partition - retention', () => {
+  /** Five batches of 2 records, 100 bytes each, maxTimestamp 1000, 2000, … 5000. */
+  function aged(): PartitionStateMachine {
+    const m = new PartitionStateMachine()
+    applyAll(m, [1, 2, 3, 4, 5].map((k) => produce({ count: 2, bytes: 100, ts: 1000 * k })))
+    return m
+  }
+
+  it('by time drops the leading batches older than now - retentionMs', () => {
+    const m = aged()
+    expect(m.retentionCutoff({ nowMs: 3500, retentionMs: 1000 })).toBe(4) // drops ts 1000 and 2000
+    expect(m.retentionCutoff({ nowMs: 3000, retentionMs: 1000 })).toBe(2) // 2000 is not older than 2000
+    expect(m.retentionCutoff({ nowMs: 1500, retentionMs: 1000 })).toBeNull()
+    expect(m.retentionCutoff({ nowMs: 99_999, retentionMs: 0 })).toBe(10) // time retention may empty the log
+    expect(m.retentionCutoff({ nowMs: 99_999, retentionMs: -1 })).toBeNull()
+    expect(m.retentionCutoff({ nowMs: 99_999, retentionMs: null, retentionBytes: null })).toBeNull()
+  })
+
+  it('by time stops at the first batch that is young enough (a future timestamp holds back later ones)', () => {
+    const m = new PartitionStateMachine()
+    applyAll(m, [produce({ ts: 1 }), produce({ ts: 1_000_000 }), produce({ ts: 1 })])
+    expect(m.retentionCutoff({ nowMs: 500_000, retentionMs: 10 })).toBe(1)
+  })
+
+  it('by size keeps the newest batches that fit, and always the newest one', () => {
+    const m = aged()
+    expect(m.retentionCutoff({ nowMs: 0, retentionBytes: 500 })).toBeNull()
+    expect(m.retentionCutoff({ nowMs: 0, retentionBytes: 499 })).toBe(2)
+    expect(m.retentionCutoff({ nowMs: 0, retentionBytes: 250 })).toBe(6)
+    expect(m.retentionCutoff({ nowMs: 0, retentionBytes: 200 })).toBe(6)
+    expect(m.retentionCutoff({ nowMs: 0, retentionBytes: 0 })).toBe(8) // the newest batch stays
+    expect(new PartitionStateMachine().retentionCutoff({ nowMs: 0, retentionBytes: 0, retentionMs: 0 })).toBeNull()
+  })
+
+  it('takes the larger cut of time and size', () => {
+    const m = aged()
+    expect(m.retentionCutoff({ nowMs: 2500, retentionMs: 1000, retentionBytes: 250 })).toBe(6)
+    expect(m.retentionCutoff({ nowMs: 5500, retentionMs: 1000, retentionBytes: 450 })).toBe(8)
+  })
+
+  it('proposed as cleanup, moves the log start forward and never back', () => {
+    const m = aged()
+    const cut = m.retentionCutoff({ nowMs: 3500, retentionMs: 1000 })!
+    expect(m.apply(6, encodeCleanup(cut))).toMatchObject({ logStartOffset: 4, dropThroughRaftIndex: 2 })
+    // the same policy now finds nothing more; a looser one finds nothing either
+    expect(m.retentionCutoff({ nowMs: 3500, retentionMs: 1000 })).toBeNull()
+    expect(m.retentionCutoff({ nowMs: 3500, retentionMs: 100_000 })).toBeNull()
+    expect(m.retentionCutoff({ nowMs: 0, retentionBytes: 10_000 })).toBeNull()
+    // a mid-batch log start: the batch it cuts through counts whole for size
+    m.apply(7, encodeCleanup(5))
+    expect(m.retainedBytes).toBe(300)
+    expect(m.retentionCutoff({ nowMs: 0, retentionBytes: 200 })).toBe(6)
+    expect(m.retentionCutoff({ nowMs: 0, retentionBytes: 300 })).toBeNull()
+  })
+})
+
+describe('partition - locate', () => {
+  /** Batches [0-0] [1-3] [4-4] [5-9] [10-11] of 100, 300, 100, 500, 200 bytes at Raft indexes 2, 4, 6, 8, 10. */
+  function fiveBatches(): PartitionStateMachine {
+    const m = new PartitionStateMachine()
+    const sizes: [number, number][] = [[1, 100], [3, 300], [1, 100], [5, 500], [2, 200]]
+    sizes.forEach(([count, bytes], k) => m.apply(2 * (k + 1), produce({ count, bytes })))
+    return m
+  }
+  const starts = [0, 1, 4, 5, 10]
+
+  it('starts at the batch containing the offset, for every offset', () => {
+    const m = fiveBatches()
+    for (let off = 0; off < 12; off++) {
+      const l = m.locate(off, 1 << 30)
+      const k = starts.filter((s) => s <= off).length - 1
+      expect(spans(l)[0]![0], `offset ${off}`).toBe(starts[k])
+      expect(spans(l)).toHaveLength(5 - k)
+    }
+  })
+
+  it('stops before maxBytes but always returns at least one batch', () => {
+    const m = fiveBatches()
+    expect(spans(m.locate(0, 0))).toEqual([[0, 0, 2]])
+    expect(spans(m.locate(0, 399))).toEqual([[0, 0, 2]])
+    expect(spans(m.locate(0, 400))).toEqual([[0, 0, 2], [1, 3, 4]])
+    expect(spans(m.locate(2, 500))).toEqual([[1, 3, 4], [4, 4, 6]])
+    expect(spans(m.locate(5, 1))).toEqual([[5, 9, 8]]) // larger than maxBytes, alone
+    expect(spans(m.locate(5, 700))).toEqual([[5, 9, 8], [10, 11, 10]])
+  })
+
+  it('stops at maxBatches', () => {
+    const m = fiveBatches()
+    expect(spans(m.locate(0, 1 << 30, 2))).toEqual([[0, 0, 2], [1, 3, 4]])
+    expect(spans(m.locate(11, 1 << 30, 1))).toEqual([[10, 11, 10]])
+  })
+
+  it('answers none at the high watermark (long-poll), and OFFSET_OUT_OF_RANGE beyond it or below the log start', () => {
+    const m = fiveBatches()
+    expect(m.locate(12, 1000)).toEqual({ kind: 'none' })
+    expect(m.locate(13, 1000)).toMatchObject({ kind: 'error', error: { code: 'OFFSET_OUT_OF_RANGE' }, logStartOffset: 0, highWatermark: 12 })
+    expect(m.locate(-1, 1000)).toMatchObject({ kind: 'error', logStartOffset: 0, highWatermark: 12 })
+    m.apply(20, cleanup(5))
+    expect(m.locate(4, 1000)).toMatchObject({ kind: 'error', error: { code: 'OFFSET_OUT_OF_RANGE' }, logStartOffset: 5, highWatermark: 12 })
+    expect(spans(m.locate(5, 1000))[0]).toEqual([5, 9, 8])
+    expect(new PartitionStateMachine().locate(0, 10)).toEqual({ kind: 'none' })
+    m.apply(21, cleanup(12))
+    expect(m.locate(12, 10)).toEqual({ kind: 'none' })
+    expect(m.locate(11, 10)).toMatchObject({ kind: 'error', logStartOffset: 12, highWatermark: 12 })
+  })
+})
+
+describe('partition - snapshot', () => {
+  /** A run with every kind of entry, cut in two at `split`. */
+  function script(): Uint8Array[] {
+    const out: Uint8Array[] = []
+    for (let k = 0; k < 12; k++) {
+      out.push(produce({ pid: 1, seq: 3 * k, count: 3, ts: 10 * k, bytes: 50 + k }))
+      out.push(produce({ count: 1 + (k % 4), ts: 10 * k }))
+      if (k % 3 === 0) out.push(produce({ pid: 2, epoch: k, seq: 0, count: 2 }))
+      if (k % 4 === 1) out.push(produce({ pid: 1, seq: 3 * (k - 1), count: 3 })) // duplicate
+      if (k % 5 === 2) out.push(produce({ pid: 1, seq: 1, count: 3 })) // out of order
+      if (k % 4 === 3) out.push(cleanup(4 * k))
+      if (k % 6 === 5) out.push(new Uint8Array(0))
+    }
+    return out
+  }
+
+  it('round-trips exactly, in the middle of a run, and both copies then answer the same further commands alike', () => {
+    const cmds = script()
+    for (const split of [0, 1, 7, 20, cmds.length]) {
+      const a = new PartitionStateMachine()
+      cmds.slice(0, split).forEach((c, i) => a.apply(2 * i + 1, c))
+      const snap = a.snapshot()
+      const restored = PartitionStateMachine.restore(snap)
+      expect(restored.ok).toBe(true)
+      const b = restored.ok ? restored.value : a
+      expect(b.snapshot()).toEqual(snap)
+      expect([b.appliedIndex, b.nextOffset, b.logStartOffset, b.batchCount, b.retainedBytes]).toEqual([
+        a.appliedIndex,
+        a.nextOffset,
+        a.logStartOffset,
+        a.batchCount,
+        a.retainedBytes,
+      ])
+      expect(b.producers.toJSON()).toEqual(a.producers.toJSON())
+      cmds.slice(split).forEach((c, i) => {
+        const idx = 2 * (split + i) + 1
+        expect(plain(b.apply(idx, c))).toEqual(plain(a.apply(idx, c)))
+      })
+      for (let off = 0; off <= a.nextOffset + 1; off++) expect(b.locate(off, 300)).toEqual(a.locate(off, 300))
+      expect(b.snapshot()).toEqual(a.snapshot())
+    }
+  })
+
+  it('refuses truncated, padded, or inconsistent snapshots without throwing', () => {
+    const a = new PartitionStateMachine()
+    script().forEach((c, i) => a.apply(i + 1, c))
+    const snap = a.snapshot()
+    for (let n = 0; n < snap.byteLength; n++) {
+      const r = PartitionStateMachine.restore(snap.subarray(0, n))
+      expect(r.ok, `truncated to ${n}`).toBe(false)
+    }
+    expect(PartitionStateMachine.restore(new Uint8Array([...snap, 0])).ok).toBe(false)
+    const wrongVersion = snap.slice()
+    wrongVersion[0] = 2
+    expect(PartitionStateMachine.restore(wrongVersion)).toMatchObject({ ok: false, error: { code: 'MALFORMED_SNAPSHOT' } })
+    // flipping any single byte either still decodes to a state that passes every invariant, or is refused
+    for (let i = 0; i < snap.byteLength; i++) {
+      const bad = snap.slice()
+      bad[i] ^= 0x41
+      expect(() => PartitionStateMachine.restore(bad)).not.toThrow()
+    }
+  })
+
+  it('snapshots a fresh machine', () => {
+    const r = PartitionStateMachine.restore(new PartitionStateMachine().snapshot())
+    expect(r.ok && [r.value.appliedIndex, r.value.nextOffset, r.value.batchCount]).toEqual([0, 0, 0])
+  })
+})
