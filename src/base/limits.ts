@@ -42,8 +42,8 @@ export const limits = {
     producerBatchesRemembered: 5,
   },
   fetch: {
-    /** Bytes one fetch may return in all. */
-    responseBytesMax: 64 << 20,
+    /** Bytes one fetch may return in all: half the frame limit, so the response and its envelope always frame. */
+    responseBytesMax: 32 << 20,
     /** Longest long-poll. */
     maxWaitMsMax: 30_000,
   },

@@ -53,7 +53,7 @@ export type MetadataResult =
 const packr = new Packr({ useRecords: false, moreTypes: false })
 
 export function encodeMetadataCommand(cmd: MetadataCommand): Uint8Array {
-  return Uint8Array.from(packr.pack(cmd))
+  return new Uint8Array(packr.pack(cmd))
 }
 
 export class MetadataStateMachine {

@@ -1,0 +1,168 @@
+/**
+ * GroupHost: the main thread's side of the worker threads that host partition replicas.
+ * It spawns `workers` workers, places each group on one (round-robin by group id: groups
+ * beyond the worker count share workers), and routes requests to them.
+ *
+ * Data path: requests for one worker made during one event-loop turn go out as one
+ * packed, transferred post (worker-messages.ts); replies come back the same way and
+ * resolve their promises by request id. Control (open, close, shutdown) goes through
+ * comlink, which is fine for the rare, small calls it carries.
+ *
+ * Imports base, group (message types) and node:worker_threads, comlink.
+ */
+import { MessageChannel, Worker } from 'node:worker_threads'
+import type { MessagePort } from 'node:worker_threads'
+import { fileURLToPath } from 'node:url'
+import * as Comlink from 'comlink'
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
+import { packPost, unpackPost } from '../group/worker-messages.js'
+import type { WorkerReply, WorkerRequest } from '../group/worker-messages.js'
+import type { ReplicaControl, ReplicaSpec } from '../group/replica-host.js'
+import type { ActorLogger } from '../group/index.js'
+
+type Outgoing = WorkerRequest extends infer R ? (R extends { rid: number } ? Omit<R, 'rid'> : never) : never
+
+interface WorkerSlot {
+  readonly worker: Worker
+  readonly port: MessagePort
+  readonly control: Comlink.Remote<ReplicaControl>
+  queue: WorkerRequest[]
+  groups: number
+  exited: boolean
+}
+
+/**
+ * How to start a worker: the compiled entry point under dist/, or — when this module
+ * itself runs as TypeScript (tests, `tsx`) — the TypeScript source, loaded through
+ * tsx's loader registered inside the new thread (Node 20 ignores `--import` in a
+ * worker's execArgv).
+ */
+function workerSource(): { source: string; eval: boolean } {
+  const here = import.meta.url
+  if (!here.endsWith('.ts')) return { source: fileURLToPath(new URL('../../workers/group-worker.js', here)), eval: false }
+  const entry = new URL('../../workers/group-worker.ts', here).href
+  return { source: `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}) })`, eval: true }
+}
+
+export class GroupHost {
+  readonly #slots: WorkerSlot[] = []
+  readonly #placement = new Map<number, WorkerSlot>()
+  readonly #waiting = new Map<number, { resolve: (r: WorkerReply) => void }>()
+  readonly #log: ActorLogger
+  #nextRid = 1
+  #flushScheduled = false
+  #stopping = false
+
+  private constructor(log: ActorLogger) {
+    this.#log = log
+  }
+
+  static async start(opts: { workers: number; log: ActorLogger; logLevel: string; nodeId: number; tickMs: number }): Promise<GroupHost> {
+    const host = new GroupHost(opts.log)
+    const entry = workerSource()
+    for (let i = 0; i < opts.workers; i++) {
+      const { port1, port2 } = new MessageChannel()
+      const worker = new Worker(entry.source, {
+        eval: entry.eval,
+        workerData: { port: port2, workerIndex: i, logLevel: opts.logLevel, nodeId: opts.nodeId, tickMs: opts.tickMs },
+        transferList: [port2],
+      })
+      const slot: WorkerSlot = {
+        worker,
+        port: port1,
+        control: Comlink.wrap<ReplicaControl>(nodeEndpoint(worker as never)),
+        queue: [],
+        groups: 0,
+        exited: false,
+      }
+      worker.on('error', (err) => host.#log.error({ worker: i, err }, 'worker thread failed'))
+      worker.on('exit', (code) => {
+        if (!slot.exited && !host.#stopping) host.#log.error({ worker: i, code }, 'worker thread exited unexpectedly')
+        slot.exited = true
+      })
+      port1.on('message', (bytes: Uint8Array) => host.#onReplies(bytes))
+      host.#slots.push(slot)
+    }
+    await Promise.all(host.#slots.map((s) => s.control.ready()))
+    return host
+  }
+
+  async openGroup(spec: ReplicaSpec): Promise<void> {
+    const slot = this.#slots[spec.groupId % this.#slots.length]!
+    this.#placement.set(spec.groupId, slot)
+    slot.groups++
+    await slot.control.open(spec)
+  }
+
+  async closeGroup(groupId: number, removeData: boolean): Promise<void> {
+    const slot = this.#placement.get(groupId)
+    if (!slot) return
+    this.#placement.delete(groupId)
+    slot.groups--
+    await slot.control.close(groupId, removeData)
+  }
+
+  hasGroup(groupId: number): boolean {
+    return this.#placement.has(groupId)
+  }
+
+  /** Sends one request to the worker hosting its group; resolves with the reply. */
+  request(req: Outgoing): Promise<WorkerReply> {
+    const rid = this.#nextRid++
+    const full = { ...req, rid } as WorkerRequest
+    const slot = 'gid' in req ? this.#placement.get(req.gid) : undefined
+    if (!slot || slot.exited) {
+      return Promise.resolve({ rid, ok: false, error: { code: 'UNKNOWN_PARTITION', message: `group ${'gid' in req ? req.gid : '?'} is not hosted here` } })
+    }
+    return new Promise((resolve) => {
+      this.#waiting.set(rid, { resolve })
+      slot.queue.push(full)
+      this.#scheduleFlush()
+    })
+  }
+
+  /** Asks the worker of `gid` to end a parked long-poll early. */
+  cancel(gid: number, rid: number): void {
+    const slot = this.#placement.get(gid)
+    if (!slot) return
+    slot.queue.push({ t: 'cancel', rid })
+    this.#scheduleFlush()
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return
+    this.#flushScheduled = true
+    setImmediate(() => {
+      this.#flushScheduled = false
+      for (const slot of this.#slots) {
+        if (slot.queue.length === 0) continue
+        const bytes = packPost(slot.queue)
+        slot.queue = []
+        slot.port.postMessage(bytes, [bytes.buffer as ArrayBuffer])
+      }
+    })
+  }
+
+  #onReplies(bytes: Uint8Array): void {
+    for (const r of unpackPost<WorkerReply>(bytes)) {
+      const w = this.#waiting.get(r.rid)
+      if (!w) continue
+      this.#waiting.delete(r.rid)
+      w.resolve(r)
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true
+    await Promise.all(
+      this.#slots.map(async (s) => {
+        if (!s.exited) await s.control.shutdown()
+        s.control[Comlink.releaseProxy]()
+        s.port.close()
+        await s.worker.terminate()
+      }),
+    )
+    for (const [rid, w] of this.#waiting) w.resolve({ rid, ok: false, error: { code: 'SHUTTING_DOWN', message: 'the node is shutting down' } })
+    this.#waiting.clear()
+  }
+}

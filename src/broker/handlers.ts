@@ -1,0 +1,237 @@
+/**
+ * The request handlers: one function per API of protocol version 1, each taking the
+ * node's context and a validated request body and returning the response body or a
+ * wire error. They route by the controller's metadata and hand partition work to the
+ * worker that hosts the partition's group; they never decode records.
+ *
+ * Imports base, protocol, controller and ./ modules of the broker.
+ */
+import { limits } from '../base/index.js'
+import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, negotiateVersion } from '../protocol/api.js'
+import type { ApiName, RequestBody, ResponseBody } from '../protocol/api.js'
+import { wireError } from '../protocol/errors.js'
+import type { WireError } from '../protocol/errors.js'
+import type { Topic } from '../controller/index.js'
+import type { WorkerReply } from '../group/worker-messages.js'
+import type { Controller } from './controller.js'
+import type { GroupHost } from './group-host.js'
+import type { BrokerConfig } from './config.js'
+import type { ActorLogger } from '../group/index.js'
+
+export const SERVER_NAME = 'raftmq 0.1.0'
+
+export interface BrokerContext {
+  readonly config: BrokerConfig
+  readonly controller: Controller
+  readonly groups: GroupHost
+  readonly log: ActorLogger
+  /** Opens the partition groups of a topic that was just created. */
+  openTopic(topic: Topic): Promise<void>
+  /** Closes a deleted topic's groups and removes their data. */
+  closeTopic(topic: Topic): Promise<void>
+}
+
+export type HandlerResult<A extends ApiName> = { readonly ok: true; readonly body: ResponseBody<A> } | { readonly ok: false; readonly error: WireError }
+
+type Handler<A extends ApiName> = (ctx: BrokerContext, body: RequestBody<A>) => Promise<HandlerResult<A>>
+
+const done = <A extends ApiName>(body: ResponseBody<A>): HandlerResult<A> => ({ ok: true, body })
+const failed = (error: WireError): { ok: false; error: WireError } => ({ ok: false, error })
+
+/** The group holding topic/partition, or the error a client should get. */
+function route(ctx: BrokerContext, topic: string, partition: number): { gid: number } | { error: WireError } {
+  const t = ctx.controller.metadata.topics.get(topic)
+  if (!t) return { error: wireError('UNKNOWN_TOPIC', { topic }) }
+  const p = t.partitions[partition]
+  if (!p) return { error: wireError('UNKNOWN_PARTITION', { topic, partition }) }
+  return { gid: p.groupId }
+}
+
+function replyError(r: WorkerReply): WireError | null {
+  return r.ok ? null : (r.error as WireError)
+}
+
+/** Resolves with `fallback` if `p` takes longer than `ms`. */
+function within<T>(p: Promise<T>, ms: number, fallback: () => T): Promise<T> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(fallback()), ms)
+    void p.then((v) => {
+      clearTimeout(timer)
+      resolve(v)
+    })
+  })
+}
+
+function controllerError(code: string, message: string): WireError {
+  switch (code) {
+    case 'TOPIC_EXISTS':
+    case 'UNKNOWN_TOPIC':
+    case 'INVALID_REQUEST':
+      return { code, message }
+    case 'STOPPED':
+      return wireError('SHUTTING_DOWN')
+    default:
+      return wireError('LEADER_NOT_AVAILABLE', { topic: '(metadata)', partition: 0 })
+  }
+}
+
+export const handlers: { readonly [A in ApiName]: Handler<A> } = {
+  async hello(ctx, body) {
+    const v = negotiateVersion(body.versionMin, body.versionMax, PROTOCOL_VERSION_MIN, PROTOCOL_VERSION_MAX)
+    if (!v.ok) return failed({ code: 'UNSUPPORTED_VERSION', message: v.error.message })
+    return done<'hello'>({
+      version: v.value,
+      nodeId: ctx.config.nodeId,
+      server: SERVER_NAME,
+      limits: {
+        frameBytesMax: limits.protocol.frameBytesMax,
+        messageBytesMax: limits.produce.messageBytesMax,
+        batchBytesMax: limits.produce.batchBytesMax,
+      },
+    })
+  },
+
+  async metadata(ctx, body) {
+    const all = ctx.controller.metadata.topics
+    const names = body.topics ?? [...all.keys()].sort()
+    const topics = names.map((name) => {
+      const t = all.get(name)
+      if (!t) return { name, error: wireError('UNKNOWN_TOPIC', { topic: name }), partitions: [] }
+      // one node for now: it leads every partition it hosts
+      return { name, partitions: t.partitions.map((p) => ({ partition: p.partition, leader: ctx.config.nodeId, replicas: [...p.replicas] })) }
+    })
+    return done<'metadata'>({ nodes: [{ id: ctx.config.nodeId, host: ctx.config.listen.host, port: ctx.config.listen.port }], topics })
+  },
+
+  async createTopic(ctx, body) {
+    if (body.replicationFactor !== 1) {
+      return failed(wireError('INVALID_CONFIG', { reason: `replicationFactor ${body.replicationFactor}: this cluster has 1 node` }))
+    }
+    const r = await ctx.controller.submit({
+      op: 'createTopic',
+      name: body.name,
+      partitions: body.partitions,
+      replicas: [ctx.config.nodeId],
+      config: { retentionMs: body.retentionMs ?? null, retentionBytes: body.retentionBytes ?? null },
+    })
+    if (!r.ok) return failed(controllerError(r.error.code, r.error.message))
+    const applied = r.value
+    if (!applied.ok) return failed(controllerError(applied.error.code, applied.error.message))
+    const topic = (applied.value as { topic: Topic }).topic
+    await ctx.openTopic(topic)
+    ctx.log.info({ topic: topic.name, partitions: topic.partitions.length }, 'topic created')
+    return done<'createTopic'>({ name: topic.name, partitions: topic.partitions.length })
+  },
+
+  async deleteTopic(ctx, body) {
+    const r = await ctx.controller.submit({ op: 'deleteTopic', name: body.name })
+    if (!r.ok) return failed(controllerError(r.error.code, r.error.message))
+    if (!r.value.ok) return failed(controllerError(r.value.error.code, r.value.error.message))
+    await ctx.closeTopic((r.value.value as { deleted: Topic }).deleted)
+    ctx.log.info({ topic: body.name }, 'topic deleted')
+    return done<'deleteTopic'>({})
+  },
+
+  async listTopics(ctx) {
+    const topics = [...ctx.controller.metadata.topics.values()].map((t) => ({ name: t.name, partitions: t.partitions.length }))
+    topics.sort((a, b) => a.name.localeCompare(b.name))
+    return done<'listTopics'>({ topics })
+  },
+
+  async describeTopic(ctx, body) {
+    const t = ctx.controller.metadata.topics.get(body.name)
+    if (!t) return failed(wireError('UNKNOWN_TOPIC', { topic: body.name }))
+    const partitions = await Promise.all(
+      t.partitions.map(async (p) => {
+        const r = await ctx.groups.request({ t: 'offsets', gid: p.groupId })
+        const offsets = r.ok && r.t === 'offsets' ? r : { highWatermark: 0, logStartOffset: 0 }
+        return { partition: p.partition, leader: r.ok ? ctx.config.nodeId : null, logStartOffset: offsets.logStartOffset, highWatermark: offsets.highWatermark }
+      }),
+    )
+    return done<'describeTopic'>({ name: t.name, partitions, retentionMs: t.config.retentionMs, retentionBytes: t.config.retentionBytes })
+  },
+
+  async initProducerId(ctx) {
+    const r = await ctx.controller.submit({ op: 'allocateProducerId' })
+    if (!r.ok) return failed(controllerError(r.error.code, r.error.message))
+    if (!r.value.ok) return failed(controllerError(r.value.error.code, r.value.error.message))
+    const { producerId, producerEpoch } = r.value.value as { producerId: number; producerEpoch: number }
+    return done<'initProducerId'>({ producerId, producerEpoch })
+  },
+
+  async produce(ctx, body) {
+    const atomic = body.atomic === true
+    // partitions fan out to their groups in parallel; each is one proposal
+    const partitions = await Promise.all(
+      body.partitions.map(async (p) => {
+        const where = route(ctx, p.topic, p.partition)
+        if ('error' in where) return { topic: p.topic, partition: p.partition, error: where.error, results: [] }
+        const reply = await within(ctx.groups.request({ t: 'produce', gid: where.gid, atomic, batch: p.batch }), body.timeoutMs, () => null)
+        if (reply === null) return { topic: p.topic, partition: p.partition, error: wireError('TIMEOUT', { timeoutMs: body.timeoutMs }), results: [] }
+        const error = replyError(reply)
+        if (error) return { topic: p.topic, partition: p.partition, error, results: [] }
+        const results = reply.ok && reply.t === 'produce' ? reply.results : []
+        return { topic: p.topic, partition: p.partition, results: results as ResponseBody<'produce'>['partitions'][number]['results'] }
+      }),
+    )
+    return done<'produce'>({ partitions })
+  },
+
+  async fetch(ctx, body) {
+    const maxWaitMs = Math.min(body.maxWaitMs, limits.fetch.maxWaitMsMax)
+    const maxBytes = Math.min(body.maxBytes, limits.fetch.responseBytesMax)
+    const ask = (wait: number): Promise<WorkerReply>[] =>
+      body.partitions.map((p) => {
+        const where = route(ctx, p.topic, p.partition)
+        if ('error' in where) return Promise.resolve({ rid: 0, ok: false as const, error: where.error })
+        return ctx.groups.request({
+          t: 'fetch',
+          gid: where.gid,
+          offset: p.offset,
+          maxBytes: Math.min(p.maxBytes ?? maxBytes, maxBytes),
+          maxMessages: p.maxMessages ?? Number.MAX_SAFE_INTEGER,
+          maxWaitMs: wait,
+        })
+      })
+    let replies = await Promise.all(ask(0))
+    const hasData = (r: WorkerReply): boolean => !r.ok || (r.t === 'fetch' && r.batches.length > 0)
+    if (maxWaitMs > 0 && !replies.some(hasData)) {
+      // long poll: every partition waits; the first with data ends the wait for all
+      // (the other partitions' waits end by their own deadline; their late replies are dropped)
+      const pending = ask(maxWaitMs)
+      await new Promise<void>((resolve) => {
+        let left = pending.length
+        for (const p of pending) void p.then((r) => (hasData(r) || --left === 0 ? resolve() : undefined))
+      })
+      replies = await Promise.all(ask(0))
+    }
+    let total = 0
+    const partitions = body.partitions.map((p, i) => {
+      const r = replies[i]!
+      if (!r.ok) return { topic: p.topic, partition: p.partition, error: r.error as WireError, highWatermark: 0, logStartOffset: 0, batches: [] }
+      const f = r.t === 'fetch' ? r : { batches: [], highWatermark: 0, logStartOffset: 0 }
+      const batches: Uint8Array[] = []
+      for (const b of f.batches) {
+        // the response as a whole stays under maxBytes, but always carries some data
+        if (total > 0 && total + b.byteLength > maxBytes) break
+        batches.push(b)
+        total += b.byteLength
+      }
+      return { topic: p.topic, partition: p.partition, highWatermark: f.highWatermark, logStartOffset: f.logStartOffset, batches }
+    })
+    return done<'fetch'>({ partitions })
+  },
+
+  async listOffsets(ctx, body) {
+    const partitions = await Promise.all(
+      body.partitions.map(async (p) => {
+        const where = route(ctx, p.topic, p.partition)
+        if ('error' in where) return { topic: p.topic, partition: p.partition, error: where.error }
+        const r = await ctx.groups.request({ t: 'offsets', gid: where.gid })
+        if (!r.ok || r.t !== 'offsets') return { topic: p.topic, partition: p.partition, error: r.ok ? wireError('INTERNAL', { reason: 'bad reply' }) : (r.error as WireError) }
+        return { topic: p.topic, partition: p.partition, offset: p.spec === 'earliest' ? r.logStartOffset : r.highWatermark }
+      }),
+    )
+    return done<'listOffsets'>({ partitions })
+  },
+}

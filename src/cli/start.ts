@@ -1,0 +1,58 @@
+/**
+ * `raftmq start`: reads the configuration (flags > RAFTMQ_* environment > JSON config
+ * file > defaults), starts a node and keeps it running until SIGINT or SIGTERM, then
+ * shuts it down cleanly (stop accepting, finish requests in flight, close databases).
+ *
+ * Imports broker only.
+ */
+import { readFileSync } from 'node:fs'
+import { Command, Option } from 'commander'
+import { resolveConfig, settings } from '../broker/config.js'
+import type { RawConfig } from '../broker/config.js'
+import { startNode } from '../broker/node.js'
+
+export function startCommand(): Command {
+  const cmd = new Command('start')
+    .description('start a node (single node by default: data in ./data, clients on 127.0.0.1:7070)')
+    .addOption(new Option('-c, --config <file>', 'JSON file with settings (keys as below, camelCase)').env('RAFTMQ_CONFIG'))
+  for (const s of settings) cmd.addOption(new Option(s.flag, s.help).env(s.env).default(s.default))
+  cmd.action(async (opts: Record<string, unknown>) => {
+    const raw: RawConfig = {}
+    let fromFile: Record<string, unknown> = {}
+    if (typeof opts.config === 'string') {
+      try {
+        fromFile = JSON.parse(readFileSync(opts.config, 'utf8')) as Record<string, unknown>
+      } catch (err) {
+        cmd.error(`raftmq: cannot read config file ${opts.config}: ${err instanceof Error ? err.message : String(err)}`, { exitCode: 2 })
+      }
+      if (typeof fromFile !== 'object' || fromFile === null || Array.isArray(fromFile)) {
+        cmd.error(`raftmq: config file ${opts.config} must hold a JSON object`, { exitCode: 2 })
+      }
+    }
+    for (const key of Object.keys(fromFile)) {
+      if (!settings.some((s) => s.key === key)) cmd.error(`raftmq: unknown setting "${key}" in ${opts.config}`, { exitCode: 2 })
+    }
+    for (const s of settings) {
+      // a flag or an environment variable beats the file; the file beats the default
+      const source = cmd.getOptionValueSource(s.key)
+      raw[s.key] = source === 'default' && s.key in fromFile ? fromFile[s.key] : opts[s.key]
+    }
+    const config = resolveConfig(raw)
+    if (!config.ok) cmd.error(`raftmq: ${config.error.message}`, { exitCode: 2 })
+    if (!config.ok) return
+    const node = await startNode(config.value)
+    if (!node.ok) {
+      process.stderr.write(`raftmq: ${node.error.message}\n`)
+      process.exit(1)
+    }
+    let stopping = false
+    const stop = (signal: string): void => {
+      if (stopping) return
+      stopping = true
+      void node.value.stop(signal).then(() => process.exit(0))
+    }
+    process.on('SIGINT', () => stop('SIGINT'))
+    process.on('SIGTERM', () => stop('SIGTERM'))
+  })
+  return cmd
+}

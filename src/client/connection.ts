@@ -1,0 +1,151 @@
+/**
+ * Connection: one TCP connection to a broker, speaking protocol version 1. It sends the
+ * hello, then pipelines requests: each gets a fresh id, responses resolve by id in any
+ * order, requests written in one event-loop turn go out in one write. Every response is
+ * validated against its API's schema; a connection-level error (id 0), a malformed
+ * response or a closed socket fails everything in flight with a RaftmqError.
+ *
+ * Imports base, protocol and node:net.
+ */
+import { connect } from 'node:net'
+import type { Socket } from 'node:net'
+import { CONNECTION_ERROR_ID, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, REQUEST_ID_MAX, parseResponse } from '../protocol/api.js'
+import type { ApiName, HelloResponse, RequestBody, ResponseBody } from '../protocol/api.js'
+import { encodeMessageFrame } from '../protocol/codec.js'
+import { formatMessage } from '../protocol/errors.js'
+import { FrameDecoder } from '../protocol/frame.js'
+import { RaftmqError } from './errors.js'
+
+interface InFlight {
+  readonly api: ApiName
+  readonly resolve: (body: unknown) => void
+  readonly reject: (err: RaftmqError) => void
+  readonly timer: NodeJS.Timeout
+}
+
+export interface ConnectionOptions {
+  readonly clientId: string
+  readonly connectTimeoutMs: number
+  readonly requestTimeoutMs: number
+}
+
+export class Connection {
+  readonly broker: string
+  #socket: Socket
+  #version = PROTOCOL_VERSION_MIN
+  #nextId = 1
+  readonly #inflight = new Map<number, InFlight>()
+  readonly #decoder: FrameDecoder
+  readonly #opts: ConnectionOptions
+  #out: Uint8Array[] = []
+  #flushScheduled = false
+  #closed: RaftmqError | null = null
+  server: HelloResponse | null = null
+
+  private constructor(socket: Socket, broker: string, opts: ConnectionOptions) {
+    this.#socket = socket
+    this.broker = broker
+    this.#opts = opts
+    this.#decoder = new FrameDecoder({
+      frame: (body) => this.#onFrame(body),
+      error: (e) => this.#fail(new RaftmqError(e.code, e.message)),
+    })
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: Buffer) => this.#decoder.push(chunk))
+    socket.on('error', (err) => this.#fail(new RaftmqError('CONNECTION_CLOSED', formatMessage('CONNECTION_CLOSED', { broker }), { cause: err })))
+    socket.on('close', () => this.#fail(new RaftmqError('CONNECTION_CLOSED', formatMessage('CONNECTION_CLOSED', { broker }))))
+  }
+
+  /** Connects and exchanges hello; rejects with a RaftmqError. */
+  static async open(host: string, port: number, opts: ConnectionOptions): Promise<Connection> {
+    const broker = `${host}:${port}`
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s = connect({ host, port })
+      const timer = setTimeout(() => {
+        s.destroy()
+        reject(new RaftmqError('TIMEOUT', `connecting to ${broker} timed out after ${opts.connectTimeoutMs} ms`))
+      }, opts.connectTimeoutMs)
+      s.once('connect', () => {
+        clearTimeout(timer)
+        resolve(s)
+      })
+      s.once('error', (err) => {
+        clearTimeout(timer)
+        reject(new RaftmqError('CONNECTION_CLOSED', `cannot connect to ${broker}: ${err.message}`, { cause: err }))
+      })
+    })
+    const c = new Connection(socket, broker, opts)
+    c.server = await c.request('hello', { clientId: opts.clientId, versionMin: PROTOCOL_VERSION_MIN, versionMax: PROTOCOL_VERSION_MAX })
+    c.#version = c.server.version
+    return c
+  }
+
+  get closed(): boolean {
+    return this.#closed !== null
+  }
+
+  request<A extends ApiName>(api: A, body: RequestBody<A>, timeoutMs = this.#opts.requestTimeoutMs): Promise<ResponseBody<A>> {
+    if (this.#closed) return Promise.reject(this.#closed)
+    const id = this.#nextId
+    this.#nextId = this.#nextId >= REQUEST_ID_MAX ? 1 : this.#nextId + 1
+    const frame = encodeMessageFrame({ id, api, version: api === 'hello' ? 1 : this.#version, body }, this.server?.limits.frameBytesMax)
+    if (!frame.ok) return Promise.reject(new RaftmqError('FRAME_TOO_LARGE', frame.error.message))
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#inflight.delete(id)
+        reject(new RaftmqError('TIMEOUT', formatMessage('TIMEOUT', { timeoutMs }) + ` (${api} to ${this.broker})`))
+      }, timeoutMs)
+      this.#inflight.set(id, { api, resolve: resolve as (b: unknown) => void, reject, timer })
+      this.#out.push(frame.value)
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true
+        setImmediate(() => this.#flush())
+      }
+    })
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false
+    if (this.#closed || this.#out.length === 0) return
+    const out = this.#out
+    this.#out = []
+    this.#socket.cork()
+    for (const b of out) this.#socket.write(b)
+    this.#socket.uncork()
+  }
+
+  #onFrame(body: Uint8Array): void {
+    const r = parseResponse(body, (id) => this.#inflight.get(id)?.api)
+    if (!r.ok) {
+      this.#fail(new RaftmqError('INVALID_RESPONSE', `${r.error.message} (from ${this.broker})`))
+      return
+    }
+    const res = r.value
+    if (res.id === CONNECTION_ERROR_ID) {
+      this.#fail(res.ok ? new RaftmqError('INVALID_RESPONSE', 'a successful response under id 0') : RaftmqError.from(res.error))
+      return
+    }
+    const w = this.#inflight.get(res.id)
+    if (!w) return // timed out meanwhile
+    this.#inflight.delete(res.id)
+    clearTimeout(w.timer)
+    if (res.ok) w.resolve(res.body)
+    else w.reject(RaftmqError.from(res.error))
+  }
+
+  #fail(err: RaftmqError): void {
+    if (this.#closed) return
+    this.#closed = err
+    this.#decoder.stop()
+    for (const w of this.#inflight.values()) {
+      clearTimeout(w.timer)
+      w.reject(err)
+    }
+    this.#inflight.clear()
+    this.#socket.destroy()
+  }
+
+  close(): void {
+    this.#fail(new RaftmqError('CONNECTION_CLOSED', formatMessage('CONNECTION_CLOSED', { broker: this.broker })))
+  }
+}

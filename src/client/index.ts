@@ -1,0 +1,13 @@
+/**
+ * src/client: the raftmq client library — Client, Admin, Producer, Consumer and the one
+ * error class. Imports base and protocol only, never the broker.
+ */
+export { Client } from './client.js'
+export type { ClientOptions } from './client.js'
+export { Admin } from './admin.js'
+export type { CreateTopicOptions } from './admin.js'
+export { Producer, murmur2 } from './producer.js'
+export type { Message, SendResult, BatchItemResult, ProducerOptions, Bytes } from './producer.js'
+export { Consumer } from './consumer.js'
+export type { ConsumedMessage, FetchResult, FetchOptions, SubscribeOptions, ConsumerOptions } from './consumer.js'
+export { RaftmqError } from './errors.js'

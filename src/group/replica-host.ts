@@ -1,0 +1,152 @@
+/**
+ * ReplicaHost: everything a worker thread does. It hosts any number of partition
+ * replicas (shard-per-core: groups beyond the worker count share workers), ticks them
+ * on one timer, serves the data-path requests that arrive packed on its MessagePort and
+ * answers with one packed post per event-loop turn, and exposes `ReplicaControl` (open,
+ * close, shutdown) for comlink.
+ *
+ * Imports base, group and node modules only; workers/group-worker.ts wires it to the
+ * thread's ports and logger.
+ */
+import { rm } from 'node:fs/promises'
+import { Prng } from '../base/index.js'
+import { PartitionReplica } from './partition-replica.js'
+import type { ReplicaSpec } from './partition-replica.js'
+import { packPost, unpackPost } from './worker-messages.js'
+import type { WorkerReply, WorkerRequest } from './worker-messages.js'
+import type { ActorLogger } from './actor.js'
+
+export type { ReplicaSpec }
+
+export interface ReplicaControl {
+  ready(): Promise<true>
+  open(spec: ReplicaSpec): Promise<void>
+  close(groupId: number, removeData: boolean): Promise<void>
+  shutdown(): Promise<void>
+}
+
+export interface DataPort {
+  postMessage(bytes: Uint8Array, transfer: ArrayBuffer[]): void
+  on(event: 'message', fn: (bytes: Uint8Array) => void): void
+}
+
+const RETENTION_CHECK_MS = 5_000
+
+export class ReplicaHost implements ReplicaControl {
+  readonly #replicas = new Map<number, PartitionReplica>()
+  readonly #opening = new Map<number, Promise<PartitionReplica>>()
+  readonly #port: DataPort
+  readonly #log: ActorLogger
+  readonly #prng: Prng
+  readonly #cancels = new Map<number, () => void>()
+  #outbox: WorkerReply[] = []
+  #flushScheduled = false
+  #ticker: NodeJS.Timeout
+  #retention: NodeJS.Timeout
+
+  constructor(port: DataPort, log: ActorLogger, opts: { tickMs: number; seed: number }) {
+    this.#port = port
+    this.#log = log
+    this.#prng = new Prng(opts.seed)
+    port.on('message', (bytes) => this.#onRequests(bytes))
+    this.#ticker = setInterval(() => {
+      for (const r of this.#replicas.values()) r.tick()
+    }, opts.tickMs)
+    this.#retention = setInterval(() => {
+      const now = Date.now()
+      for (const r of this.#replicas.values()) void r.enforceRetention(now)
+    }, RETENTION_CHECK_MS)
+  }
+
+  async ready(): Promise<true> {
+    return true
+  }
+
+  async open(spec: ReplicaSpec): Promise<void> {
+    if (this.#replicas.has(spec.groupId) || this.#opening.has(spec.groupId)) return
+    const opening = PartitionReplica.open(spec, this.#log, this.#prng.fork())
+    this.#opening.set(spec.groupId, opening)
+    try {
+      this.#replicas.set(spec.groupId, await opening)
+    } finally {
+      this.#opening.delete(spec.groupId)
+    }
+  }
+
+  async close(groupId: number, removeData: boolean): Promise<void> {
+    const r = this.#replicas.get(groupId)
+    if (!r) return
+    this.#replicas.delete(groupId)
+    await r.close()
+    if (removeData) await rm(r.spec.dir, { recursive: true, force: true })
+  }
+
+  async shutdown(): Promise<void> {
+    clearInterval(this.#ticker)
+    clearInterval(this.#retention)
+    for (const cancel of this.#cancels.values()) cancel()
+    await Promise.all([...this.#replicas.keys()].map((gid) => this.close(gid, false)))
+    this.#flush()
+  }
+
+  #onRequests(bytes: Uint8Array): void {
+    for (const req of unpackPost<WorkerRequest>(bytes)) {
+      if (req.t === 'cancel') {
+        this.#cancels.get(req.rid)?.()
+        continue
+      }
+      const replica = this.#replicas.get(req.gid)
+      if (!replica) {
+        this.#reply({ rid: req.rid, ok: false, error: { code: 'UNKNOWN_PARTITION', message: `group ${req.gid} is not hosted by this worker` } })
+        continue
+      }
+      void this.#serve(replica, req)
+    }
+  }
+
+  async #serve(replica: PartitionReplica, req: Exclude<WorkerRequest, { t: 'cancel' }>): Promise<void> {
+    try {
+      switch (req.t) {
+        case 'produce': {
+          const r = await replica.produce(req.batch, req.atomic)
+          this.#reply(r.ok ? { rid: req.rid, ok: true, t: 'produce', results: r.results } : { rid: req.rid, ok: false, error: r.error })
+          return
+        }
+        case 'fetch': {
+          let cancel!: () => void
+          const cancelled = new Promise<void>((resolve) => (cancel = resolve))
+          this.#cancels.set(req.rid, cancel)
+          const r = await replica.fetch(req.offset, req.maxBytes, req.maxMessages, req.maxWaitMs, cancelled)
+          this.#cancels.delete(req.rid)
+          this.#reply(
+            r.ok
+              ? { rid: req.rid, ok: true, t: 'fetch', batches: r.batches, highWatermark: r.highWatermark, logStartOffset: r.logStartOffset }
+              : { rid: req.rid, ok: false, error: r.error },
+          )
+          return
+        }
+        case 'offsets':
+          this.#reply({ rid: req.rid, ok: true, t: 'offsets', ...replica.offsets() })
+          return
+      }
+    } catch (err) {
+      this.#log.error({ group: replica.groupId, err }, 'request failed')
+      this.#reply({ rid: req.rid, ok: false, error: { code: 'INTERNAL', message: `internal error: ${err instanceof Error ? err.message : String(err)}` } })
+    }
+  }
+
+  #reply(r: WorkerReply): void {
+    this.#outbox.push(r)
+    if (this.#flushScheduled) return
+    this.#flushScheduled = true
+    setImmediate(() => this.#flush())
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false
+    if (this.#outbox.length === 0) return
+    const bytes = packPost(this.#outbox)
+    this.#outbox = []
+    this.#port.postMessage(bytes, [bytes.buffer as ArrayBuffer])
+  }
+}

@@ -1,0 +1,93 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Client, RaftmqError } from '../../src/client/index.js'
+import { resolveConfig } from '../../src/broker/config.js'
+import { startNode } from '../../src/broker/node.js'
+import type { RunningNode } from '../../src/broker/node.js'
+
+const dec = new TextDecoder()
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!()
+})
+
+async function node(dataDir: string): Promise<RunningNode> {
+  const cfg = resolveConfig({ dataDir, listen: '127.0.0.1:0', workers: '2', logLevel: 'warn', tickMs: '20' })
+  if (!cfg.ok) throw new Error(cfg.error.message)
+  const n = await startNode(cfg.value)
+  if (!n.ok) throw new Error(n.error.message)
+  return n.value
+}
+
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'raftmq-node-'))
+  cleanups.push(() => rm(d, { recursive: true, force: true }))
+  return d
+}
+
+describe('broker node - produce and fetch end to end', () => {
+  it('creates a topic, sends one and a batch, reads them back, and keeps them across a restart', async () => {
+    const dir = await tempDir()
+    let n = await node(dir)
+    let client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
+    await client.admin().createTopic({ name: 'orders', partitions: 2 })
+    const producer = client.producer()
+    const one = await producer.send({ topic: 'orders', partition: 0, key: 'k', value: 'first' })
+    expect(one.offset).toBe(0)
+    const batch = await producer.sendBatch(Array.from({ length: 100 }, (_, i) => ({ topic: 'orders', partition: 0, value: `m${i}` })))
+    expect(batch.results.map((r) => ('offset' in r ? r.offset : -1))).toEqual(Array.from({ length: 100 }, (_, i) => i + 1))
+    const page = await client.consumer().fetch({ topic: 'orders', partition: 0, offset: 0, maxBytes: 1 << 20 })
+    expect(page.messages.length).toBe(101)
+    expect(dec.decode(page.messages[0]!.value!)).toBe('first')
+    expect(dec.decode(page.messages[0]!.key!)).toBe('k')
+    expect(dec.decode(page.messages[100]!.value!)).toBe('m99')
+    expect(page.nextOffset).toBe(101)
+    expect(page.highWatermark).toBe(101)
+    await client.close()
+    await n.stop()
+
+    n = await node(dir)
+    cleanups.push(() => n.stop())
+    client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
+    cleanups.push(() => client.close())
+    const again = await client.consumer().fetch({ topic: 'orders', partition: 0, offset: 50 })
+    expect(again.messages.map((m) => m.offset)).toEqual(Array.from({ length: 51 }, (_, i) => i + 50))
+    const next = await client.producer().send({ topic: 'orders', partition: 0, value: 'after restart' })
+    expect(next.offset).toBe(101)
+    expect((await client.admin().listTopics()).map((t) => t.name)).toEqual(['orders'])
+  })
+
+  it('answers unknown topics, bad offsets and a second node on the same data dir with clear errors', async () => {
+    const dir = await tempDir()
+    const n = await node(dir)
+    cleanups.push(() => n.stop())
+    const client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
+    cleanups.push(() => client.close())
+    const e1 = await client.producer().send({ topic: 'nope', partition: 0, value: 'x' }).catch((e: unknown) => e)
+    expect(e1).toBeInstanceOf(RaftmqError)
+    expect((e1 as RaftmqError).code).toBe('UNKNOWN_TOPIC')
+    await client.admin().createTopic({ name: 't', partitions: 1 })
+    const e2 = await client.consumer().fetch({ topic: 't', partition: 0, offset: 5 }).catch((e: unknown) => e)
+    expect((e2 as RaftmqError).code).toBe('OFFSET_OUT_OF_RANGE')
+    const cfg = resolveConfig({ dataDir: dir, listen: '127.0.0.1:0', workers: '1', logLevel: 'silent' })
+    const second = await startNode(cfg.ok ? cfg.value : (undefined as never))
+    expect(second.ok).toBe(false)
+    if (!second.ok) expect(second.error.message).toMatch(/in use/)
+  })
+
+  it('long-polls until data arrives', async () => {
+    const n = await node(await tempDir())
+    cleanups.push(() => n.stop())
+    const client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
+    cleanups.push(() => client.close())
+    await client.admin().createTopic({ name: 'lp', partitions: 1 })
+    const t0 = Date.now()
+    const waiting = client.consumer().fetch({ topic: 'lp', partition: 0, offset: 0, maxWaitMs: 5_000 })
+    setTimeout(() => void client.producer().send({ topic: 'lp', partition: 0, value: 'wake' }), 100)
+    const page = await waiting
+    expect(page.messages.length).toBe(1)
+    expect(Date.now() - t0).toBeLessThan(4_000)
+  })
+})

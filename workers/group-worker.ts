@@ -1,0 +1,24 @@
+/**
+ * Worker-thread entry point: wires the thread's data port, a pino logger and comlink to
+ * a ReplicaHost (src/group/replica-host.ts). No logic of its own.
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import type { MessagePort } from 'node:worker_threads'
+import * as Comlink from 'comlink'
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
+import { pino } from 'pino'
+import { ReplicaHost } from '../src/group/replica-host.js'
+
+interface WorkerData {
+  readonly port: MessagePort
+  readonly workerIndex: number
+  readonly logLevel: string
+  readonly nodeId: number
+  readonly tickMs: number
+}
+
+const data = workerData as WorkerData
+if (!parentPort) throw new Error('group-worker must run in a worker thread')
+const log = pino({ level: data.logLevel, base: { node: data.nodeId, worker: data.workerIndex } })
+const host = new ReplicaHost(data.port as never, log, { tickMs: data.tickMs, seed: data.nodeId * 1000 + data.workerIndex })
+Comlink.expose(host, nodeEndpoint(parentPort as never))
