@@ -23,7 +23,7 @@ import type { Entry, Message, NodeId, ProposeError, RaftOptions, Ready, Storage 
 export interface ActorStorage {
   /** What the Raft core reads (synchronously). */
   readonly raft: Storage
-  /** Makes the Ready's snapshot, entries and hard state durable (one sync). */
+  /** Writes the Ready's snapshot, entries and hard state in one write, synced when `rd.mustSync`; writes land in call order. */
   persist(rd: Ready): Promise<void>
 }
 
@@ -169,6 +169,9 @@ export class GroupActor<R> {
     }
     if (rd.messages.length > 0) this.#opts.sendToPeers?.(rd.messages)
     if (!rd.mustSync) {
+      // only a new commit index (or nothing) to write: no sync to wait for; the store
+      // writes in order, so it lands before anything persisted after it
+      if (rd.hardState) void this.#opts.storage.persist(rd).catch((err: unknown) => this.#fail(err))
       this.#afterPersist(rd)
       return
     }
@@ -178,14 +181,19 @@ export class GroupActor<R> {
         this.#afterPersist(rd)
       },
       (err: unknown) => {
-        // a failed sync leaves the disk state unknown: stop serving rather than guess
         this.#persisting = null
-        this.#failed = err instanceof Error ? err : new Error(String(err))
-        this.#opts.log.error({ group: this.groupId, err: this.#failed }, 'storage write failed; group stopped')
-        for (const p of this.#pending) p.resolve(fail('STORAGE_FAILED', this.#failed!.message))
-        this.#pending = []
+        this.#fail(err)
       },
     )
+  }
+
+  /** A failed write leaves the disk state unknown: stop serving rather than guess. */
+  #fail(err: unknown): void {
+    if (this.#failed) return
+    this.#failed = err instanceof Error ? err : new Error(String(err))
+    this.#opts.log.error({ group: this.groupId, err: this.#failed }, 'storage write failed; group stopped')
+    for (const p of this.#pending) p.resolve(fail('STORAGE_FAILED', this.#failed.message))
+    this.#pending = []
   }
 
   #afterPersist(rd: Ready): void {

@@ -219,7 +219,8 @@ export class RaftNode {
       committedEntries: committedEntries.length > 0 ? committedEntries : NO_ENTRIES,
       messages,
       messagesAfterPersist: after,
-      mustSync: hardState !== null || snapshot !== null || entries.length > 0,
+      // a new commit index alone needs no sync: it can always be learned again
+      mustSync: entries.length > 0 || snapshot !== null || (hardState !== null && (hardState.term !== hs.term || hardState.vote !== hs.vote)),
     }
     if (hardState) this.#prevHard = hardState
     if (softState) this.#prevSoft = softState

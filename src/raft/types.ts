@@ -138,6 +138,10 @@ export interface Ready {
   readonly committedEntries: readonly Entry[]
   readonly messages: readonly Message[]
   readonly messagesAfterPersist: readonly Message[]
-  /** True when step 2 has something to write. */
+  /**
+   * True when step 2 must be synced before step 3: there are entries, a snapshot, or a
+   * new term or vote. A hard state whose only change is the commit index may be written
+   * without a sync (a lost commit index is learned again from the leader or the log).
+   */
   readonly mustSync: boolean
 }

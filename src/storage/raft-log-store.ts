@@ -7,7 +7,9 @@
  * carries them, and fetch reads them back from the entry (the partition state machine
  * only maps offsets to Raft indexes). So entries are not deleted when the state machine
  * saves its state: they go only when retention compacts them (`compact`) or when an
- * installed snapshot replaces the log.
+ * installed snapshot replaces the log. "Written once" is at this API: below it LevelDB
+ * writes its own copies (write-ahead log, memtable flush, compactions); bench/storage.ts
+ * measured ~3.2-3.4 disk bytes per payload byte for 116 KB entries with retention on.
  *
  * What is in memory, because the core reads synchronously:
  * - hard state, snapshot metadata, the last saved applied state;
@@ -579,7 +581,8 @@ export class LevelRaftStorage implements Storage {
     if (extra) addStateMachineOps(batch, extra)
 
     if (batch.length > 0) {
-      await batch.write({ sync: true })
+      // a Ready whose only change is the commit index need not wait for the disk
+      await batch.write({ sync: rd.mustSync })
     } else {
       await batch.close()
     }

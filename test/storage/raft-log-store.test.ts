@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { AssertionError } from '../../src/base/index.js'
 import { ConfChangeOp, EntryType, TERM_UNAVAILABLE, encodeConfChange, entryBytes } from '../../src/raft/index.js'
 import { LevelRaftStorage, stateMachineKey } from '../../src/storage/index.js'
-import { FORMAT_KEY, encodeFormat, entryKey } from '../../src/storage/keys.js'
+import { FORMAT_KEY, encodeEntryValue, encodeFormat, entryKey } from '../../src/storage/keys.js'
 import { dataFor, ent, ents, logOf, openStore, ready, tempDir } from './helpers.js'
 
 let dir: string
@@ -205,6 +205,27 @@ describe('storage - compaction', () => {
     st = await reopen(st)
     expect(await logOf(st)).toEqual(['8@4', '9@4', '10@4'])
     expect(st.term(7)).toBe(3)
+  })
+
+  it('entries a crash left below the floor (an interrupted range delete) are removed at open', async () => {
+    const st = await store()
+    await st.persist(ready({ entries: ents(1, [1, 1, 1, 1, 1, 1]), hardState: hs(1, 6) }))
+    await st.saveApplied(6, Uint8Array.of())
+    await st.compact(4)
+    await st.close()
+    open.length = 0
+    const raw = () => new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' })
+    const db = raw()
+    await db.put(entryKey(2), encodeEntryValue(ent(2, 1))) // as if the delete had not reached it
+    await db.close()
+    const again = await store()
+    expect(again.firstIndex()).toBe(5)
+    expect(await logOf(again)).toEqual(['5@1', '6@1'])
+    await again.close()
+    open.length = 0
+    const check = raw()
+    expect(await check.get(entryKey(2))).toBeUndefined()
+    await check.close()
   })
 
   it('term lookups agree with a model across many terms, compactions and truncations', async () => {
