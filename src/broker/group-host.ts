@@ -132,7 +132,7 @@ export class GroupHost {
   #scheduleFlush(): void {
     if (this.#flushScheduled) return
     this.#flushScheduled = true
-    setImmediate(() => {
+    queueMicrotask(() => {
       this.#flushScheduled = false
       for (const slot of this.#slots) {
         if (slot.queue.length === 0) continue

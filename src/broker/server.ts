@@ -112,7 +112,7 @@ class ClientConnection {
     }
     if (this.#flushScheduled) return
     this.#flushScheduled = true
-    setImmediate(() => this.#flush())
+    queueMicrotask(() => this.#flush())
   }
 
   #flush(): void {

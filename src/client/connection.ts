@@ -99,7 +99,7 @@ export class Connection {
       this.#out.push(frame.value)
       if (!this.#flushScheduled) {
         this.#flushScheduled = true
-        setImmediate(() => this.#flush())
+        queueMicrotask(() => this.#flush())
       }
     })
   }

@@ -83,6 +83,7 @@ interface PartitionQueue {
   queuedBytes: number
   inFlight: number
   timer: NodeJS.Timeout | null
+  flushQueued: boolean
   /** Idempotence: the next sequence number of this partition. */
   sequence: number
 }
@@ -176,7 +177,7 @@ export class Producer {
     const key = `${partition}@${topic}`
     let q = this.#queues.get(key)
     if (!q) {
-      q = { topic, partition, queued: [], queuedBytes: 0, inFlight: 0, timer: null, sequence: 0 }
+      q = { topic, partition, queued: [], queuedBytes: 0, inFlight: 0, timer: null, flushQueued: false, sequence: 0 }
       this.#queues.set(key, q)
     }
     return q
@@ -213,11 +214,13 @@ export class Producer {
       }, this.#lingerMs)
       return
     }
-    // sends made in the same event-loop turn join one batch
-    q.timer ??= setImmediate(() => {
-      q.timer = null
+    // sends made in the same burst of synchronous work join one batch
+    if (q.flushQueued) return
+    q.flushQueued = true
+    queueMicrotask(() => {
+      q.flushQueued = false
       this.#flush(q)
-    }) as unknown as NodeJS.Timeout
+    })
   }
 
   #flush(q: PartitionQueue): void {

@@ -54,7 +54,7 @@ export interface GroupActorOptions<R> {
   /** Called after each applied batch of entries (e.g. to wake long-polling fetches). */
   readonly onApplied?: (lastIndex: number) => void
   readonly log: ActorLogger
-  /** Schedules the next drive step; defaults to setImmediate (tests may run it synchronously). */
+  /** Schedules the next drive step; defaults to queueMicrotask (everything stepped in one turn shares a Ready). */
   readonly schedule?: (fn: () => void) => void
 }
 
@@ -151,7 +151,7 @@ export class GroupActor<R> {
       this.#drive()
     }
     if (this.#opts.schedule) this.#opts.schedule(run)
-    else setImmediate(run)
+    else queueMicrotask(run)
   }
 
   #drive(): void {

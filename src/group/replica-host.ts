@@ -139,7 +139,7 @@ export class ReplicaHost implements ReplicaControl {
     this.#outbox.push(r)
     if (this.#flushScheduled) return
     this.#flushScheduled = true
-    setImmediate(() => this.#flush())
+    queueMicrotask(() => this.#flush())
   }
 
   #flush(): void {
