@@ -15,6 +15,8 @@ import type { Topic } from '../controller/index.js'
 import type { WorkerReply } from '../group/worker-messages.js'
 import type { Controller } from './controller.js'
 import type { GroupHost } from './group-host.js'
+import { wantsPool } from './codec-pool.js'
+import type { CodecPool } from './codec-pool.js'
 import type { BrokerConfig } from './config.js'
 import type { ActorLogger } from '../group/index.js'
 
@@ -24,6 +26,7 @@ export interface BrokerContext {
   readonly config: BrokerConfig
   readonly controller: Controller
   readonly groups: GroupHost
+  readonly codecs: CodecPool
   readonly log: ActorLogger
   /** Opens the partition groups of a topic that was just created. */
   openTopic(topic: Topic): Promise<void>
@@ -166,7 +169,15 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
       body.partitions.map(async (p) => {
         const where = route(ctx, p.topic, p.partition)
         if ('error' in where) return { topic: p.topic, partition: p.partition, error: where.error, results: [] }
-        const reply = await within(ctx.groups.request({ t: 'produce', gid: where.gid, atomic, batch: p.batch }), body.timeoutMs, () => null)
+        // a large compressed batch is verified in the codec pool, not on an actor's thread
+        let sizes: number[] | undefined
+        if (wantsPool(p.batch)) {
+          const v = await ctx.codecs.verify(p.batch)
+          if (!v.ok) return { topic: p.topic, partition: p.partition, error: v.error, results: [] }
+          sizes = v.sizes
+        }
+        const request = { t: 'produce' as const, gid: where.gid, atomic, batch: p.batch, ...(sizes ? { sizes } : {}) }
+        const reply = await within(ctx.groups.request(request), body.timeoutMs, () => null)
         if (reply === null) return { topic: p.topic, partition: p.partition, error: wireError('TIMEOUT', { timeoutMs: body.timeoutMs }), results: [] }
         const error = replyError(reply)
         if (error) return { topic: p.topic, partition: p.partition, error, results: [] }

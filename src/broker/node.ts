@@ -13,6 +13,7 @@ import { DataDir } from '../storage/index.js'
 import type { Topic } from '../controller/index.js'
 import { CONTROLLER_GROUP_ID, Controller } from './controller.js'
 import { GroupHost } from './group-host.js'
+import { CodecPool } from './codec-pool.js'
 import { ClientServer } from './server.js'
 import type { BrokerConfig } from './config.js'
 import type { BrokerContext } from './handlers.js'
@@ -34,8 +35,10 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
   const voters = [config.nodeId]
   let controller: Controller | null = null
   let groups: GroupHost | null = null
+  const codecs = new CodecPool()
   const undo = async (): Promise<void> => {
     await groups?.stop()
+    await codecs.close()
     await controller?.close()
     await dir.close()
   }
@@ -77,7 +80,7 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
       }
     }
     for (const topic of controller.metadata.topics.values()) await openTopic(topic)
-    const ctx: BrokerContext = { config, controller, groups, log, openTopic, closeTopic }
+    const ctx: BrokerContext = { config, controller, groups, codecs, log, openTopic, closeTopic }
     let server: ClientServer
     try {
       server = await ClientServer.listen(ctx, config.listen.host, config.listen.port)

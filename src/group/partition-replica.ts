@@ -164,10 +164,11 @@ export class PartitionReplica {
     }
   }
 
-  async produce(batch: Uint8Array, atomic: boolean): Promise<ProduceOutcome> {
+  /** `verifiedSizes`: the record sizes, when the codec pool already decompressed and measured the batch. */
+  async produce(batch: Uint8Array, atomic: boolean, verifiedSizes?: readonly number[]): Promise<ProduceOutcome> {
     if (!this.#actor.isLeader()) return { ok: false, error: this.#notLeader() }
     const checked = checkBatch(batch)
-    if (!checked.ok) return { ok: false, error: batchError(checked.error.code, checked.error.message, batch.byteLength) }
+    if (!checked.ok) return { ok: false, error: checked.error }
     const h = checked.value
     if (h.transactional || h.control) {
       return { ok: false, error: wireError('INVALID_RECORD', { reason: 'transactional and control batches are not supported' }) }
@@ -176,8 +177,8 @@ export class PartitionReplica {
     let toPropose = batch
     let kept: number[] | null = null
     if (h.compression !== 'none' || batch.byteLength > limits.produce.messageBytesMax) {
-      const sizes = recordSizes(batch, { maxBytes: limits.produce.batchDecompressedBytesMax })
-      if (!sizes.ok) return { ok: false, error: batchError(sizes.error.code, sizes.error.message, batch.byteLength) }
+      const sizes = verifiedSizes ? { ok: true as const, value: verifiedSizes } : recordSizes(batch, { maxBytes: limits.produce.batchDecompressedBytesMax })
+      if (!sizes.ok) return { ok: false, error: sizes.error }
       const max = limits.produce.messageBytesMax
       const bad = sizes.value.map((s, i) => (s > max ? i : -1)).filter((i) => i >= 0)
       if (bad.length > 0) {
@@ -188,7 +189,7 @@ export class PartitionReplica {
         }
         kept = sizes.value.map((_, i) => i).filter((i) => !bad.includes(i))
         const framed = reframe(batch, kept, { maxBytes: limits.produce.batchDecompressedBytesMax })
-        if (!framed.ok) return { ok: false, error: batchError(framed.error.code, framed.error.message, batch.byteLength) }
+        if (!framed.ok) return { ok: false, error: framed.error }
         toPropose = framed.value
         const results: ProduceResult[] = sizes.value.map((_, i) => (bad.includes(i) ? tooLarge(i) : { offset: -1 }))
         const outcome = await this.#proposeBatch(toPropose, kept.length, h, atomic)
@@ -292,18 +293,5 @@ export class PartitionReplica {
     while (this.#saving) await this.#saving
     await this.#save()
     await this.#storage.close()
-  }
-}
-
-function batchError(code: string, reason: string, bytes: number): WireError {
-  switch (code) {
-    case 'MESSAGE_TOO_LARGE':
-      return wireError('BATCH_TOO_LARGE', { bytes, limit: limits.produce.batchBytesMax })
-    case 'UNSUPPORTED_COMPRESSION':
-      return wireError('UNSUPPORTED_COMPRESSION', { codec: reason })
-    case 'INVALID_RECORD':
-      return wireError('INVALID_RECORD', { reason })
-    default:
-      return wireError('CORRUPT_MESSAGE', { reason })
   }
 }

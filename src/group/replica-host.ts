@@ -108,7 +108,7 @@ export class ReplicaHost implements ReplicaControl {
     try {
       switch (req.t) {
         case 'produce': {
-          const r = await replica.produce(req.batch, req.atomic)
+          const r = await replica.produce(req.batch, req.atomic, req.sizes)
           this.#reply(r.ok ? { rid: req.rid, ok: true, t: 'produce', results: r.results } : { rid: req.rid, ok: false, error: r.error })
           return
         }

@@ -21,7 +21,15 @@ export interface WireErrorLike {
 }
 
 export type WorkerRequest =
-  | { readonly t: 'produce'; readonly rid: number; readonly gid: number; readonly atomic: boolean; readonly batch: Uint8Array }
+  | {
+      readonly t: 'produce'
+      readonly rid: number
+      readonly gid: number
+      readonly atomic: boolean
+      readonly batch: Uint8Array
+      /** Record sizes, when the codec pool already verified (decompressed) the batch. */
+      readonly sizes?: readonly number[]
+    }
   | {
       readonly t: 'fetch'
       readonly rid: number

@@ -6,6 +6,9 @@ import { Client, RaftmqError } from '../../src/client/index.js'
 import { resolveConfig } from '../../src/broker/config.js'
 import { startNode } from '../../src/broker/node.js'
 import type { RunningNode } from '../../src/broker/node.js'
+import { wantsPool } from '../../src/broker/codec-pool.js'
+import { encodeRecordBatch } from '../../src/protocol/record-batch.js'
+import { Prng } from '../../src/base/index.js'
 
 const dec = new TextDecoder()
 const cleanups: (() => Promise<void>)[] = []
@@ -75,6 +78,28 @@ describe('broker node - produce and fetch end to end', () => {
     const second = await startNode(cfg.ok ? cfg.value : (undefined as never))
     expect(second.ok).toBe(false)
     if (!second.ok) expect(second.error.message).toMatch(/in use/)
+  })
+
+  it('verifies large compressed batches in the codec pool: stores good ones, refuses corrupt ones', async () => {
+    const n = await node(await tempDir())
+    cleanups.push(() => n.stop())
+    const client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
+    cleanups.push(() => client.close())
+    await client.admin().createTopic({ name: 'z', partitions: 1 })
+    // incompressible values keep the gzip batch above the pool's threshold
+    const rnd = new Prng(9)
+    const values = Array.from({ length: 120 }, () => Uint8Array.from({ length: 1024 }, () => rnd.int(256)))
+    const good = encodeRecordBatch(values.map((value) => ({ value })), { compression: 'gzip' })
+    expect(wantsPool(good)).toBe(true)
+    const ok = await client.request('produce', { timeoutMs: 5_000, partitions: [{ topic: 'z', partition: 0, batch: good }] })
+    expect(ok.partitions[0]!.results.length).toBe(120)
+    const bad = good.slice()
+    bad[bad.length - 100] ^= 0xff // inside the compressed records: the CRC no longer matches either
+    const refused = await client.request('produce', { timeoutMs: 5_000, partitions: [{ topic: 'z', partition: 0, batch: bad }] })
+    expect(refused.partitions[0]!.error?.code).toBe('CORRUPT_MESSAGE')
+    const page = await client.consumer().fetch({ topic: 'z', partition: 0, offset: 0, maxBytes: 1 << 22 })
+    expect(page.messages.length).toBe(120)
+    expect(page.messages[119]!.value).toEqual(values[119])
   })
 
   it('long-polls until data arrives', async () => {
