@@ -29,6 +29,8 @@ export interface BrokerConfig {
   readonly electionTicks: number
   /** How long a shutdown waits for requests in flight before closing anyway. */
   readonly shutdownTimeoutMs: number
+  /** How often partition leaders apply their topic's retention. */
+  readonly retentionCheckMs: number
 }
 
 export interface Setting {
@@ -47,6 +49,7 @@ export const settings: readonly Setting[] = [
   { key: 'logLevel', flag: '--log-level <level>', env: 'RAFTMQ_LOG_LEVEL', help: 'fatal, error, warn, info, debug, trace or silent', default: 'info' },
   { key: 'tickMs', flag: '--tick-ms <ms>', env: 'RAFTMQ_TICK_MS', help: 'length of one Raft tick', default: '100' },
   { key: 'electionTicks', flag: '--election-ticks <n>', env: 'RAFTMQ_ELECTION_TICKS', help: 'ticks without a leader before an election', default: '10' },
+  { key: 'retentionCheckMs', flag: '--retention-check-ms <ms>', env: 'RAFTMQ_RETENTION_CHECK_MS', help: 'how often retention is applied', default: '5000' },
   { key: 'shutdownTimeoutMs', flag: '--shutdown-timeout-ms <ms>', env: 'RAFTMQ_SHUTDOWN_TIMEOUT_MS', help: 'how long shutdown waits for requests in flight', default: '10000' },
 ]
 
@@ -72,6 +75,7 @@ export function resolveConfig(raw: RawConfig): Result<BrokerConfig, 'INVALID_CON
   const tickMs = int('tickMs', 1, 60_000)
   const electionTicks = int('electionTicks', 2, 10_000)
   const shutdownTimeoutMs = int('shutdownTimeoutMs', 0, 3_600_000)
+  const retentionCheckMs = int('retentionCheckMs', 10, 86_400_000)
   const listen = parseHostPort(get('listen'))
   if (!listen.ok) errors.push(`listen: ${listen.error.message}`)
   const logLevel = get('logLevel')
@@ -91,6 +95,7 @@ export function resolveConfig(raw: RawConfig): Result<BrokerConfig, 'INVALID_CON
     tickMs,
     electionTicks,
     shutdownTimeoutMs,
+    retentionCheckMs,
   })
 }
 

@@ -57,14 +57,14 @@ export class GroupHost {
     this.#log = log
   }
 
-  static async start(opts: { workers: number; log: ActorLogger; logLevel: string; nodeId: number; tickMs: number }): Promise<GroupHost> {
+  static async start(opts: { workers: number; log: ActorLogger; logLevel: string; nodeId: number; tickMs: number; retentionCheckMs: number }): Promise<GroupHost> {
     const host = new GroupHost(opts.log)
     const entry = workerSource()
     for (let i = 0; i < opts.workers; i++) {
       const { port1, port2 } = new MessageChannel()
       const worker = new Worker(entry.source, {
         eval: entry.eval,
-        workerData: { port: port2, workerIndex: i, logLevel: opts.logLevel, nodeId: opts.nodeId, tickMs: opts.tickMs },
+        workerData: { port: port2, workerIndex: i, logLevel: opts.logLevel, nodeId: opts.nodeId, tickMs: opts.tickMs, retentionCheckMs: opts.retentionCheckMs },
         transferList: [port2],
       })
       const slot: WorkerSlot = {

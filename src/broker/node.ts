@@ -50,7 +50,14 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
       await undo()
       return fail('CONTROLLER', 'the metadata group did not become ready within 30 s')
     }
-    groups = await GroupHost.start({ workers: config.workers, log, logLevel: config.logLevel, nodeId: config.nodeId, tickMs: config.tickMs })
+    groups = await GroupHost.start({
+      workers: config.workers,
+      log,
+      logLevel: config.logLevel,
+      nodeId: config.nodeId,
+      tickMs: config.tickMs,
+      retentionCheckMs: config.retentionCheckMs,
+    })
     const openTopic = async (topic: Topic): Promise<void> => {
       await Promise.all(
         topic.partitions.map((p) =>

@@ -128,8 +128,11 @@ export class PartitionReplica {
 
   #afterApply(): void {
     for (const w of this.#waiters) if (this.#sm.nextOffset > w.offset) w.wake()
-    this.#compactable = Math.max(this.#compactable, this.#sm.compactableRaftIndex())
-    const due = this.#sm.appliedIndex - this.#savedIndex >= SAVE_EVERY_ENTRIES || Date.now() - this.#savedAt >= SAVE_EVERY_MS
+    const compactable = this.#sm.compactableRaftIndex()
+    // retention freed Raft entries: save now so they can be deleted now
+    const freed = compactable > this.#compactable
+    this.#compactable = Math.max(this.#compactable, compactable)
+    const due = freed || this.#sm.appliedIndex - this.#savedIndex >= SAVE_EVERY_ENTRIES || Date.now() - this.#savedAt >= SAVE_EVERY_MS
     if (due && !this.#saving) this.#saving = this.#save().finally(() => (this.#saving = null))
   }
 

@@ -30,8 +30,6 @@ export interface DataPort {
   on(event: 'message', fn: (bytes: Uint8Array) => void): void
 }
 
-const RETENTION_CHECK_MS = 5_000
-
 export class ReplicaHost implements ReplicaControl {
   readonly #replicas = new Map<number, PartitionReplica>()
   readonly #opening = new Map<number, Promise<PartitionReplica>>()
@@ -44,7 +42,7 @@ export class ReplicaHost implements ReplicaControl {
   #ticker: NodeJS.Timeout
   #retention: NodeJS.Timeout
 
-  constructor(port: DataPort, log: ActorLogger, opts: { tickMs: number; seed: number }) {
+  constructor(port: DataPort, log: ActorLogger, opts: { tickMs: number; retentionCheckMs: number; seed: number }) {
     this.#port = port
     this.#log = log
     this.#prng = new Prng(opts.seed)
@@ -55,7 +53,7 @@ export class ReplicaHost implements ReplicaControl {
     this.#retention = setInterval(() => {
       const now = Date.now()
       for (const r of this.#replicas.values()) void r.enforceRetention(now)
-    }, RETENTION_CHECK_MS)
+    }, opts.retentionCheckMs)
   }
 
   async ready(): Promise<true> {

@@ -1,0 +1,88 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Client, RaftmqError } from '../../src/client/index.js'
+import { resolveConfig } from '../../src/broker/config.js'
+import { startNode } from '../../src/broker/node.js'
+import type { RunningNode } from '../../src/broker/node.js'
+
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!()
+})
+
+async function node(dataDir: string): Promise<RunningNode> {
+  const cfg = resolveConfig({ dataDir, listen: '127.0.0.1:0', workers: '1', logLevel: 'warn', tickMs: '20', retentionCheckMs: '50' })
+  if (!cfg.ok) throw new Error(cfg.error.message)
+  const n = await startNode(cfg.value)
+  if (!n.ok) throw new Error(n.error.message)
+  return n.value
+}
+
+async function until<T>(f: () => Promise<T | null>, what: string): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const v = await f()
+    if (v !== null) return v
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+describe('broker retention - cleanup through Raft', () => {
+  it('size retention drops the oldest batches, keeps the rest readable, and survives a restart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'raftmq-ret-'))
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    let n = await node(dir)
+    let client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
+    await client.admin().createTopic({ name: 'r', partitions: 1, retentionBytes: 20_000 })
+    const producer = client.producer()
+    const value = 'v'.repeat(200)
+    for (let b = 0; b < 40; b++) await producer.sendBatch(Array.from({ length: 10 }, (_, i) => ({ topic: 'r', partition: 0, value: `${b}:${i}:${value}` })))
+    const start = await until(async () => {
+      const d = await client.admin().describeTopic('r')
+      // retention runs every 50 ms: wait until what is left fits the limit (each record is over 200 bytes)
+      return 400 - d.partitions[0]!.logStartOffset <= 20_000 / 200 ? d.partitions[0]!.logStartOffset : null
+    }, 'retention to advance the log start')
+    // whole batches are dropped, and the newest are kept
+    expect(start % 10).toBe(0)
+    expect(400 - start).toBeGreaterThan(0)
+    const gone = await client.consumer().fetch({ topic: 'r', partition: 0, offset: 0 }).catch((e: unknown) => e)
+    expect((gone as RaftmqError).code).toBe('OFFSET_OUT_OF_RANGE')
+    expect((gone as RaftmqError).details).toMatchObject({ logStartOffset: start, highWatermark: 400 })
+    const kept = await client.consumer().fetch({ topic: 'r', partition: 0, offset: start, maxBytes: 1 << 20 })
+    expect(kept.messages[0]!.offset).toBe(start)
+    expect(kept.messages.length).toBe(400 - start)
+    await client.close()
+    await n.stop()
+
+    n = await node(dir)
+    cleanups.push(() => n.stop())
+    client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
+    cleanups.push(() => client.close())
+    const after = await client.admin().describeTopic('r')
+    expect(after.partitions[0]!.logStartOffset).toBeGreaterThanOrEqual(start)
+    expect(after.partitions[0]!.highWatermark).toBe(400)
+    expect((await client.producer().send({ topic: 'r', partition: 0, value: 'next' })).offset).toBe(400)
+  })
+
+  it('time retention drops records older than the limit', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'raftmq-ret-'))
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    const n = await node(dir)
+    cleanups.push(() => n.stop())
+    const client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
+    cleanups.push(() => client.close())
+    await client.admin().createTopic({ name: 't', partitions: 1, retentionMs: 60_000 })
+    const old = Date.now() - 3_600_000
+    await client.producer().sendBatch(Array.from({ length: 5 }, (_, i) => ({ topic: 't', partition: 0, value: `old${i}`, timestamp: old })))
+    await client.producer().sendBatch(Array.from({ length: 5 }, (_, i) => ({ topic: 't', partition: 0, value: `new${i}` })))
+    const start = await until(async () => {
+      const d = await client.admin().describeTopic('t')
+      return d.partitions[0]!.logStartOffset > 0 ? d.partitions[0]!.logStartOffset : null
+    }, 'time retention')
+    expect(start).toBe(5)
+    const page = await client.consumer().fetch({ topic: 't', partition: 0, offset: 5 })
+    expect(page.messages.map((m) => new TextDecoder().decode(m.value!))).toEqual(['new0', 'new1', 'new2', 'new3', 'new4'])
+  })
+})
