@@ -1,38 +1,22 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Client, RaftmqError } from '../../src/client/index.js'
 import { resolveConfig } from '../../src/broker/config.js'
 import { startNode } from '../../src/broker/node.js'
+import { Cleanups, startTestNode, tempDir } from '../support/node.js'
 import type { RunningNode } from '../../src/broker/node.js'
 import { wantsPool } from '../../src/broker/codec-pool.js'
 import { encodeRecordBatch } from '../../src/protocol/record-batch.js'
 import { Prng } from '../../src/base/index.js'
 
 const dec = new TextDecoder()
-const cleanups: (() => Promise<void>)[] = []
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!()
-})
+const cleanups = new Cleanups()
+afterEach(() => cleanups.run())
 
-async function node(dataDir: string): Promise<RunningNode> {
-  const cfg = resolveConfig({ dataDir, listen: '127.0.0.1:0', workers: '2', logLevel: 'warn', tickMs: '20' })
-  if (!cfg.ok) throw new Error(cfg.error.message)
-  const n = await startNode(cfg.value)
-  if (!n.ok) throw new Error(n.error.message)
-  return n.value
-}
-
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'raftmq-node-'))
-  cleanups.push(() => rm(d, { recursive: true, force: true }))
-  return d
-}
+const node = (dataDir: string): Promise<RunningNode> => startTestNode(dataDir, {})
 
 describe('broker node - produce and fetch end to end', () => {
   it('creates a topic, sends one and a batch, reads them back, and keeps them across a restart', async () => {
-    const dir = await tempDir()
+    const dir = await tempDir(cleanups)
     let n = await node(dir)
     let client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
     await client.admin().createTopic({ name: 'orders', partitions: 2 })
@@ -52,9 +36,9 @@ describe('broker node - produce and fetch end to end', () => {
     await n.stop()
 
     n = await node(dir)
-    cleanups.push(() => n.stop())
+    cleanups.add(() => n.stop())
     client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
-    cleanups.push(() => client.close())
+    cleanups.add(() => client.close())
     const again = await client.consumer().fetch({ topic: 'orders', partition: 0, offset: 50 })
     expect(again.messages.map((m) => m.offset)).toEqual(Array.from({ length: 51 }, (_, i) => i + 50))
     const next = await client.producer().send({ topic: 'orders', partition: 0, value: 'after restart' })
@@ -63,11 +47,11 @@ describe('broker node - produce and fetch end to end', () => {
   })
 
   it('answers unknown topics, bad offsets and a second node on the same data dir with clear errors', async () => {
-    const dir = await tempDir()
+    const dir = await tempDir(cleanups)
     const n = await node(dir)
-    cleanups.push(() => n.stop())
+    cleanups.add(() => n.stop())
     const client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
-    cleanups.push(() => client.close())
+    cleanups.add(() => client.close())
     const e1 = await client.producer().send({ topic: 'nope', partition: 0, value: 'x' }).catch((e: unknown) => e)
     expect(e1).toBeInstanceOf(RaftmqError)
     expect((e1 as RaftmqError).code).toBe('UNKNOWN_TOPIC')
@@ -81,10 +65,10 @@ describe('broker node - produce and fetch end to end', () => {
   })
 
   it('verifies large compressed batches in the codec pool: stores good ones, refuses corrupt ones', async () => {
-    const n = await node(await tempDir())
-    cleanups.push(() => n.stop())
+    const n = await node(await tempDir(cleanups))
+    cleanups.add(() => n.stop())
     const client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
-    cleanups.push(() => client.close())
+    cleanups.add(() => client.close())
     await client.admin().createTopic({ name: 'z', partitions: 1 })
     // incompressible values keep the gzip batch above the pool's threshold
     const rnd = new Prng(9)
@@ -103,10 +87,10 @@ describe('broker node - produce and fetch end to end', () => {
   })
 
   it('long-polls until data arrives', async () => {
-    const n = await node(await tempDir())
-    cleanups.push(() => n.stop())
+    const n = await node(await tempDir(cleanups))
+    cleanups.add(() => n.stop())
     const client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
-    cleanups.push(() => client.close())
+    cleanups.add(() => client.close())
     await client.admin().createTopic({ name: 'lp', partitions: 1 })
     const t0 = Date.now()
     const waiting = client.consumer().fetch({ topic: 'lp', partition: 0, offset: 0, maxWaitMs: 5_000 })

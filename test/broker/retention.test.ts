@@ -1,24 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Client, RaftmqError } from '../../src/client/index.js'
-import { resolveConfig } from '../../src/broker/config.js'
-import { startNode } from '../../src/broker/node.js'
+import { Cleanups, startTestNode, tempDir } from '../support/node.js'
 import type { RunningNode } from '../../src/broker/node.js'
 
-const cleanups: (() => Promise<void>)[] = []
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!()
-})
+const cleanups = new Cleanups()
+afterEach(() => cleanups.run())
 
-async function node(dataDir: string): Promise<RunningNode> {
-  const cfg = resolveConfig({ dataDir, listen: '127.0.0.1:0', workers: '1', logLevel: 'warn', tickMs: '20', retentionCheckMs: '50' })
-  if (!cfg.ok) throw new Error(cfg.error.message)
-  const n = await startNode(cfg.value)
-  if (!n.ok) throw new Error(n.error.message)
-  return n.value
-}
+const node = (dataDir: string): Promise<RunningNode> => startTestNode(dataDir, { workers: '1', retentionCheckMs: '50' })
 
 async function until<T>(f: () => Promise<T | null>, what: string): Promise<T> {
   for (let i = 0; i < 200; i++) {
@@ -31,8 +19,7 @@ async function until<T>(f: () => Promise<T | null>, what: string): Promise<T> {
 
 describe('broker retention - cleanup through Raft', () => {
   it('size retention drops the oldest batches, keeps the rest readable, and survives a restart', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'raftmq-ret-'))
-    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    const dir = await tempDir(cleanups)
     let n = await node(dir)
     let client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
     await client.admin().createTopic({ name: 'r', partitions: 1, retentionBytes: 20_000 })
@@ -57,9 +44,9 @@ describe('broker retention - cleanup through Raft', () => {
     await n.stop()
 
     n = await node(dir)
-    cleanups.push(() => n.stop())
+    cleanups.add(() => n.stop())
     client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
-    cleanups.push(() => client.close())
+    cleanups.add(() => client.close())
     const after = await client.admin().describeTopic('r')
     expect(after.partitions[0]!.logStartOffset).toBeGreaterThanOrEqual(start)
     expect(after.partitions[0]!.highWatermark).toBe(400)
@@ -67,12 +54,11 @@ describe('broker retention - cleanup through Raft', () => {
   })
 
   it('time retention drops records older than the limit', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'raftmq-ret-'))
-    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    const dir = await tempDir(cleanups)
     const n = await node(dir)
-    cleanups.push(() => n.stop())
+    cleanups.add(() => n.stop())
     const client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
-    cleanups.push(() => client.close())
+    cleanups.add(() => client.close())
     await client.admin().createTopic({ name: 't', partitions: 1, retentionMs: 60_000 })
     const old = Date.now() - 3_600_000
     await client.producer().sendBatch(Array.from({ length: 5 }, (_, i) => ({ topic: 't', partition: 0, value: `old${i}`, timestamp: old })))
