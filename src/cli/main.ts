@@ -2,13 +2,28 @@
 /**
  * The `raftmq` command: one subcommand per module of src/cli.
  *
+ * Exit codes (./run.ts): 0 done, 1 a failed operation (one line `raftmq: CODE: message`
+ * on stderr), 2 bad usage (the problem and the usage line on stderr).
+ *
  * Imports cli modules and commander.
  */
 import { Command } from 'commander'
+import { benchCommand } from './bench.js'
+import { consumeCommand } from './consume.js'
+import { produceCommand } from './produce.js'
+import { configureUsageErrors, exitCodeOf } from './run.js'
 import { startCommand } from './start.js'
+import { topicCommand } from './topic.js'
 
-const program = new Command('raftmq')
-  .description('raftmq: a partitioned, replicated message log; every partition is a Raft group')
-  .showHelpAfterError()
+const program = new Command('raftmq').description('raftmq: a partitioned, replicated message log; every partition is a Raft group')
 program.addCommand(startCommand())
-await program.parseAsync(process.argv)
+program.addCommand(topicCommand())
+program.addCommand(produceCommand())
+program.addCommand(consumeCommand())
+program.addCommand(benchCommand())
+configureUsageErrors(program)
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  process.exitCode = exitCodeOf(err)
+}

@@ -9,7 +9,6 @@ import { readFileSync } from 'node:fs'
 import { Command, Option } from 'commander'
 import { resolveConfig, settings } from '../broker/config.js'
 import type { RawConfig } from '../broker/config.js'
-import { startNode } from '../broker/node.js'
 
 export function startCommand(): Command {
   const cmd = new Command('start')
@@ -40,6 +39,9 @@ export function startCommand(): Command {
     const config = resolveConfig(raw)
     if (!config.ok) cmd.error(`raftmq: ${config.error.message}`, { exitCode: 2 })
     if (!config.ok) return
+    // loaded here, not at the top: the broker's modules take a third of a second to load,
+    // which every other subcommand would pay for nothing
+    const { startNode } = await import('../broker/node.js')
     const node = await startNode(config.value)
     if (!node.ok) {
       process.stderr.write(`raftmq: ${node.error.message}\n`)

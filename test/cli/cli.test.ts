@@ -1,0 +1,262 @@
+/**
+ * The `raftmq` command end to end: a node runs in this process on port 0 in a temporary
+ * directory, and every command runs as a child process (`node --import tsx
+ * src/cli/main.ts ...`) against it, so exit codes, stdout and stderr are the real ones.
+ * Children are spawned asynchronously: the node answers them from this event loop.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Client } from '../../src/client/index.js'
+import { resolveConfig } from '../../src/broker/config.js'
+import { startNode } from '../../src/broker/node.js'
+import type { RunningNode } from '../../src/broker/node.js'
+
+const root = join(import.meta.dirname, '..', '..')
+let dir: string
+let node: RunningNode
+let brokers: string
+let client: Client
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'raftmq-cli-'))
+  const cfg = resolveConfig({ dataDir: join(dir, 'data'), listen: '127.0.0.1:0', workers: '2', logLevel: 'warn', tickMs: '20' })
+  if (!cfg.ok) throw new Error(cfg.error.message)
+  const n = await startNode(cfg.value)
+  if (!n.ok) throw new Error(n.error.message)
+  node = n.value
+  brokers = `127.0.0.1:${node.address.port}`
+  client = new Client({ brokers: [brokers] })
+})
+
+afterAll(async () => {
+  await client?.close()
+  await node?.stop()
+  if (dir) await rm(dir, { recursive: true, force: true })
+})
+
+interface Run {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+interface Child {
+  readonly done: Promise<Run>
+  readonly stdout: () => string
+  readonly kill: (signal: NodeJS.Signals) => void
+}
+
+/** Starts `raftmq args...` with RAFTMQ_BROKERS pointing at the test node. */
+function start(args: string[], input = ''): Child {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    cwd: root,
+    env: { ...process.env, RAFTMQ_BROKERS: brokers, NO_COLOR: '1' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s))
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s))
+  child.stdin.end(input)
+  const done = new Promise<Run>((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
+  })
+  return { done, stdout: () => stdout, kill: (signal) => child.kill(signal) }
+}
+
+function raftmq(args: string[], input = ''): Promise<Run> {
+  return start(args, input).done
+}
+
+async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+interface JsonMessage {
+  readonly partition: number
+  readonly offset: number
+  readonly timestamp: number
+  readonly key: string | null
+  readonly value: string | null
+  readonly headers: Record<string, unknown>
+}
+
+function jsonLines(stdout: string): JsonMessage[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as JsonMessage)
+}
+
+describe('cli - topic', () => {
+  it('creates, lists, describes and deletes a topic, with exit code 1 and the error code on failure', async () => {
+    const created = await raftmq(['topic', 'create', 'orders', '--partitions', '3', '--retention-ms', '60000', '--brokers', brokers])
+    expect(created).toMatchObject({ code: 0, stderr: '' })
+    expect(created.stdout).toBe('created topic orders with 3 partitions (replication factor 1)\n')
+
+    await client.producer().sendBatch(['a', 'b', 'c', 'd'].map((value) => ({ topic: 'orders', partition: 1, value })))
+    const [again, list, described] = await Promise.all([
+      raftmq(['topic', 'create', 'orders', '-p', '3']),
+      raftmq(['topic', 'list']),
+      raftmq(['topic', 'describe', 'orders']),
+    ])
+    expect(again.code).toBe(1)
+    expect(again.stderr).toBe('raftmq: TOPIC_EXISTS: topic orders already exists\n')
+    expect(list.code).toBe(0)
+    expect(list.stdout).toMatch(/^TOPIC\s+PARTITIONS$/m)
+    expect(list.stdout).toMatch(/^orders\s+3$/m)
+    expect(described.code).toBe(0)
+    expect(described.stdout).toMatch(/^retention\s+1 min \(60000 ms\), no size limit$/m)
+    const lines = described.stdout.split('\n')
+    const header = lines.findIndex((l) => /^PARTITION\s+LEADER\s+LOG START\s+HIGH WATERMARK\s+MESSAGES$/.test(l))
+    expect(header).toBeGreaterThan(0)
+    expect(lines.slice(header + 1, header + 4).map((l) => l.split(/\s{2,}/))).toEqual([
+      ['0', '1', '0', '0', '0'],
+      ['1', '1', '0', '4', '4'],
+      ['2', '1', '0', '0', '0'],
+    ])
+
+    expect(await raftmq(['topic', 'delete', 'orders'])).toMatchObject({ code: 0, stdout: 'deleted topic orders\n' })
+    const [gone, deleteAgain, listAgain] = await Promise.all([raftmq(['topic', 'describe', 'orders']), raftmq(['topic', 'delete', 'orders']), raftmq(['topic', 'list'])])
+    expect(gone.code).toBe(1)
+    expect(gone.stderr).toBe('raftmq: UNKNOWN_TOPIC: topic orders does not exist\n')
+    expect(deleteAgain).toMatchObject({ code: 1, stderr: 'raftmq: UNKNOWN_TOPIC: topic orders does not exist\n' })
+    expect(listAgain.stdout).not.toMatch(/^orders/m)
+  })
+})
+
+describe('cli - produce and consume', () => {
+  it('produces a file with keys and reads it back as json, kv and values', async () => {
+    await client.admin().createTopic({ name: 'lines', partitions: 2 })
+    const sent = Array.from({ length: 500 }, (_, i) => ({ key: `k${i % 7}`, value: i === 3 ? 'größe ✓ "quoted"' : i === 4 ? '' : `value ${i}` }))
+    const file = join(dir, 'lines.txt')
+    await writeFile(file, sent.map((m) => `${m.key}\t${m.value}\n`).join(''))
+
+    const produced = await raftmq(['produce', 'lines', '--file', file, '-K', '\\t', '--batch-size', '64', '--compression', 'lz4'])
+    expect(produced.stderr).toBe('')
+    expect(produced.code).toBe(0)
+    expect(produced.stdout).toMatch(/^produced 500 messages \([\d.]+ kB\) to lines in [\d.]+ s, [\d,]+ msgs\/s\n$/)
+
+    const [consumed, kv, values] = await Promise.all([
+      raftmq(['consume', 'lines', '--format', 'json']),
+      raftmq(['consume', 'lines', '--partition', '0', '--from', '2', '--max-messages', '3', '--format', 'kv']),
+      raftmq(['consume', 'lines', '-p', '0', '-n', '2']),
+    ])
+    expect(consumed).toMatchObject({ code: 0, stderr: '' })
+    const got = jsonLines(consumed.stdout)
+    expect(got.length).toBe(500)
+    for (const m of got) expect(m).toMatchObject({ headers: {}, timestamp: expect.any(Number) })
+    // every key lands on one partition, in input order
+    for (let k = 0; k < 7; k++) {
+      const want = sent.filter((m) => m.key === `k${k}`).map((m) => m.value)
+      const mine = got.filter((m) => m.key === `k${k}`)
+      expect(new Set(mine.map((m) => m.partition)).size).toBe(1)
+      expect(mine.map((m) => m.value)).toEqual(want)
+    }
+    // offsets are dense per partition, the partitions one after another
+    for (const p of [0, 1]) {
+      const offsets = got.filter((m) => m.partition === p).map((m) => m.offset)
+      expect(offsets).toEqual(offsets.map((_, i) => i))
+    }
+
+    const p0 = got.filter((m) => m.partition === 0)
+    expect(kv.stdout).toBe(p0.slice(2, 5).map((m) => `${m.key}\t${m.value}\n`).join(''))
+    expect(values.stdout).toBe(p0.slice(0, 2).map((m) => `${m.value}\n`).join(''))
+  })
+
+  it('consumes nothing from latest on an empty topic, and nothing past the end', async () => {
+    await client.admin().createTopic({ name: 'empty', partitions: 2 })
+    const [latest, earliest] = await Promise.all([raftmq(['consume', 'empty', '--from', 'latest']), raftmq(['consume', 'empty'])])
+    expect(latest).toMatchObject({ code: 0, stdout: '', stderr: '' })
+    expect(earliest).toMatchObject({ code: 0, stdout: '', stderr: '' })
+    const produced = await raftmq(['produce', 'empty', '--partition', '1'], 'one\ntwo\n')
+    expect(produced).toMatchObject({ code: 0, stderr: '' })
+    const [latestNow, earliestNow] = await Promise.all([raftmq(['consume', 'empty', '--from', 'latest']), raftmq(['consume', 'empty'])])
+    expect(latestNow).toMatchObject({ code: 0, stdout: '' })
+    expect(earliestNow).toMatchObject({ code: 0, stdout: 'one\ntwo\n' })
+  })
+
+  it('follows new messages until SIGINT, then exits 0', async () => {
+    await client.admin().createTopic({ name: 'live', partitions: 1 })
+    await client.producer().sendBatch([{ topic: 'live', value: 'old 1' }, { topic: 'live', value: 'old 2' }])
+    const follower = start(['consume', 'live', '--follow'])
+    await until('the old messages', () => follower.stdout() === 'old 1\nold 2\n')
+    await client.producer().send({ topic: 'live', value: 'new' })
+    await until('the new message', () => follower.stdout().endsWith('new\n'))
+    follower.kill('SIGINT')
+    expect(await follower.done).toMatchObject({ code: 0, stdout: 'old 1\nold 2\nnew\n', stderr: '' })
+  })
+
+  it('reports per-message failures with their code and exits 1, sending the rest', async () => {
+    await client.admin().createTopic({ name: 'mixed', partitions: 1 })
+    const huge = 'x'.repeat(1_100_000)
+    const r = await raftmq(['produce', 'mixed'], `first\n${huge}\nlast\n`)
+    expect(r.code).toBe(1)
+    expect(r.stdout).toMatch(/^produced 2 messages/)
+    expect(r.stderr).toMatch(/^raftmq: line 2: MESSAGE_TOO_LARGE: /m)
+    expect(r.stderr).toMatch(/^raftmq: 1 of 3 messages failed \(MESSAGE_TOO_LARGE: 1\)$/m)
+    expect((await raftmq(['consume', 'mixed'])).stdout).toBe('first\nlast\n')
+  })
+
+  it('exits 1 with UNKNOWN_TOPIC for a topic that does not exist', async () => {
+    const [produced, consumed] = await Promise.all([raftmq(['produce', 'nope'], 'hello\n'), raftmq(['consume', 'nope'])])
+    expect(produced).toMatchObject({ code: 1, stdout: '', stderr: 'raftmq: UNKNOWN_TOPIC: topic nope does not exist\n' })
+    expect(consumed).toMatchObject({ code: 1, stderr: 'raftmq: UNKNOWN_TOPIC: topic nope does not exist\n' })
+  })
+})
+
+describe('cli - bench', () => {
+  it('creates its topic, sends every message and prints throughput and latency', async () => {
+    const r = await raftmq(['bench', '--topic', 'benchy', '--messages', '300', '--size', '64', '--batch-size', '50', '--partitions', '2', '--producers', '2'])
+    expect(r.code).toBe(0)
+    expect(r.stderr).toBe('created topic benchy with 2 partitions\n')
+    for (const row of ['messages/s', 'MB/s', 'ack latency p50', 'ack latency p99']) expect(r.stdout).toMatch(new RegExp(`│ ${row}\\s+│ [\\d.,]+( ms)?\\s+│`))
+    expect(r.stdout).toMatch(/│ messages\s+│ 300 × 64 B\s+│/)
+    const d = await client.admin().describeTopic('benchy')
+    expect(d.partitions.map((p) => p.highWatermark)).toEqual([150, 150])
+  })
+})
+
+describe('cli - usage', () => {
+  it('exits 2 with the problem and the usage line for bad flags and arguments', async () => {
+    const cases: [string[], RegExp][] = [
+      [['produce', 'lines', '--bogus'], /^raftmq: unknown option '--bogus'\nusage: raftmq produce \[options\] <topic>\n/],
+      [['topic', 'create', 'x'], /^raftmq: required option '-p, --partitions <n>' not specified\nusage: raftmq topic create \[options\] <name>\n/],
+      [['topic', 'create', 'x', '-p', 'many'], /argument 'many' is invalid\. expected an integer >= 1\n/],
+      [['consume', 'lines', '--from', 'sideways'], /expected earliest, latest or an offset/],
+      [['consume', 'lines', '--format', 'xml'], /Allowed choices are value, json, kv/],
+      [['produce'], /^raftmq: missing required argument 'topic'\n/],
+      [['bench', '--messages', '0'], /expected an integer >= 1/],
+      [['topic', 'list', '--brokers', 'nowhere'], /"nowhere" is not host:port/],
+      [['frobnicate'], /^raftmq: unknown command 'frobnicate'/],
+      [[], /Usage: raftmq/],
+    ]
+    const runs = await Promise.all(cases.map(([args]) => raftmq(args)))
+    runs.forEach((r, i) => {
+      expect(r.code, cases[i]![0].join(' ')).toBe(2)
+      expect(r.stdout).toBe('')
+      expect(r.stderr).toMatch(cases[i]![1])
+    })
+  })
+
+  it('prints help with defaults and examples, exit 0', async () => {
+    const commands = [['produce'], ['consume'], ['bench'], ['topic', 'create']]
+    const runs = await Promise.all(commands.map((cmd) => raftmq([...cmd, '--help'])))
+    runs.forEach((r, i) => {
+      const cmd = commands[i]!
+      expect(r.code).toBe(0)
+      expect(r.stdout).toMatch(new RegExp(`^Usage: raftmq ${cmd.join(' ')} `))
+      expect(r.stdout).toMatch(/\nExamples:\n {2}\$ raftmq /)
+      expect(r.stdout).toMatch(/default: 127\.0\.0\.1:7070,\s+env:\s+RAFTMQ_BROKERS/)
+    })
+  })
+})
