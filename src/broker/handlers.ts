@@ -219,7 +219,12 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
     let total = 0
     const partitions = body.partitions.map((p, i) => {
       const r = replies[i]!
-      if (!r.ok) return { topic: p.topic, partition: p.partition, error: r.error as WireError, highWatermark: 0, logStartOffset: 0, batches: [] }
+      if (!r.ok) {
+        // with an error the offsets are -1 when unknown (apis/fetch.ts); OFFSET_OUT_OF_RANGE knows them
+        const error = r.error as WireError
+        const known = (key: string): number => (typeof error.details?.[key] === 'number' ? (error.details[key] as number) : -1)
+        return { topic: p.topic, partition: p.partition, error, highWatermark: known('highWatermark'), logStartOffset: known('logStartOffset'), batches: [] }
+      }
       const f = r.t === 'fetch' ? r : { batches: [], highWatermark: 0, logStartOffset: 0 }
       const batches: Uint8Array[] = []
       for (const b of f.batches) {

@@ -8,7 +8,10 @@
  * (the stream can no longer be trusted); a request that is readable but wrong gets an
  * error under its own id and the connection stays; at most `inflightRequestsMax`
  * requests per connection are in flight — past that the server stops reading from the
- * socket until answers drain (backpressure instead of unbounded memory). A handler that
+ * socket until answers drain (backpressure instead of unbounded memory) — and it also
+ * stops reading while more than OUTPUT_BYTES_HIGH of answers wait to be sent, so a client
+ * that pipelines requests but does not read its answers cannot make the node buffer them
+ * without bound; reading resumes when the socket drains. A handler that
  * throws is a bug: it is logged and answered INTERNAL, and the node keeps serving.
  *
  * Imports base, protocol and ./handlers.
@@ -16,7 +19,16 @@
 import { createServer } from 'node:net'
 import type { Server, Socket } from 'node:net'
 import { limits } from '../base/index.js'
-import { CONNECTION_ERROR_ID, errorResponse, okResponse, parseRequest, rejectionResponse } from '../protocol/api.js'
+import {
+  CONNECTION_ERROR_ID,
+  PROTOCOL_VERSION_MAX,
+  PROTOCOL_VERSION_MIN,
+  errorResponse,
+  negotiateVersion,
+  okResponse,
+  parseRequest,
+  rejectionResponse,
+} from '../protocol/api.js'
 import type { ApiName, Request } from '../protocol/api.js'
 import { encodeMessageFrame } from '../protocol/codec.js'
 import { wireError } from '../protocol/errors.js'
@@ -25,6 +37,12 @@ import { FrameDecoder } from '../protocol/frame.js'
 import { handlers } from './handlers.js'
 import type { BrokerContext, HandlerResult } from './handlers.js'
 
+/**
+ * Unsent answer bytes of one connection past which the server stops reading its requests.
+ * Requests already in flight still answer, so this bounds growth, not the peak exactly.
+ */
+const OUTPUT_BYTES_HIGH = 8 << 20
+
 class ClientConnection {
   readonly #socket: Socket
   readonly #ctx: BrokerContext
@@ -32,7 +50,10 @@ class ClientConnection {
   readonly #server: ClientServer
   #greeted = false
   #inflight = 0
+  /** Reading is paused for either reason: too many requests in flight, or too many answers unsent. */
   #paused = false
+  #inflightFull = false
+  #outputFull = false
   #closing = false
   #out: Uint8Array[] = []
   #flushScheduled = false
@@ -73,11 +94,21 @@ class ClientConnection {
       this.#send(errorResponse(req.id, wireError('INVALID_REQUEST', { reason: 'hello was already exchanged on this connection' })))
       return
     }
-    if (req.api === 'hello') this.#greeted = true
+    if (req.api === 'hello') {
+      // no version in common: answered here, before anything pipelined behind it runs, and
+      // the connection closed (apis/hello.ts); the handler's own check stays for the body
+      const v = negotiateVersion(req.body.versionMin, req.body.versionMax, PROTOCOL_VERSION_MIN, PROTOCOL_VERSION_MAX)
+      if (!v.ok) {
+        this.#send(errorResponse(req.id, { code: 'UNSUPPORTED_VERSION', message: v.error.message }))
+        this.#close()
+        return
+      }
+      this.#greeted = true
+    }
     this.#inflight++
-    if (this.#inflight >= limits.protocol.inflightRequestsMax && !this.#paused) {
-      this.#paused = true
-      this.#socket.pause()
+    if (this.#inflight >= limits.protocol.inflightRequestsMax && !this.#inflightFull) {
+      this.#inflightFull = true
+      this.#reading()
     }
     void this.#run(req)
   }
@@ -92,9 +123,9 @@ class ClientConnection {
     }
     this.#inflight--
     this.#send(result.ok ? okResponse(req.id, req.api, result.body) : errorResponse(req.id, result.error))
-    if (this.#paused && this.#inflight < limits.protocol.inflightRequestsMax / 2) {
-      this.#paused = false
-      this.#socket.resume()
+    if (this.#inflightFull && this.#inflight < limits.protocol.inflightRequestsMax / 2) {
+      this.#inflightFull = false
+      this.#reading()
     }
     if (this.#server.draining && this.#inflight === 0) this.#close()
   }
@@ -123,6 +154,24 @@ class ClientConnection {
     this.#socket.cork()
     for (const b of out) this.#socket.write(b)
     this.#socket.uncork()
+    if (!this.#outputFull && this.#socket.writableLength > OUTPUT_BYTES_HIGH) {
+      // the client is not reading its answers: stop reading its requests until they drain
+      this.#outputFull = true
+      this.#reading()
+      this.#socket.once('drain', () => {
+        this.#outputFull = false
+        this.#reading()
+      })
+    }
+  }
+
+  /** Pauses or resumes reading from the socket as the two limits say. */
+  #reading(): void {
+    const stop = this.#inflightFull || this.#outputFull
+    if (stop === this.#paused) return
+    this.#paused = stop
+    if (stop) this.#socket.pause()
+    else this.#socket.resume()
   }
 
   /** An error that leaves the stream unreadable: answer under id 0, then close. */
@@ -162,17 +211,23 @@ export class ClientServer {
   static listen(ctx: BrokerContext, host: string, port: number): Promise<ClientServer> {
     return new Promise((resolve, reject) => {
       let cs: ClientServer
+      let served = ctx
       const server = createServer((socket) => {
         if (cs.draining) {
           socket.destroy()
           return
         }
-        cs.#connections.add(new ClientConnection(socket, ctx, cs))
+        cs.#connections.add(new ClientConnection(socket, served, cs))
       })
       cs = new ClientServer(server)
       server.once('error', reject)
       server.listen(port, host, () => {
         server.off('error', reject)
+        // asked for port 0: the handlers (metadata) advertise the port the OS chose, not 0
+        const bound = cs.address().port
+        if (ctx.config.listen.port === 0 && bound !== 0) {
+          served = { ...ctx, config: { ...ctx.config, listen: { host: ctx.config.listen.host, port: bound } } }
+        }
         resolve(cs)
       })
     })

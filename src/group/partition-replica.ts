@@ -4,8 +4,12 @@
  * retention logic around it.
  *
  * Produce: the batch's fixed header and CRC-32C are checked here (never on the main
- * thread); records are only decoded when a size check needs it (a compressed batch, or
- * an uncompressed one larger than the message limit). Oversized records reject the
+ * thread), and then its records are walked (decompressed first if need be; a large
+ * compressed batch arrives already walked by the codec pool): the CRC proves only that
+ * the bytes are the ones the producer sent, not that they are well-formed records, and a
+ * batch stored with a malformed record could never be read back — every consumer's
+ * fetch of it would fail. The walk reads varints and copies nothing (about 0.2 µs a
+ * record). Oversized records reject the
  * whole batch when it is atomic or idempotent; otherwise the good records are re-framed
  * into a new batch and proposed, and the results are mapped back to the positions the
  * client sent. One request is one proposal of one entry; requests that arrive during a
@@ -176,32 +180,35 @@ export class PartitionReplica {
     if (h.transactional || h.control) {
       return { ok: false, error: wireError('INVALID_RECORD', { reason: 'transactional and control batches are not supported' }) }
     }
-    // an uncompressed batch no larger than the message limit cannot hold an oversized record
-    let toPropose = batch
-    let kept: number[] | null = null
-    if (h.compression !== 'none' || batch.byteLength > limits.produce.messageBytesMax) {
-      const sizes = verifiedSizes ? { ok: true as const, value: verifiedSizes } : recordSizes(batch, { maxBytes: limits.produce.batchDecompressedBytesMax })
-      if (!sizes.ok) return { ok: false, error: sizes.error }
-      const max = limits.produce.messageBytesMax
-      const bad = sizes.value.map((s, i) => (s > max ? i : -1)).filter((i) => i >= 0)
-      if (bad.length > 0) {
-        const tooLarge = (i: number): ProduceResult => ({ error: wireError('MESSAGE_TOO_LARGE', { bytes: sizes.value[i]!, limit: max }) })
-        if (atomic || h.producerId >= 0 || bad.length === sizes.value.length) {
-          // all or nothing: an idempotent batch's sequence range cannot have holes
-          return { ok: true, results: sizes.value.map((_, i) => (bad.includes(i) ? tooLarge(i) : { error: wireError('BATCH_REJECTED') })) }
-        }
-        kept = sizes.value.map((_, i) => i).filter((i) => !bad.includes(i))
-        const framed = reframe(batch, kept, { maxBytes: limits.produce.batchDecompressedBytesMax })
-        if (!framed.ok) return { ok: false, error: framed.error }
-        toPropose = framed.value
-        const results: ProduceResult[] = sizes.value.map((_, i) => (bad.includes(i) ? tooLarge(i) : { offset: -1 }))
-        const outcome = await this.#proposeBatch(toPropose, kept.length, h, atomic)
-        if (!outcome.ok) return outcome
-        kept.forEach((pos, k) => (results[pos] = outcome.results[k]!))
-        return { ok: true, results }
-      }
+    // the CRC covers the producer fields but not their sense; a produce command refuses these (commands.ts)
+    if (h.producerId < -1) return { ok: false, error: wireError('INVALID_RECORD', { reason: `producer id ${h.producerId}: -1 or a producer's id` }) }
+    if (h.producerId >= 0 && (h.producerEpoch < 0 || h.baseSequence < 0)) {
+      const reason = `idempotent producer ${h.producerId} with epoch ${h.producerEpoch} and base sequence ${h.baseSequence}`
+      return { ok: false, error: wireError('INVALID_RECORD', { reason }) }
     }
-    return this.#proposeBatch(toPropose, h.recordCount, h, atomic)
+    // every record is walked, compressed or not (see the header); the CRC was checked above
+    const sizes = verifiedSizes
+      ? { ok: true as const, value: verifiedSizes }
+      : recordSizes(batch, { maxBytes: limits.produce.batchDecompressedBytesMax, verifyCrc: false })
+    if (!sizes.ok) return { ok: false, error: sizes.error }
+    const max = limits.produce.messageBytesMax
+    const bad = sizes.value.map((s, i) => (s > max ? i : -1)).filter((i) => i >= 0)
+    if (bad.length > 0) {
+      const tooLarge = (i: number): ProduceResult => ({ error: wireError('MESSAGE_TOO_LARGE', { bytes: sizes.value[i]!, limit: max }) })
+      if (atomic || h.producerId >= 0 || bad.length === sizes.value.length) {
+        // all or nothing: an idempotent batch's sequence range cannot have holes
+        return { ok: true, results: sizes.value.map((_, i) => (bad.includes(i) ? tooLarge(i) : { error: wireError('BATCH_REJECTED') })) }
+      }
+      const kept = sizes.value.map((_, i) => i).filter((i) => !bad.includes(i))
+      const framed = reframe(batch, kept, { maxBytes: limits.produce.batchDecompressedBytesMax })
+      if (!framed.ok) return { ok: false, error: framed.error }
+      const results: ProduceResult[] = sizes.value.map((_, i) => (bad.includes(i) ? tooLarge(i) : { offset: -1 }))
+      const outcome = await this.#proposeBatch(framed.value, kept.length, h, atomic)
+      if (!outcome.ok) return outcome
+      kept.forEach((pos, k) => (results[pos] = outcome.results[k]!))
+      return { ok: true, results }
+    }
+    return this.#proposeBatch(batch, h.recordCount, h, atomic)
   }
 
   async #proposeBatch(
