@@ -63,6 +63,8 @@ interface Waiter {
 /** Save the state machine's state after this many applied entries or this long, whichever first. */
 const SAVE_EVERY_ENTRIES = 50_000
 const SAVE_EVERY_MS = 5_000
+/** How long opening a single-voter replica waits for it to elect itself. */
+const OPEN_LEADER_WAIT_MS = 5_000
 
 export class PartitionReplica {
   readonly spec: ReplicaSpec
@@ -109,7 +111,13 @@ export class PartitionReplica {
     }
     const replica = new PartitionReplica(spec, storage, sm, log, prng)
     log.info({ group: spec.groupId, topic: spec.topic, partition: spec.partition, applied: sm.appliedIndex, nextOffset: sm.nextOffset }, 'partition replica opened')
-    if (spec.voters.length === 1 && spec.voters[0] === spec.nodeId) replica.#actor.campaign()
+    if (spec.voters.length === 1 && spec.voters[0] === spec.nodeId) {
+      // a lone voter elects itself at once; answer only then, so a topic is writable as
+      // soon as its creation is acknowledged
+      replica.#actor.campaign()
+      const until = Date.now() + OPEN_LEADER_WAIT_MS
+      while (!replica.#actor.isLeader() && Date.now() < until) await new Promise((r) => setTimeout(r, 1))
+    }
     return replica
   }
 
