@@ -14,8 +14,11 @@
  * Idempotence: the producer gets a producer id once; record i of a batch carries the
  * partition's sequence baseSequence + i, and a retry resends the same sequences, so the
  * broker answers it with the original offsets instead of storing it twice. An
- * idempotent producer keeps one request in flight per partition so a failed batch can
- * never leave a gap that later batches would trip over; if a batch fails for good, the
+ * idempotent producer keeps one request in flight per partition, `send` and `sendBatch`
+ * together (a batch takes its sequences only when its turn comes), so retries reach the
+ * broker in sequence order and a failed batch can never leave a gap that later batches
+ * would trip over; if a batch fails for good — including a batch the broker answered
+ * with errors, which an idempotent batch gets for all of its records or none — the
  * producer takes a new producer id for what follows.
  *
  * Imports base, protocol and ./ modules of the client.
@@ -86,6 +89,8 @@ interface PartitionQueue {
   flushQueued: boolean
   /** Idempotence: the next sequence number of this partition. */
   sequence: number
+  /** Idempotence: settles when the partition's request in flight (if any) is answered. */
+  turn: Promise<void>
 }
 
 const enc = new TextEncoder()
@@ -177,7 +182,7 @@ export class Producer {
     const key = `${partition}@${topic}`
     let q = this.#queues.get(key)
     if (!q) {
-      q = { topic, partition, queued: [], queuedBytes: 0, inFlight: 0, timer: null, flushQueued: false, sequence: 0 }
+      q = { topic, partition, queued: [], queuedBytes: 0, inFlight: 0, timer: null, flushQueued: false, sequence: 0, turn: Promise.resolve() }
       this.#queues.set(key, q)
     }
     return q
@@ -253,6 +258,20 @@ export class Producer {
    * ended it (never rejects).
    */
   async #produce(q: PartitionQueue, records: RecordInput[], atomic: boolean): Promise<{ results: readonly ProduceResult[] } | { error: RaftmqError }> {
+    if (!this.#idempotent) return this.#produceNow(q, records, atomic)
+    // one request in flight per partition: wait for the one before (a send's or a sendBatch's)
+    const before = q.turn
+    let done!: () => void
+    q.turn = new Promise((resolve) => (done = resolve))
+    await before
+    try {
+      return await this.#produceNow(q, records, atomic)
+    } finally {
+      done()
+    }
+  }
+
+  async #produceNow(q: PartitionQueue, records: RecordInput[], atomic: boolean): Promise<{ results: readonly ProduceResult[] } | { error: RaftmqError }> {
     let batch: Uint8Array
     try {
       const id = await this.#identity()
@@ -272,21 +291,27 @@ export class Producer {
         const r = await this.#client.request('produce', { timeoutMs: this.#timeoutMs, atomic, partitions: [{ topic: q.topic, partition: q.partition, batch }] }, this.#timeoutMs + 5_000)
         const p = r.partitions[0]
         if (!p) return { error: new RaftmqError('INVALID_RESPONSE', 'a produce response without the partition') }
-        if (!p.error) return { results: p.results }
+        if (!p.error) {
+          // an idempotent batch is stored whole or not at all: an error means its sequences were not
+          if (this.#idempotent && p.results.some((x) => 'error' in x)) this.#restartSequences()
+          return { results: p.results }
+        }
         error = RaftmqError.from(p.error as WireError)
       } catch (err) {
         error = err instanceof RaftmqError ? err : new RaftmqError('INTERNAL', String(err), { cause: err })
       }
       if (!error.retriable || attempt >= this.#retries) {
-        // a sequence range that never made it: start afresh rather than leave a gap
-        if (this.#idempotent) {
-          this.#producer = null
-          for (const other of this.#queues.values()) other.sequence = 0
-        }
+        if (this.#idempotent) this.#restartSequences()
         return { error }
       }
       await new Promise((r) => setTimeout(r, this.#retryBackoffMs * 2 ** Math.min(attempt, 6)))
     }
+  }
+
+  /** A sequence range that never made it: start afresh (a new producer id) rather than leave a gap. */
+  #restartSequences(): void {
+    this.#producer = null
+    for (const q of this.#queues.values()) q.sequence = 0
   }
 
   /**

@@ -116,9 +116,16 @@ export class PartitionReplica {
       // soon as its creation is acknowledged
       replica.#actor.campaign()
       const until = Date.now() + OPEN_LEADER_WAIT_MS
-      while (!replica.#actor.isLeader() && Date.now() < until) await new Promise((r) => setTimeout(r, 1))
+      // and has re-applied its whole log (its new term's first entry included), so reads
+      // right after a restart never see less than was acknowledged before it
+      while (!replica.#caughtUp() && Date.now() < until) await new Promise((r) => setTimeout(r, 1))
     }
     return replica
+  }
+
+  #caughtUp(): boolean {
+    const a = this.#actor
+    return a.isLeader() && a.appliedIndex >= a.node.lastIndex
   }
 
   get groupId(): number {

@@ -1,0 +1,206 @@
+/**
+ * A raftmq broker as a real child process, for the kill -9 tests: `raftmq start` run
+ * through tsx from the source tree (`node --import tsx src/cli/main.ts start ...`),
+ * restartable on the same data directory and the same port.
+ *
+ * The port is chosen once (bind a server to port 0, read the port, close it) and reused
+ * by every restart, so a client keeps its bootstrap address across crashes. Readiness is
+ * the broker's pino line "raftmq node started", whose `listen` must name that port. All
+ * of the broker's output goes to `<logFile>` (appended across lives) and the last lines
+ * are kept for failure messages; lines at level error or above are collected, since a
+ * broker that logs an error during a crash test is worth a look even if nothing was lost.
+ *
+ * Imports node modules only.
+ */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
+import type { WriteStream } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+
+export const root = join(import.meta.dirname, '..', '..')
+
+const TAIL_LINES = 60
+
+/** A TCP port nothing listens on right now (the kernel's pick for port 0). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, host, () => {
+      const a = s.address()
+      const port = typeof a === 'object' && a !== null ? a.port : 0
+      s.close(() => (port > 0 ? resolve(port) : reject(new Error('no port from the kernel'))))
+    })
+  })
+}
+
+export interface BrokerProcessOptions {
+  readonly dataDir: string
+  readonly port: number
+  /** Where the broker's stdout and stderr go (appended across restarts). */
+  readonly logFile: string
+  /** Extra `raftmq start` flags. */
+  readonly args?: readonly string[]
+  readonly startTimeoutMs?: number
+}
+
+export interface BrokerLogLine {
+  readonly level: number
+  readonly msg: string
+  readonly [key: string]: unknown
+}
+
+export class BrokerProcess {
+  readonly #opts: BrokerProcessOptions
+  readonly #log: WriteStream
+  #child: ChildProcess | null = null
+  #exited: Promise<void> = Promise.resolve()
+  #tail: string[] = []
+  /** How many times the broker was started. */
+  lives = 0
+  /** Lines logged at level error (50) or above, over every life. */
+  readonly errors: BrokerLogLine[] = []
+
+  constructor(opts: BrokerProcessOptions) {
+    this.#opts = opts
+    this.#log = createWriteStream(opts.logFile, { flags: 'a' })
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.#opts.port}`
+  }
+
+  get running(): boolean {
+    return this.#child !== null && this.#child.exitCode === null && this.#child.signalCode === null
+  }
+
+  /** The broker's last output lines (stdout and stderr, all lives), for failure messages. */
+  tail(n = TAIL_LINES): string {
+    return this.#tail.slice(-n).join('\n')
+  }
+
+  /**
+   * Starts the broker and resolves once it logs "raftmq node started" on our port, with
+   * the time that took in ms. The promise may be dropped (it never rejects unhandled), so
+   * a test can kill the broker in the middle of its start.
+   */
+  start(): Promise<number> {
+    const ready = this.#launch()
+    ready.catch(() => {})
+    return ready
+  }
+
+  async #launch(): Promise<number> {
+    if (this.running) throw new Error('the broker is already running')
+    const t0 = performance.now()
+    this.lives++
+    const life = this.lives
+    this.#note(`---- life ${life}: starting`)
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(root, 'src', 'cli', 'main.ts'),
+        'start',
+        '--data-dir',
+        this.#opts.dataDir,
+        '--listen',
+        this.address,
+        '--log-level',
+        'info',
+        ...(this.#opts.args ?? []),
+      ],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } },
+    )
+    this.#child = child
+    this.#exited = new Promise((resolve) => child.once('close', () => resolve()))
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the broker (life ${life}) did not start within ${this.#opts.startTimeoutMs ?? 30_000} ms`)), this.#opts.startTimeoutMs ?? 30_000)
+      const onLine = (line: string): void => {
+        const parsed = parseLogLine(line)
+        if (parsed === null) return
+        if (parsed.level >= 50) this.errors.push(parsed)
+        if (parsed.msg === 'raftmq node started') {
+          clearTimeout(timer)
+          if (parsed.listen !== this.address) reject(new Error(`the broker listens on ${String(parsed.listen)}, not ${this.address}`))
+          else resolve()
+        }
+      }
+      lines(child.stdout!, (l) => {
+        this.#note(l)
+        onLine(l)
+      })
+      lines(child.stderr!, (l) => this.#note(`stderr: ${l}`))
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer)
+        this.#note(`---- life ${life}: exited (code ${code}, signal ${signal})`)
+        reject(new Error(`the broker (life ${life}) exited (code ${code}, signal ${signal}) before it was ready`))
+      })
+    })
+    await ready
+    return performance.now() - t0
+  }
+
+  /** kill -9, and waits until the process is gone. */
+  async kill(): Promise<void> {
+    if (!this.#child) return
+    if (this.running) this.#child.kill('SIGKILL')
+    await this.#exited
+    this.#child = null
+  }
+
+  /** SIGTERM (a clean shutdown); resolves with the exit code, or kills after `timeoutMs`. */
+  async stop(timeoutMs = 15_000): Promise<number | null> {
+    const child = this.#child
+    if (!child) return null
+    if (this.running) child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    await this.#exited
+    clearTimeout(timer)
+    this.#child = null
+    return child.exitCode
+  }
+
+  async close(): Promise<void> {
+    await this.kill()
+    await new Promise<void>((resolve) => this.#log.end(() => resolve()))
+  }
+
+  #note(line: string): void {
+    this.#tail.push(line)
+    if (this.#tail.length > TAIL_LINES * 4) this.#tail = this.#tail.slice(-TAIL_LINES)
+    this.#log.write(line + '\n')
+  }
+}
+
+function parseLogLine(line: string): BrokerLogLine | null {
+  if (!line.startsWith('{')) return null
+  try {
+    const v = JSON.parse(line) as unknown
+    if (typeof v !== 'object' || v === null) return null
+    const o = v as Record<string, unknown>
+    return typeof o.level === 'number' && typeof o.msg === 'string' ? (o as BrokerLogLine) : null
+  } catch {
+    return null
+  }
+}
+
+function lines(stream: NodeJS.ReadableStream, fn: (line: string) => void): void {
+  let buf = ''
+  stream.setEncoding('utf8')
+  stream.on('data', (chunk: string) => {
+    buf += chunk
+    let nl: number
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      fn(buf.slice(0, nl))
+      buf = buf.slice(nl + 1)
+    }
+  })
+  stream.on('end', () => {
+    if (buf.length > 0) fn(buf)
+    buf = ''
+  })
+}

@@ -1,0 +1,494 @@
+/**
+ * The broker crash scenario (issue 3, item 11), shared by test/process/crash.test.ts and
+ * the longer soak (`npm run soak:crash -- --seed S --cycles N`).
+ *
+ * One broker runs as a child process (broker-process.ts). Four lanes produce to a topic
+ * of a few partitions, all the time, from this process:
+ *   idem-send    an idempotent producer's `send`, a few concurrent messages per round
+ *   idem-batch   the same producer's `sendBatch`, 1–40 messages over the partitions (some atomic)
+ *   plain-send   a plain producer's `send` (its own client)
+ *   plain-batch  the plain producer's `sendBatch`
+ * Every message carries a unique id in its value, and the ledger records each one's
+ * outcome: acknowledged (partition, offset, duplicate flag), failed (error code), and in
+ * which life of the broker it was sent and acknowledged.
+ *
+ * A seeded Prng (src/base) decides the shape of the run: each cycle kills the broker with
+ * SIGKILL after a random number of acknowledgements or a random delay, leaves it down a
+ * random while, and restarts it on the same data directory and port. One restart in five
+ * is itself killed somewhere in its recovery first, and at least one life outlasts the
+ * partitions' periodic state save (5 s), so recovery runs both from the log alone and
+ * from a saved state plus the log after it. Requests in flight fail with
+ * CONNECTION_CLOSED; the idempotent producer retries them (many retries, short backoff)
+ * over a new connection to the restarted broker, so its retries must be answered as
+ * duplicates (original offsets) or stored once. The plain producer does not retry
+ * (`retries: 0`): a plain retry after an ambiguous failure may legitimately store a
+ * message twice (at-least-once), and without retries "no value appears twice" holds for
+ * every message. Timing is real, so a seed fixes the schedule (when to kill, the sizes,
+ * the partitions), not the exact interleaving.
+ *
+ * The checks (Jepsen's lost write, duplicate, inconsistent offsets):
+ *   - after every restart, everything acknowledged before the kill is readable at its
+ *     offset (within a bound: the restarted leader first re-commits its log);
+ *   - at the end, each partition read from 0: offsets dense from 0 up to the high
+ *     watermark, every value one we sent, no id twice, every acknowledged message at the
+ *     offset it was acknowledged with, acknowledged messages of a lane in the order the
+ *     lane sent them (per partition), duplicates answered only to the idempotent producer;
+ *   - the idempotent producer saw retries across a crash (acknowledged in a later life
+ *     than sent), none of those messages is stored twice, and none of its messages failed
+ *     (it retries through every crash);
+ *   - after the last restart every lane is acknowledged again (no hang), the broker logged
+ *     no error, and a final SIGTERM shuts it down cleanly (exit code 0).
+ *
+ * What this cannot see: kill -9 loses no write the kernel already has, so a missing
+ * fsync goes unnoticed here (test/storage covers the store's sync discipline).
+ *
+ * Imports the client, base and ./broker-process.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Prng } from '../../src/base/index.js'
+import { Client, RaftmqError } from '../../src/client/index.js'
+import type { Producer } from '../../src/client/index.js'
+import { BrokerProcess, freePort } from './broker-process.js'
+
+export interface CrashRunOptions {
+  readonly seed: number
+  /** Kill/restart cycles. */
+  readonly cycles: number
+  readonly partitions?: number
+  /** Progress lines (one per cycle). */
+  readonly progress?: (line: string) => void
+  /** Keep the data directory and broker log even when the run passes. */
+  readonly keep?: boolean
+}
+
+export interface CrashReport {
+  readonly seed: number
+  readonly cycles: number
+  readonly durationMs: number
+  readonly sent: number
+  readonly acked: { readonly idempotent: number; readonly plain: number }
+  /** Failed messages by producer and error code. */
+  readonly failed: Readonly<Record<string, number>>
+  /** Sent, not acknowledged, yet stored (once): the ambiguous outcome of a request in flight at a kill. */
+  readonly storedUnacked: number
+  /** Idempotent messages acknowledged in a later broker life than they were sent in. */
+  readonly idempotentAcrossCrash: number
+  /** Acknowledgements the broker answered as duplicates (a retry of something already stored). */
+  readonly duplicateAcks: number
+  readonly messagesInLog: number
+  /** Milliseconds from spawn to "raftmq node started", per life. */
+  readonly startMs: readonly number[]
+  /** The longest wait, after a restart, until everything acknowledged before the kill was readable. */
+  readonly readBackMsMax: number
+  /** Restarts after which the first look at a partition's high watermark trailed what was acknowledged. */
+  readonly trailingReads: number
+  /** Restarts killed before they were ready (recovery interrupted). */
+  readonly midStartKills: number
+  readonly workDir: string
+}
+
+/** A failed run: the message names the seed, the violations and where the broker's log is. */
+export class CrashRunFailure extends Error {
+  override name = 'CrashRunFailure'
+  readonly seed: number
+  readonly workDir: string
+
+  constructor(opts: CrashRunOptions, workDir: string, problems: readonly string[], brokerTail: string) {
+    const seed = opts.seed
+    const shown = problems.slice(0, 25)
+    const replay = `npm run soak:crash -- --seed ${seed} --cycles ${opts.cycles} --partitions ${opts.partitions ?? 2}`
+    super(
+      [
+        `crash run failed with seed ${seed} (replay: ${replay}; in the test: RAFTMQ_CRASH_SEED=${seed} npx vitest run test/process)`,
+        ...shown.map((p) => `  - ${p}`),
+        ...(problems.length > shown.length ? [`  ... and ${problems.length - shown.length} more`] : []),
+        `data dir and broker log kept in ${workDir}`,
+        'last broker output:',
+        brokerTail,
+      ].join('\n'),
+    )
+    this.seed = seed
+    this.workDir = workDir
+  }
+}
+
+const TOPIC = 'crash'
+const LANES = ['idem-send', 'idem-batch', 'plain-send', 'plain-batch'] as const
+export type Lane = (typeof LANES)[number]
+
+/** One message sent, and what became of it. The ledger lists them in the order they were sent. */
+export interface Sent {
+  readonly id: string
+  readonly lane: Lane
+  readonly idempotent: boolean
+  readonly partition: number
+  readonly value: string
+  /** Kills that had happened when it was sent. */
+  readonly sentKills: number
+  state: 'pending' | 'acked' | 'failed'
+  offset: number
+  duplicate: boolean
+  ackKills: number
+  error: string
+}
+
+/** Per-phase bounds; past them the run counts as hung. */
+const ACK_WAIT_MS = 15_000
+const DRAIN_WAIT_MS = 30_000
+const READ_BACK_WAIT_MS = 10_000
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+const dec = new TextDecoder()
+
+export async function runCrashScenario(opts: CrashRunOptions): Promise<CrashReport> {
+  const t0 = performance.now()
+  const seed = opts.seed
+  const partitions = opts.partitions ?? 2
+  const progress = opts.progress ?? (() => {})
+  const prng = new Prng(seed)
+  const schedule = prng.fork()
+  const lanePrng = new Map<Lane, Prng>(LANES.map((l) => [l, prng.fork()]))
+
+  const workDir = await mkdtemp(join(tmpdir(), 'raftmq-crash-'))
+  const broker = new BrokerProcess({
+    dataDir: join(workDir, 'data'),
+    port: await freePort(),
+    logFile: join(workDir, 'broker.log'),
+    args: ['--workers', '2', '--tick-ms', '20', '--shutdown-timeout-ms', '5000'],
+  })
+  const clientOpts = { brokers: [broker.address], connectTimeoutMs: 2_000, requestTimeoutMs: 15_000 }
+  const idemClient = new Client({ ...clientOpts, clientId: 'crash-idempotent' })
+  const plainClient = new Client({ ...clientOpts, clientId: 'crash-plain' })
+  const readClient = new Client({ ...clientOpts, clientId: 'crash-reader' })
+  const producers: Record<'idem' | 'plain', Producer> = {
+    idem: idemClient.producer({ idempotent: true, retries: 1_000, retryBackoffMs: 20, timeoutMs: 10_000 }),
+    plain: plainClient.producer({ retries: 0, timeoutMs: 10_000 }),
+  }
+
+  const problems: string[] = []
+  const ledger: Sent[] = []
+  const startMs: number[] = []
+  let kills = 0
+  /** Restarts killed before they were ready. */
+  let midStartKills = 0
+  let stopping = false
+  /** Acknowledgements since the last restart, per lane and in all. */
+  let acksThisLife = 0
+  const laneAcksThisLife = new Map<Lane, number>(LANES.map((l) => [l, 0]))
+  let ackWaiter: { readonly n: number; readonly resolve: () => void } | null = null
+
+  const acked = (m: Sent, offset: number, duplicate: boolean): void => {
+    if (m.state !== 'pending') problems.push(`${m.id} settled twice`)
+    m.state = 'acked'
+    m.offset = offset
+    m.duplicate = duplicate
+    m.ackKills = kills
+    acksThisLife++
+    laneAcksThisLife.set(m.lane, laneAcksThisLife.get(m.lane)! + 1)
+    if (ackWaiter && acksThisLife >= ackWaiter.n) {
+      ackWaiter.resolve()
+      ackWaiter = null
+    }
+  }
+  const failed = (m: Sent, code: string): void => {
+    if (m.state !== 'pending') problems.push(`${m.id} settled twice`)
+    m.state = 'failed'
+    m.error = code
+  }
+  const codeOf = (err: unknown): string => (err instanceof RaftmqError ? err.code : `thrown ${String(err)}`)
+
+  const laneCount = new Map<Lane, number>(LANES.map((l) => [l, 0]))
+  const make = (lane: Lane, rnd: Prng): Sent => {
+    const n = laneCount.get(lane)!
+    laneCount.set(lane, n + 1)
+    const id = `${lane}#${n}`
+    // a unique id, then filler of a random length so batches vary in size
+    const value = `${id}|${'x'.repeat(rnd.int(4) === 0 ? rnd.range(200, 2_000) : rnd.range(0, 60))}`
+    const m: Sent = { id, lane, idempotent: lane.startsWith('idem'), partition: rnd.int(partitions), value, sentKills: kills, state: 'pending', offset: -1, duplicate: false, ackKills: -1, error: '' }
+    ledger.push(m)
+    return m
+  }
+
+  const runLane = async (lane: Lane): Promise<void> => {
+    const rnd = lanePrng.get(lane)!
+    const producer = lane.startsWith('idem') ? producers.idem : producers.plain
+    while (!stopping) {
+      let anyFailed = false
+      if (lane.endsWith('send')) {
+        const round = Array.from({ length: rnd.range(1, 8) }, () => make(lane, rnd))
+        await Promise.all(
+          round.map((m) =>
+            producer.send({ topic: TOPIC, partition: m.partition, value: m.value }).then(
+              (r) => {
+                if (r.partition !== m.partition) problems.push(`${m.id}: acknowledged on partition ${r.partition}, sent to ${m.partition}`)
+                acked(m, r.offset, r.duplicate === true)
+              },
+              (err: unknown) => {
+                anyFailed = true
+                failed(m, codeOf(err))
+              },
+            ),
+          ),
+        )
+      } else {
+        const batch = Array.from({ length: rnd.range(1, 40) }, () => make(lane, rnd))
+        try {
+          const atomic = rnd.chance(0.3)
+          const { results } = await producer.sendBatch(
+            batch.map((m) => ({ topic: TOPIC, partition: m.partition, value: m.value })),
+            { atomic },
+          )
+          batch.forEach((m, i) => {
+            const r = results[i]
+            if (!r) {
+              problems.push(`${m.id}: sendBatch gave no result`)
+              failed(m, 'NO_RESULT')
+            } else if ('error' in r) {
+              anyFailed = true
+              failed(m, r.error.code)
+            } else acked(m, r.offset, r.duplicate === true)
+          })
+        } catch (err) {
+          anyFailed = true
+          for (const m of batch) failed(m, codeOf(err))
+        }
+      }
+      // a dead broker refuses at once: do not spin while it is down
+      if (anyFailed) await sleep(rnd.range(20, 100))
+    }
+  }
+
+  const killBroker = async (): Promise<void> => {
+    await broker.kill()
+    kills++
+    acksThisLife = 0
+    for (const l of LANES) laneAcksThisLife.set(l, 0)
+  }
+
+  /** Resolves after `n` more acknowledgements in this life (or rejects after ACK_WAIT_MS). */
+  const acks = (n: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${n} acknowledgements within ${ACK_WAIT_MS} ms (got ${acksThisLife}): hung?`)), ACK_WAIT_MS)
+      ackWaiter = {
+        n,
+        resolve: () => {
+          clearTimeout(timer)
+          resolve()
+        },
+      }
+    })
+
+  /** Reads a partition from `from` up to its high watermark: offsets and values, by position. */
+  const readFrom = async (partition: number, from: number): Promise<PartitionLog> => {
+    const offsets: number[] = []
+    const values: string[] = []
+    const consumer = readClient.consumer()
+    let offset = from
+    let highWatermark = 0
+    for (;;) {
+      const page = await consumer.fetch({ topic: TOPIC, partition, offset, maxBytes: 1 << 20 })
+      highWatermark = page.highWatermark
+      for (const msg of page.messages) {
+        offsets.push(msg.offset)
+        values.push(msg.value === null ? '<null>' : dec.decode(msg.value))
+      }
+      if (page.messages.length === 0 || page.nextOffset >= page.highWatermark) break
+      offset = page.nextOffset
+    }
+    return { offsets, values, highWatermark }
+  }
+
+  /**
+   * After a restart: what the lives since kill `since` acknowledged is readable at its offset. The
+   * high watermark may trail for a moment while the restarted leader re-applies its log;
+   * it must catch up within READ_BACK_WAIT_MS (a first read that trails is counted).
+   */
+  let readBackMsMax = 0
+  let trailingReads = 0
+  const checkReadBack = async (since: number): Promise<void> => {
+    const t = performance.now()
+    const admin = readClient.admin()
+    const want = ledger.filter((m) => m.state === 'acked' && m.ackKills >= since && m.ackKills < kills)
+    for (let p = 0; p < partitions; p++) {
+      const mine = want.filter((m) => m.partition === p)
+      if (mine.length === 0) continue
+      const need = mine.reduce((a, m) => Math.max(a, m.offset + 1), 0)
+      const until = Date.now() + READ_BACK_WAIT_MS
+      let highWatermark = await admin.listOffset(TOPIC, p, 'latest')
+      if (highWatermark < need) trailingReads++
+      while (highWatermark < need && Date.now() < until) {
+        await sleep(20)
+        highWatermark = await admin.listOffset(TOPIC, p, 'latest')
+      }
+      if (highWatermark < need) {
+        problems.push(`after restart ${kills}: partition ${p} has high watermark ${highWatermark}, but offset ${need - 1} was acknowledged before the kill`)
+        continue
+      }
+      const from = mine.reduce((a, m) => Math.min(a, m.offset), need)
+      const log = await readFrom(p, from)
+      for (const m of mine) {
+        const i = m.offset - from
+        if (log.offsets[i] !== m.offset || log.values[i] !== m.value) {
+          problems.push(`after restart ${kills}: ${m.id} acknowledged at ${p}/${m.offset}, which now holds ${(log.values[i] ?? '<nothing>').split('|')[0]}`)
+        }
+      }
+    }
+    readBackMsMax = Math.max(readBackMsMax, performance.now() - t)
+  }
+
+  let lanes: Promise<void>[] = []
+  let report: CrashReport | null = null
+  try {
+    startMs.push(await broker.start())
+    await readClient.admin().createTopic({ name: TOPIC, partitions })
+    lanes = LANES.map((l) => runLane(l))
+    await acks(prng.range(20, 200))
+
+    // one life (and a tenth of the others) lasts past the partition's state save (every 5 s),
+    // so restarts also recover from a saved state plus the log after it, not only from the log
+    const longLife = schedule.range(1, Math.max(1, opts.cycles))
+    for (let cycle = 1; cycle <= opts.cycles; cycle++) {
+      // kill after a random number of acknowledgements, or after a random delay
+      const long = cycle === longLife || schedule.chance(0.1)
+      const byAcks = !long && schedule.chance(0.5)
+      const n = schedule.range(1, 300)
+      const delayMs = long ? schedule.range(5_500, 7_000) : schedule.range(20, 800)
+      if (byAcks) await acks(acksThisLife + n)
+      else await sleep(delayMs)
+      const pendingAtKill = ledger.filter((m) => m.state === 'pending').length
+      const lifeKilled = kills
+      await killBroker()
+      await sleep(schedule.range(0, 400))
+      let interrupted = ''
+      if (schedule.chance(0.2)) {
+        // now and then the restart is killed too, somewhere in its recovery
+        const killMs = schedule.range(100, 2_500)
+        const ready = await Promise.race([broker.start().then(() => true, () => false), sleep(killMs).then(() => false)])
+        await killBroker()
+        if (!ready) midStartKills++
+        interrupted = ready ? `; its restart killed ${killMs} ms after it was ready` : `; its restart killed ${killMs} ms in, before it was ready`
+      }
+      startMs.push(await broker.start())
+      await checkReadBack(lifeKilled)
+      progress(
+        `cycle ${cycle}/${opts.cycles}: killed after ${byAcks ? `${n} acks` : `${delayMs} ms`} with ${pendingAtKill} messages pending; restarted in ${Math.round(startMs[startMs.length - 1]!)} ms${interrupted}; ${ledger.filter((m) => m.state === 'acked').length} acknowledged so far`,
+      )
+      if (problems.length > 0) break
+    }
+
+    // liveness: after the last restart every lane is acknowledged again
+    const until = Date.now() + ACK_WAIT_MS
+    while (LANES.some((l) => laneAcksThisLife.get(l)! === 0) && Date.now() < until) await sleep(20)
+    for (const l of LANES) if (laneAcksThisLife.get(l)! === 0) problems.push(`lane ${l} got no acknowledgement within ${ACK_WAIT_MS} ms of the last restart`)
+    stopping = true
+    const drained = await Promise.race([Promise.all(lanes).then(() => true), sleep(DRAIN_WAIT_MS).then(() => false)])
+    if (!drained) problems.push(`the producers did not finish within ${DRAIN_WAIT_MS} ms (still pending: ${ledger.filter((m) => m.state === 'pending').slice(0, 5).map((m) => m.id).join(', ')})`)
+
+    // the whole log, against the ledger
+    const logs: PartitionLog[] = []
+    for (let p = 0; p < partitions; p++) logs.push(await readFrom(p, 0))
+    const verdict = checkLedger(ledger, logs)
+    problems.push(...verdict.problems)
+    const acrossCrash = ledger.filter((m) => m.idempotent && m.state === 'acked' && m.ackKills > m.sentKills)
+    if (opts.cycles > 0 && acrossCrash.length === 0) problems.push('no idempotent message was acknowledged across a crash: the run did not exercise retries')
+    for (const e of broker.errors) problems.push(`the broker logged an error: ${JSON.stringify(e)}`)
+    const code = await broker.stop()
+    if (code !== 0) problems.push(`a clean shutdown (SIGTERM) exited with code ${code}`)
+
+    const failedByCode: Record<string, number> = {}
+    for (const m of ledger) {
+      const key = `${m.idempotent ? 'idem' : 'plain'} ${m.error}`
+      if (m.state === 'failed') failedByCode[key] = (failedByCode[key] ?? 0) + 1
+    }
+    report = {
+      seed,
+      cycles: opts.cycles,
+      durationMs: Math.round(performance.now() - t0),
+      sent: ledger.length,
+      acked: { idempotent: ledger.filter((m) => m.idempotent && m.state === 'acked').length, plain: ledger.filter((m) => !m.idempotent && m.state === 'acked').length },
+      failed: failedByCode,
+      storedUnacked: verdict.storedUnacked,
+      idempotentAcrossCrash: acrossCrash.length,
+      duplicateAcks: ledger.filter((m) => m.duplicate).length,
+      messagesInLog: logs.reduce((a, l) => a + l.offsets.length, 0),
+      startMs: startMs.map((ms) => Math.round(ms)),
+      readBackMsMax: Math.round(readBackMsMax),
+      trailingReads,
+      midStartKills,
+      workDir,
+    }
+  } catch (err) {
+    problems.push(`the run stopped: ${err instanceof Error ? err.message : String(err)}`)
+  } finally {
+    stopping = true
+    await Promise.all([idemClient.close(), plainClient.close(), readClient.close()])
+    await broker.close()
+  }
+  if (problems.length > 0 || report === null) throw new CrashRunFailure(opts, workDir, problems, broker.tail())
+  if (!opts.keep) await rm(workDir, { recursive: true, force: true })
+  return report
+}
+
+/** A partition read back: offsets and values by position, and the high watermark. */
+export interface PartitionLog {
+  readonly offsets: number[]
+  readonly values: string[]
+  readonly highWatermark: number
+}
+
+/**
+ * The final check: the log of every partition against the ledger. Offsets are dense from
+ * 0, every stored value is one that was sent and is stored once, every acknowledged
+ * message is at the offset it was acknowledged with, each lane's acknowledged messages
+ * are in the order the lane sent them (per partition), only the idempotent producer gets
+ * duplicate answers, and none of its messages failed.
+ */
+export function checkLedger(ledger: readonly Sent[], logs: readonly PartitionLog[]): { problems: string[]; storedUnacked: number } {
+  const problems: string[] = []
+  const where = new Map<string, { partition: number; offset: number }>()
+  logs.forEach((log, p) => {
+    if (log.offsets.length !== log.highWatermark) problems.push(`partition ${p}: read ${log.offsets.length} messages below high watermark ${log.highWatermark}`)
+    const gap = log.offsets.findIndex((o, i) => o !== i)
+    if (gap >= 0) problems.push(`partition ${p}: position ${gap} holds offset ${log.offsets[gap]} (offsets must be dense from 0)`)
+    log.values.forEach((v, i) => {
+      const id = v.split('|')[0]!
+      const seen = where.get(id)
+      if (seen) problems.push(`duplicate: ${id} is stored at ${seen.partition}/${seen.offset} and at ${p}/${log.offsets[i]}`)
+      else where.set(id, { partition: p, offset: log.offsets[i]! })
+    })
+  })
+  const sent = new Set(ledger.map((m) => m.id))
+  for (const [id, at] of where) if (!sent.has(id)) problems.push(`${at.partition}/${at.offset} holds ${JSON.stringify(id)}, which nobody sent`)
+
+  let storedUnacked = 0
+  for (const m of ledger) {
+    const at = where.get(m.id)
+    if (m.state === 'acked') {
+      if (!at) problems.push(`lost: ${m.id} was acknowledged at ${m.partition}/${m.offset} (life ${m.ackKills + 1}) and is not in the log`)
+      else if (at.partition !== m.partition || at.offset !== m.offset) problems.push(`moved: ${m.id} was acknowledged at ${m.partition}/${m.offset} but is stored at ${at.partition}/${at.offset}`)
+      if (m.duplicate && !m.idempotent) problems.push(`${m.id}: a plain producer's message was answered as a duplicate`)
+    } else if (at) {
+      storedUnacked++
+      if (at.partition !== m.partition) problems.push(`${m.id} was sent to partition ${m.partition} but is stored in ${at.partition}`)
+    }
+  }
+
+  const last = new Map<string, Sent>()
+  for (const m of ledger) {
+    if (m.state !== 'acked') continue
+    const key = `${m.lane} ${m.partition}`
+    const prev = last.get(key)
+    if (prev && prev.offset >= m.offset) problems.push(`out of order: ${prev.id} at ${m.partition}/${prev.offset} was sent before ${m.id} at ${m.partition}/${m.offset}`)
+    last.set(key, m)
+  }
+
+  // the idempotent producer retries through every crash: none of its messages may fail
+  const idemFailed = ledger.filter((m) => m.idempotent && m.state === 'failed')
+  if (idemFailed.length > 0) {
+    const some = idemFailed.slice(0, 3).map((m) => `${m.id} (${m.error}, sent in life ${m.sentKills + 1})`)
+    problems.push(`${idemFailed.length} idempotent messages failed instead of being retried, e.g. ${some.join(', ')}`)
+  }
+  return { problems, storedUnacked }
+}
