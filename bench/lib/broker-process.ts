@@ -1,0 +1,214 @@
+/**
+ * bench/lib/broker-process.ts — a raftmq broker in a child process, for benchmarks that
+ * want the broker's own memory and CPU apart from the load generator's.
+ *
+ * The child is `node --import tsx bench/lib/broker-main.ts` — what `raftmq start` runs
+ * (resolveConfig + startNode), without the CLI — on a fresh temporary data directory and
+ * an ephemeral port, which it learns from the node's "raftmq node started" log line. While it runs, its resident memory
+ * (VmRSS, VmHWM from /proc/<pid>/status, worker threads included: they share the
+ * process) and CPU time (utime + stime of all its threads, /proc/<pid>/stat) can be
+ * read at any moment. `stop()` sends SIGINT (a clean shutdown: databases closed, a
+ * --cpu-prof profile written) and removes the data directory.
+ *
+ * `compiledBroker()` builds src/ with tsc into a temporary folder once, so a broker can
+ * also run as plain JavaScript (what `npm start` runs from dist/), without tsx's loader
+ * in the main thread and in every worker.
+ *
+ * Imports node modules and ./report only.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { createInterface } from 'node:readline'
+import { REPO_DIR, clockTicksPerSecond } from './report.js'
+
+export interface BrokerProcess {
+  readonly pid: number
+  /** host:port for Client({ brokers }) */
+  readonly address: string
+  readonly dataDir: string
+  /** Resident and peak resident memory of the broker process, in bytes; null once it exited. */
+  memory(): { rssBytes: number; hwmBytes: number } | null
+  /** CPU seconds the broker used so far (user + system, all threads). */
+  cpuSeconds(): number
+  /** Lines the broker logged at warn level or above (capped), for error reports. */
+  readonly warnings: string[]
+  /** Clean shutdown (SIGINT), then the data directory is removed. */
+  stop(): Promise<{ code: number | null; signal: string | null }>
+}
+
+/**
+ * How raftmq's own code runs, in the broker and in the bench's client alike: compiled by
+ * tsc to plain JavaScript (as `npm start` and an application using the package run it),
+ * or from source under tsx (as in development; esbuild's `__name` helper then runs
+ * wherever a named function is created, which makes per-record loops several times
+ * slower).
+ */
+export type CodeKind = 'compiled' | 'tsx'
+
+export function codeKind(s: string): CodeKind {
+  if (s !== 'tsx' && s !== 'compiled') throw new Error(`--code: expected compiled or tsx, got "${s}"`)
+  return s
+}
+
+/**
+ * Imports one of raftmq's modules as `kind` says: `path` is relative to the repository,
+ * without extension (e.g. 'src/client/index'). Type it with `typeof import(...)` of the
+ * source module; the compiled one has the same shape.
+ */
+export async function importCode<T>(kind: CodeKind, path: string): Promise<T> {
+  const file = kind === 'compiled' ? join((await compiledBroker()).dir, 'dist', `${path}.js`) : join(REPO_DIR, `${path}.ts`)
+  return (await import(pathToFileURL(file).href)) as T
+}
+
+export interface BrokerSpawnOptions {
+  readonly workers?: number
+  readonly tickMs?: number
+  /** Passes --cpu-prof --cpu-prof-dir=<dir> to the broker's node (one profile per thread). */
+  readonly cpuProfDir?: string
+  /** Run this compiled launcher (from compiledBroker()) instead of bench/lib/broker-main.ts under tsx. */
+  readonly compiledMain?: string
+  readonly startTimeoutMs?: number
+}
+
+const LAUNCHER = join(REPO_DIR, 'bench', 'lib', 'broker-main.ts')
+
+export async function spawnBroker(opts: BrokerSpawnOptions = {}): Promise<BrokerProcess> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'raftmq-bench-'))
+  const nodeArgs: string[] = []
+  if (opts.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`)
+  if (opts.compiledMain) nodeArgs.push(opts.compiledMain)
+  else nodeArgs.push('--import', 'tsx', LAUNCHER)
+  const config: Record<string, string> = { dataDir, listen: '127.0.0.1:0', logLevel: 'info' }
+  if (opts.workers !== undefined) config.workers = String(opts.workers)
+  if (opts.tickMs !== undefined) config.tickMs = String(opts.tickMs)
+  const args = [...nodeArgs, JSON.stringify(config)]
+  const child = spawn(process.execPath, args, { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'] })
+  const warnings: string[] = []
+  const stderr: string[] = []
+  child.stderr!.setEncoding('utf8')
+  child.stderr!.on('data', (s: string) => {
+    if (stderr.length < 200) stderr.push(s)
+  })
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  const address = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the broker did not start within ${opts.startTimeoutMs ?? 60_000} ms\n${stderr.join('')}`)), opts.startTimeoutMs ?? 60_000)
+    const lines = createInterface({ input: child.stdout! })
+    lines.on('line', (line) => {
+      let entry: { level?: number; msg?: string; listen?: string }
+      try {
+        entry = JSON.parse(line) as typeof entry
+      } catch {
+        return
+      }
+      if ((entry.level ?? 0) >= 40 && warnings.length < 200) warnings.push(line)
+      if (entry.msg === 'raftmq node started' && typeof entry.listen === 'string') {
+        clearTimeout(timer)
+        resolve(entry.listen)
+      }
+    })
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer)
+      reject(new Error(`the broker exited during start (code ${code}, signal ${signal})\n${stderr.join('')}${warnings.join('\n')}`))
+    })
+  }).catch(async (err: unknown) => {
+    child.kill('SIGKILL')
+    await rm(dataDir, { recursive: true, force: true })
+    throw err
+  })
+  return brokerHandle(child, address, dataDir, warnings, exited)
+}
+
+function brokerHandle(
+  child: ChildProcess,
+  address: string,
+  dataDir: string,
+  warnings: string[],
+  exited: Promise<{ code: number | null; signal: string | null }>,
+): BrokerProcess {
+  const pid = child.pid!
+  let stopped: Promise<{ code: number | null; signal: string | null }> | null = null
+  return {
+    pid,
+    address,
+    dataDir,
+    warnings,
+    memory() {
+      try {
+        const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+        const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024
+        return { rssBytes: kb('VmRSS'), hwmBytes: kb('VmHWM') }
+      } catch {
+        return null
+      }
+    },
+    cpuSeconds() {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+        // fields after "(comm)": state is field 3, utime 14, stime 15
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+        return (Number(f[11]) + Number(f[12])) / clockTicksPerSecond()
+      } catch {
+        return NaN
+      }
+    },
+    stop() {
+      stopped ??= (async () => {
+        child.kill('SIGINT')
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+        const r = await exited
+        clearTimeout(timer)
+        await rm(dataDir, { recursive: true, force: true })
+        return r
+      })()
+      return stopped
+    },
+  }
+}
+
+/**
+ * Compiles src/ and workers/ with tsc into a temporary folder (with node_modules linked
+ * and "type": "module"), once per process, removed when the process exits; returns a
+ * launcher like broker-main.ts for it.
+ */
+let compiled: Promise<{ main: string; dir: string }> | null = null
+export function compiledBroker(): Promise<{ main: string; dir: string }> {
+  compiled ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'raftmq-bench-build-'))
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+    const tsc = join(REPO_DIR, 'node_modules', 'typescript', 'bin', 'tsc')
+    // type errors still emit JavaScript (the tree may be mid-edit); only a missing output is fatal
+    spawnSync(process.execPath, [tsc, '-p', join(REPO_DIR, 'tsconfig.json'), '--outDir', join(dir, 'dist'), '--declaration', 'false', '--sourceMap', 'false'], {
+      cwd: REPO_DIR,
+      stdio: 'ignore',
+    })
+    symlinkSync(join(REPO_DIR, 'node_modules'), join(dir, 'node_modules'), 'dir')
+    writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n')
+    const node = join(dir, 'dist', 'src', 'broker', 'node.js')
+    if (!existsSync(node)) throw new Error(`tsc did not produce ${node}`)
+    // the same launcher as broker-main.ts, as JavaScript against the compiled broker
+    const main = join(dir, 'broker-main.mjs')
+    writeFileSync(
+      main,
+      [
+        "import { resolveConfig } from './dist/src/broker/config.js'",
+        "import { startNode } from './dist/src/broker/node.js'",
+        "const config = resolveConfig(JSON.parse(process.argv[2] ?? '{}'))",
+        "if (!config.ok) { process.stderr.write(`broker-main: ${config.error.message}\\n`); process.exit(2) }",
+        'const node = await startNode(config.value)',
+        "if (!node.ok) { process.stderr.write(`broker-main: ${node.error.message}\\n`); process.exit(1) }",
+        'let stopping = false',
+        'const stop = (signal) => { if (stopping) return; stopping = true; void node.value.stop(signal).then(() => process.exit(0)) }',
+        "process.on('SIGINT', () => stop('SIGINT'))",
+        "process.on('SIGTERM', () => stop('SIGTERM'))",
+        '',
+      ].join('\n'),
+    )
+    return { main, dir }
+  })()
+  return compiled
+}

@@ -1,0 +1,722 @@
+/**
+ * bench/produce.ts — produce throughput, acknowledgement latency and broker memory of one
+ * raftmq node (`npm run bench:produce`).
+ *
+ * Setup: every configuration gets a fresh broker in a child process (bench/lib/
+ * broker-process.ts: resolveConfig + startNode, a new temporary data directory, default
+ * worker count) and a fresh topic of P partitions. The broker syncs to disk before every
+ * acknowledgement (the Raft write of a Ready is `sync: true`), so every figure here is
+ * for durable writes. The load generator is this process; it talks to the broker over
+ * loopback TCP with the public client (Client, Producer).
+ *
+ * Modes (a "request" is one produce request, one round trip):
+ *   send-seq    one `send()` at a time to partition 0: the single-message path,
+ *               latency-bound (run for the first partition count only).
+ *   batch-seq   one `sendBatch()` at a time, holding `batch` messages for each of the P
+ *               partitions: P batches, each one Raft proposal and one sync on its group.
+ *   batch-pipe  --producers producers (one Client and connection each), each keeping
+ *               --depth such sendBatch requests in flight.
+ *   send-pipe   --producers producers, each keeping --window `send()` calls outstanding
+ *               over the P partitions round-robin; the producer's queue (lingerMs,
+ *               maxInFlight) and the broker's group commit do the batching. `msgs/req`
+ *               shows the batch size that emerged.
+ *
+ * Each configuration: warm-up, then --runs back-to-back timed windows of --seconds on the
+ * running load (steady state, no drain between runs). Per run: acknowledged messages/s
+ * and payload MB/s (value bytes only), p50/p99 acknowledgement latency (call to
+ * resolution; per request for sendBatch, per message for send), the broker's resident
+ * memory (VmRSS; worker threads included) and the CPU used — by the broker, by this
+ * process, and by everything else on the machine (`other`: other people's work on a
+ * shared machine, which makes figures low and noisy). Tables show medians over runs and
+ * the spread ((max - min) / median) of throughput.
+ *
+ * raftmq's code — the broker's and the client's this bench drives — runs compiled by
+ * tsc into a temporary folder (--code compiled, the default: what `npm start` and an
+ * application using the package run, built from the working tree in about 3 s) or from
+ * source under tsx (--code tsx: what a developer runs). tsx costs memory (its loader in
+ * the main thread and in each worker, ~70 MB) and speed: esbuild's `__name` helper runs
+ * wherever a named function is created, e.g. per record in the record walk (bench/
+ * batch-stages.ts measures it: about 6x slower there).
+ *
+ * Then: a broker with 64 idle partitions (one topic) and its resident memory, for both
+ * ways of running it (a --quick run: only the chosen one).
+ *
+ * The issue's goals (reported, never asserted), for 100-byte messages: batches of 1000 to
+ * one partition >= 500,000 msgs/s; 4 pipelined send producers >= 300,000 msgs/s;
+ * sequential single sends >= 2,800/s with p50 <= 0.35 ms; 64 idle partitions < 300 MB RSS.
+ *
+ * Run:
+ *   npm run bench:produce
+ *   npm run bench:produce -- --quick
+ *   npm run bench:produce -- --sizes 100 --partitions 1 --modes send-seq,batch-seq --runs 5
+ *   npm run bench:produce -- --help
+ * Profile the broker (one .cpuprofile per thread, written when the broker stops), then
+ * summarise the profiles:
+ *   npm run bench:produce -- --sizes 100 --partitions 1 --modes send-seq --idle-partitions 0 --cpu-prof /tmp/prof --no-save
+ *   npx tsx bench/cpuprofile.ts /tmp/prof/*.cpuprofile
+ */
+import { parseArgs } from 'node:util'
+import type { Client, Message, Producer } from '../src/client/index.js'
+import { codeKind, compiledBroker, importCode, spawnBroker } from './lib/broker-process.js'
+import type { CodeKind } from './lib/broker-process.js'
+import {
+  describeEnvironment,
+  environment,
+  fmtInt,
+  fmtMB,
+  fmtMs,
+  fmtPct,
+  gitState,
+  machineBusySeconds,
+  markdownTable,
+  median,
+  ownCpuSeconds,
+  percentile,
+  saveResults,
+  sleep,
+  spreadOf,
+  style,
+  textTable,
+  waitForQuiet,
+} from './lib/report.js'
+import type { Column, Spread } from './lib/report.js'
+
+// ---- options -------------------------------------------------------------------------------
+
+const HELP = `Usage: npm run bench:produce -- [options]
+
+Durable produce throughput and latency of one raftmq node in a child process, and its
+memory with 64 idle partitions. Results: bench/results/produce.{json,md}.
+
+Options:
+  --sizes LIST         message value bytes (default 100,1024)
+  --partitions LIST    partitions of the topic (default 1,2,4,8)
+  --batches LIST       messages per partition per sendBatch (default 1,10,100,1000)
+  --modes LIST         send-seq, batch-seq, batch-pipe, send-pipe (default all)
+  --producers N        producers in the pipelined modes, one connection each (default 4)
+  --depth N            batch-pipe: sendBatch requests in flight per producer (default 4)
+  --window N           send-pipe: send() calls outstanding per producer (default 1000)
+  --linger-ms MS       send-pipe: the producers' lingerMs (default 0)
+  --max-in-flight N    send-pipe: the producers' maxInFlight per partition (default 5)
+  --runs N             timed runs per configuration (default 3)
+  --seconds S          length of one timed run (default 1)
+  --warmup S           load before the timed runs (default 0.5)
+  --workers N          the broker's worker threads (default: the broker's default, CPU count)
+  --idle-partitions N  partitions of the idle-memory check, 0 to skip (default 64)
+  --code KIND          how raftmq's code runs, in the broker and in this load generator:
+                       compiled (default): src/ compiled by tsc into a temporary folder
+                       first, plain JavaScript as \`npm start\` runs it; tsx: from source
+  --quick              a short smoke run: 100 B, 1 and 4 partitions, batches 1 and 1000,
+                       2 runs x 0.5 s
+  --quiet-cores C      before each configuration, wait until other processes use at most C
+                       cores (default 0.5) ...
+  --quiet-wait S       ... but at most S seconds (default 20; 0 never waits)
+  --cpu-prof DIR       run each broker with node --cpu-prof, profiles into DIR
+  --no-save            do not write bench/results/produce.{json,md}
+  -h, --help           show this help
+`
+
+const MODES = ['send-seq', 'batch-seq', 'batch-pipe', 'send-pipe'] as const
+type Mode = (typeof MODES)[number]
+
+interface Options {
+  sizes: number[]
+  partitions: number[]
+  batches: number[]
+  modes: Mode[]
+  producers: number
+  depth: number
+  window: number
+  lingerMs: number
+  maxInFlight: number
+  runs: number
+  seconds: number
+  warmup: number
+  workers: number | undefined
+  idlePartitions: number
+  code: CodeKind
+  quick: boolean
+  quietCores: number
+  quietWait: number
+  cpuProf: string | undefined
+  save: boolean
+}
+
+function parseOptions(): Options {
+  const { values: v } = parseArgs({
+    options: {
+      sizes: { type: 'string' },
+      partitions: { type: 'string' },
+      batches: { type: 'string' },
+      modes: { type: 'string' },
+      producers: { type: 'string', default: '4' },
+      depth: { type: 'string', default: '4' },
+      window: { type: 'string', default: '1000' },
+      'linger-ms': { type: 'string', default: '0' },
+      'max-in-flight': { type: 'string', default: '5' },
+      runs: { type: 'string' },
+      seconds: { type: 'string' },
+      warmup: { type: 'string' },
+      workers: { type: 'string' },
+      'idle-partitions': { type: 'string', default: '64' },
+      code: { type: 'string', default: 'compiled' },
+      quick: { type: 'boolean', default: false },
+      'quiet-cores': { type: 'string', default: '0.5' },
+      'quiet-wait': { type: 'string', default: '20' },
+      'cpu-prof': { type: 'string' },
+      'no-save': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  })
+  if (v.help) {
+    process.stdout.write(HELP)
+    process.exit(0)
+  }
+  const num = (name: string, s: string, min: number, integer = true): number => {
+    const n = Number(s)
+    if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw new Error(`--${name}: expected ${integer ? 'an integer' : 'a number'} >= ${min}, got "${s}"`)
+    return n
+  }
+  const list = (name: string, s: string): number[] => s.split(',').map((x) => num(name, x.trim(), 1))
+  const quick = v.quick
+  const modes = (v.modes ?? MODES.join(',')).split(',').map((m) => m.trim())
+  for (const m of modes) if (!(MODES as readonly string[]).includes(m)) throw new Error(`--modes: unknown mode "${m}" (expected ${MODES.join(', ')})`)
+  return {
+    sizes: list('sizes', v.sizes ?? (quick ? '100' : '100,1024')),
+    partitions: list('partitions', v.partitions ?? (quick ? '1,4' : '1,2,4,8')),
+    batches: list('batches', v.batches ?? (quick ? '1,1000' : '1,10,100,1000')),
+    modes: modes as Mode[],
+    producers: num('producers', v.producers, 1),
+    depth: num('depth', v.depth, 1),
+    window: num('window', v.window, 1),
+    lingerMs: num('linger-ms', v['linger-ms'], 0),
+    maxInFlight: num('max-in-flight', v['max-in-flight'], 1),
+    runs: num('runs', v.runs ?? (quick ? '2' : '3'), 1),
+    seconds: num('seconds', v.seconds ?? (quick ? '0.5' : '1'), 0.05, false),
+    warmup: num('warmup', v.warmup ?? (quick ? '0.25' : '0.5'), 0, false),
+    workers: v.workers === undefined ? undefined : num('workers', v.workers, 1),
+    idlePartitions: num('idle-partitions', v['idle-partitions'], 0),
+    code: codeKind(v.code),
+    quick,
+    quietCores: num('quiet-cores', v['quiet-cores'], 0, false),
+    quietWait: num('quiet-wait', v['quiet-wait'], 0, false),
+    cpuProf: v['cpu-prof'],
+    save: !v['no-save'],
+  }
+}
+
+// ---- load ------------------------------------------------------------------------------------
+
+interface Config {
+  readonly size: number
+  readonly partitions: number
+  readonly mode: Mode
+  /** Messages per partition per request; 0 for send-pipe (the producer decides). */
+  readonly batch: number
+}
+
+/** What one timed window saw. */
+class Window {
+  messages = 0
+  requests = 0
+  readonly latenciesMs: number[] = []
+}
+
+/**
+ * A running load: loops that keep the configured requests in flight until stopped,
+ * recording into whichever Window is current.
+ */
+class Load {
+  #window = new Window()
+  #stopped = false
+  #error: Error | null = null
+  readonly #loops: Promise<void>[] = []
+  /** produce requests sent (counted at the client, so send-pipe's coalescing shows) */
+  requestsSent = 0
+
+  constructor(readonly config: Config, readonly opts: Options, readonly clients: readonly Client[]) {
+    for (const c of clients) {
+      const request = c.request.bind(c)
+      c.request = ((api, body, timeoutMs) => {
+        if (api === 'produce') this.requestsSent++
+        return request(api, body, timeoutMs)
+      }) as Client['request']
+    }
+  }
+
+  get error(): Error | null {
+    return this.#error
+  }
+
+  /** Starts a new window and returns the finished one. */
+  swap(): Window {
+    const w = this.#window
+    this.#window = new Window()
+    return w
+  }
+
+  #fail(err: unknown): void {
+    this.#error ??= err instanceof Error ? err : new Error(String(err))
+    this.#stopped = true
+  }
+
+  start(): void {
+    const { config: c, opts } = this
+    const value = new Uint8Array(c.size)
+    for (let i = 0; i < value.length; i++) value[i] = (i * 2654435761) >>> 24 // not compressible by a trivial run-length
+    const topic = 'bench'
+    if (c.mode === 'send-seq') {
+      const p = this.clients[0]!.producer()
+      this.#loops.push(this.#sendLoop(p, { topic, partition: 0, value }))
+      return
+    }
+    if (c.mode === 'send-pipe') {
+      for (const client of this.clients) {
+        const p = client.producer({ lingerMs: opts.lingerMs, maxInFlight: opts.maxInFlight })
+        const msgs = Array.from({ length: c.partitions }, (_, partition): Message => ({ topic, partition, value }))
+        this.#loops.push(this.#sendWindow(p, msgs, opts.window))
+      }
+      return
+    }
+    const msgs: Message[] = []
+    for (let partition = 0; partition < c.partitions; partition++) for (let i = 0; i < c.batch; i++) msgs.push({ topic, partition, value })
+    if (c.mode === 'batch-seq') {
+      this.#loops.push(this.#batchLoop(this.clients[0]!.producer(), msgs))
+      return
+    }
+    for (const client of this.clients) {
+      const p = client.producer()
+      for (let d = 0; d < opts.depth; d++) this.#loops.push(this.#batchLoop(p, msgs))
+    }
+  }
+
+  async #sendLoop(p: Producer, m: Message): Promise<void> {
+    try {
+      while (!this.#stopped) {
+        const t0 = performance.now()
+        await p.send(m)
+        const w = this.#window
+        w.latenciesMs.push(performance.now() - t0)
+        w.messages++
+        w.requests++
+      }
+    } catch (err) {
+      this.#fail(err)
+    }
+  }
+
+  async #batchLoop(p: Producer, msgs: readonly Message[]): Promise<void> {
+    try {
+      while (!this.#stopped) {
+        const t0 = performance.now()
+        const { results } = await p.sendBatch(msgs)
+        const ms = performance.now() - t0
+        for (const r of results) if ('error' in r) throw new Error(`sendBatch: ${r.error.code}: ${r.error.message}`)
+        const w = this.#window
+        w.latenciesMs.push(ms)
+        w.messages += msgs.length
+        w.requests++
+      }
+    } catch (err) {
+      this.#fail(err)
+    }
+  }
+
+  /** Keeps `window` send() calls outstanding, over `msgs` (one per partition) round-robin. */
+  #sendWindow(p: Producer, msgs: readonly Message[], window: number): Promise<void> {
+    return new Promise((resolve) => {
+      let outstanding = 0
+      let next = 0
+      const pump = (): void => {
+        while (!this.#stopped && outstanding < window) {
+          outstanding++
+          const t0 = performance.now()
+          p.send(msgs[next++ % msgs.length]!).then(
+            () => {
+              outstanding--
+              const w = this.#window
+              w.latenciesMs.push(performance.now() - t0)
+              w.messages++
+              pump()
+            },
+            (err: unknown) => {
+              outstanding--
+              this.#fail(err)
+              pump()
+            },
+          )
+        }
+        if (this.#stopped && outstanding === 0) resolve()
+      }
+      pump()
+    })
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    await Promise.all(this.#loops)
+  }
+}
+
+// ---- measuring one configuration ---------------------------------------------------------------
+
+interface RunStats {
+  readonly seconds: number
+  readonly messagesPerSec: number
+  readonly mbPerSec: number
+  readonly requestsPerSec: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly brokerRssBytes: number
+  /** CPU cores used on average during the run. */
+  readonly brokerCpu: number
+  readonly clientCpu: number
+  readonly otherCpu: number
+}
+
+interface ConfigResult extends Config {
+  /** Producers (one Client each) generating the load. */
+  readonly producers: number
+  readonly runs: RunStats[]
+  readonly messagesPerSec: Spread
+  readonly mbPerSec: number
+  readonly messagesPerRequest: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly brokerRssBytes: number
+  readonly brokerPeakRssBytes: number
+  readonly brokerCpu: number
+  readonly clientCpu: number
+  readonly otherCpu: number
+  readonly goals: GoalCheck[]
+}
+
+interface GoalCheck {
+  readonly goal: string
+  readonly met: boolean
+}
+
+function clientsFor(mode: Mode, producers: number): number {
+  return mode === 'send-seq' || mode === 'batch-seq' ? 1 : producers
+}
+
+async function measure(cfg: Config, opts: Options): Promise<ConfigResult> {
+  const compiledMain = opts.code === 'compiled' ? (await compiledBroker()).main : undefined
+  const broker = await spawnBroker({ workers: opts.workers, cpuProfDir: opts.cpuProf, compiledMain })
+  const clients: Client[] = []
+  try {
+    for (let i = 0; i < clientsFor(cfg.mode, opts.producers); i++) clients.push(new ClientImpl({ brokers: [broker.address], clientId: `bench-${i}` }))
+    await clients[0]!.admin().createTopic({ name: 'bench', partitions: cfg.partitions })
+    const load = new Load(cfg, opts, clients)
+    load.start()
+    await sleep(opts.warmup * 1000)
+    load.swap()
+    const runs: RunStats[] = []
+    let requests0 = load.requestsSent
+    for (let r = 0; r < opts.runs && !load.error; r++) {
+      const t0 = performance.now()
+      const b0 = broker.cpuSeconds()
+      const c0 = ownCpuSeconds()
+      const m0 = machineBusySeconds()
+      await sleep(opts.seconds * 1000)
+      const w = load.swap()
+      const seconds = (performance.now() - t0) / 1000
+      const brokerCpu = (broker.cpuSeconds() - b0) / seconds
+      const clientCpu = (ownCpuSeconds() - c0) / seconds
+      const otherCpu = Math.max(0, (machineBusySeconds() - m0) / seconds - brokerCpu - clientCpu)
+      const requests = cfg.mode === 'send-pipe' ? load.requestsSent - requests0 : w.requests
+      requests0 = load.requestsSent
+      const lat = Float64Array.from(w.latenciesMs).sort()
+      runs.push({
+        seconds,
+        messagesPerSec: w.messages / seconds,
+        mbPerSec: (w.messages * cfg.size) / seconds / 1e6,
+        requestsPerSec: requests / seconds,
+        p50Ms: percentile(lat, 50),
+        p99Ms: percentile(lat, 99),
+        brokerRssBytes: broker.memory()?.rssBytes ?? NaN,
+        brokerCpu,
+        clientCpu,
+        otherCpu,
+      })
+    }
+    await load.stop()
+    if (load.error) throw load.error
+    const peak = broker.memory()?.hwmBytes ?? NaN
+    const med = (f: (r: RunStats) => number): number => median(runs.map(f))
+    const result: ConfigResult = {
+      ...cfg,
+      producers: clients.length,
+      runs,
+      messagesPerSec: spreadOf(runs.map((r) => r.messagesPerSec)),
+      mbPerSec: med((r) => r.mbPerSec),
+      messagesPerRequest: med((r) => r.messagesPerSec) / med((r) => r.requestsPerSec),
+      p50Ms: med((r) => r.p50Ms),
+      p99Ms: med((r) => r.p99Ms),
+      brokerRssBytes: med((r) => r.brokerRssBytes),
+      brokerPeakRssBytes: peak,
+      brokerCpu: med((r) => r.brokerCpu),
+      clientCpu: med((r) => r.clientCpu),
+      otherCpu: med((r) => r.otherCpu),
+      goals: [],
+    }
+    return { ...result, goals: goalsFor(result) }
+  } finally {
+    await Promise.all(clients.map((c) => c.close()))
+    const exit = await broker.stop()
+    if (exit.code !== 0) process.stderr.write(style.yellow(`  (the broker exited with ${exit.code ?? exit.signal})\n`))
+    if (broker.warnings.length > 0) process.stderr.write(style.yellow(`  broker warnings:\n    ${broker.warnings.slice(0, 5).join('\n    ')}\n`))
+  }
+}
+
+/** The issue's throughput goals that apply to a configuration (100-byte messages only). */
+function goalsFor(r: ConfigResult): GoalCheck[] {
+  if (r.size !== 100) return []
+  const rate = r.messagesPerSec.median
+  const goals: GoalCheck[] = []
+  if ((r.mode === 'batch-seq' || r.mode === 'batch-pipe') && r.batch === 1000 && r.partitions === 1) {
+    goals.push({ goal: '>= 500,000 msgs/s', met: rate >= 500_000 })
+  }
+  if (r.mode === 'send-pipe' && r.producers === 4) goals.push({ goal: '>= 300,000 msgs/s', met: rate >= 300_000 })
+  if (r.mode === 'send-seq' && r.partitions === 1) {
+    goals.push({ goal: '>= 2,800/s', met: rate >= 2_800 }, { goal: 'p50 <= 0.35 ms', met: r.p50Ms <= 0.35 })
+  }
+  return goals
+}
+
+// ---- idle partitions -----------------------------------------------------------------------------
+
+interface IdleResult {
+  readonly broker: CodeKind
+  readonly partitions: number
+  /** Before the topic exists (controller only, workers started). */
+  readonly emptyRssBytes: number
+  /** Median of samples after the partitions settled. */
+  readonly idleRssBytes: number
+  readonly perPartitionBytes: number
+  /** CPU cores the idle broker uses (ticks, heartbeats, timers). */
+  readonly idleCpu: number
+  readonly met: boolean
+}
+
+async function measureIdle(partitions: number, opts: Options, kind: CodeKind): Promise<IdleResult> {
+  const compiledMain = kind === 'compiled' ? (await compiledBroker()).main : undefined
+  const broker = await spawnBroker({ workers: opts.workers, compiledMain })
+  const client = new ClientImpl({ brokers: [broker.address] })
+  try {
+    await sleep(1000)
+    const empty = broker.memory()!.rssBytes
+    await client.admin().createTopic({ name: 'idle', partitions })
+    await client.close()
+    await sleep(opts.quick ? 1000 : 3000)
+    const samples: number[] = []
+    const cpu0 = broker.cpuSeconds()
+    const t0 = performance.now()
+    for (let i = 0; i < (opts.quick ? 3 : 6); i++) {
+      await sleep(500)
+      samples.push(broker.memory()!.rssBytes)
+    }
+    const idleCpu = (broker.cpuSeconds() - cpu0) / ((performance.now() - t0) / 1000)
+    const idle = median(samples)
+    return { broker: kind, partitions, emptyRssBytes: empty, idleRssBytes: idle, perPartitionBytes: (idle - empty) / partitions, idleCpu, met: idle < 300e6 }
+  } finally {
+    await client.close()
+    await broker.stop()
+  }
+}
+
+// ---- output ---------------------------------------------------------------------------------------
+
+const MB = (b: number): string => (Number.isFinite(b) ? (b / 1e6).toFixed(0) : '-')
+
+const COLUMNS: Column[] = [
+  { title: 'size', align: 'right' },
+  { title: 'parts', align: 'right' },
+  { title: 'mode', align: 'left' },
+  { title: 'batch', align: 'right' },
+  { title: 'msgs/req', align: 'right' },
+  { title: 'msgs/s', align: 'right' },
+  { title: 'spread', align: 'right' },
+  { title: 'MB/s', align: 'right' },
+  { title: 'p50 ms', align: 'right' },
+  { title: 'p99 ms', align: 'right' },
+  { title: 'RSS MB', align: 'right' },
+  { title: 'broker cpu', align: 'right' },
+  { title: 'client cpu', align: 'right' },
+  { title: 'other cpu', align: 'right' },
+  { title: 'goal', align: 'left' },
+]
+
+function goalText(r: ConfigResult, color: boolean): string {
+  return r.goals
+    .map((g) => {
+      const s = `${g.met ? 'PASS' : 'FAIL'} ${g.goal}`
+      return color ? (g.met ? style.green(s) : style.red(s)) : s
+    })
+    .join(', ')
+}
+
+function rowOf(r: ConfigResult, color: boolean): string[] {
+  return [
+    r.size === 1024 ? '1 KiB' : `${r.size} B`,
+    String(r.partitions),
+    r.mode,
+    r.mode === 'send-pipe' ? 'auto' : String(r.batch),
+    r.messagesPerRequest >= 10 ? fmtInt(r.messagesPerRequest) : r.messagesPerRequest.toFixed(1),
+    color ? style.bold(fmtInt(r.messagesPerSec.median)) : fmtInt(r.messagesPerSec.median),
+    fmtPct(r.messagesPerSec.spread),
+    fmtMB(r.mbPerSec * 1e6),
+    fmtMs(r.p50Ms),
+    fmtMs(r.p99Ms),
+    MB(r.brokerRssBytes),
+    r.brokerCpu.toFixed(2),
+    r.clientCpu.toFixed(2),
+    r.otherCpu.toFixed(2),
+    goalText(r, color),
+  ]
+}
+
+const IDLE_COLUMNS: Column[] = [
+  { title: 'broker', align: 'left' },
+  { title: 'partitions', align: 'right' },
+  { title: 'RSS empty MB', align: 'right' },
+  { title: 'RSS idle MB', align: 'right' },
+  { title: 'per partition KB', align: 'right' },
+  { title: 'idle cpu', align: 'right' },
+  { title: 'goal', align: 'left' },
+]
+
+function idleRow(r: IdleResult, color: boolean): string[] {
+  const goal = `${r.met ? 'PASS' : 'FAIL'} < 300 MB`
+  return [
+    r.broker === 'tsx' ? 'tsx (from source)' : 'compiled JS',
+    String(r.partitions),
+    MB(r.emptyRssBytes),
+    MB(r.idleRssBytes),
+    fmtInt(r.perPartitionBytes / 1e3),
+    r.idleCpu.toFixed(3),
+    color ? (r.met ? style.green(goal) : style.red(goal)) : goal,
+  ]
+}
+
+function configsOf(opts: Options): Config[] {
+  const out: Config[] = []
+  for (const size of opts.sizes) {
+    for (const partitions of opts.partitions) {
+      for (const mode of opts.modes) {
+        if (mode === 'send-seq') {
+          if (partitions === opts.partitions[0]) out.push({ size, partitions, mode, batch: 1 })
+        } else if (mode === 'send-pipe') out.push({ size, partitions, mode, batch: 0 })
+        else for (const batch of opts.batches) out.push({ size, partitions, mode, batch })
+      }
+    }
+  }
+  return out
+}
+
+function describeConfig(c: Config): string {
+  const size = c.size === 1024 ? '1 KiB' : `${c.size} B`
+  return `${size.padStart(6)}  ${String(c.partitions).padStart(2)} partition${c.partitions === 1 ? ' ' : 's'}  ${c.mode.padEnd(10)}  ${c.mode === 'send-pipe' ? 'auto' : String(c.batch).padStart(4)}`
+}
+
+// ---- main --------------------------------------------------------------------------------------------
+
+/** The Client class of the code under test (compiled or source, per --code). */
+let ClientImpl: typeof Client
+
+async function main(): Promise<void> {
+  const opts = parseOptions()
+  ClientImpl = (await importCode<typeof import('../src/client/index.js')>(opts.code, 'src/client/index')).Client
+  const env = environment()
+  const git = gitState()
+  const configs = configsOf(opts)
+  const perConfig = opts.warmup + opts.runs * opts.seconds + 1.2
+  console.log(style.bold('raftmq produce bench') + style.dim(' — one node in a child process, every acknowledgement after a disk sync'))
+  console.log(style.dim(`  ${describeEnvironment(env)}`))
+  console.log(style.dim(`  tree at ${git.commit}${git.dirty.length > 0 ? ` with ${git.dirty.length} files changed in src/ and workers/` : ''}; raftmq's code (broker and client) ${opts.code === 'compiled' ? 'compiled by tsc' : 'from source under tsx'}`))
+  console.log(
+    style.dim(
+      `  ${configs.length} configurations x (${opts.warmup}s warm-up + ${opts.runs} x ${opts.seconds}s), a fresh broker each: about ${Math.ceil((configs.length * perConfig) / 60)} min`,
+    ),
+  )
+  console.log(
+    style.dim(
+      `  pipelined: ${opts.producers} producers; batch-pipe ${opts.depth} requests in flight each; send-pipe ${opts.window} sends outstanding each, lingerMs ${opts.lingerMs}, maxInFlight ${opts.maxInFlight}`,
+    ),
+  )
+  console.log()
+  const results: ConfigResult[] = []
+  for (const [i, cfg] of configs.entries()) {
+    process.stdout.write(style.dim(`  [${String(i + 1).padStart(String(configs.length).length)}/${configs.length}] `) + describeConfig(cfg) + '  ')
+    if (opts.quietWait > 0) await waitForQuiet(opts.quietCores, opts.quietWait * 1000, (c) => process.stdout.write(style.yellow(`(waiting: others use ${c.toFixed(1)} cores) `)))
+    const r = await measure(cfg, opts)
+    results.push(r)
+    console.log(
+      `${style.bold(fmtInt(r.messagesPerSec.median).padStart(9))} msgs/s ${style.dim(`(±${fmtPct(r.messagesPerSec.spread / 2)})`)}  p50 ${fmtMs(r.p50Ms)} ms  p99 ${fmtMs(r.p99Ms)} ms  ${goalText(r, true)}`,
+    )
+  }
+  const idle: IdleResult[] = []
+  if (opts.idlePartitions > 0) {
+    console.log()
+    // both ways of running the broker (a full run), or the one the run used (--quick)
+    const kinds: CodeKind[] = opts.quick ? [opts.code] : ['tsx', 'compiled']
+    for (const kind of kinds) {
+      process.stdout.write(style.dim(`  idle: ${opts.idlePartitions} partitions, broker ${kind === 'tsx' ? 'from source (tsx)' : 'compiled to JavaScript'} ... `))
+      if (opts.quietWait > 0) await waitForQuiet(opts.quietCores, opts.quietWait * 1000)
+      const r = await measureIdle(opts.idlePartitions, opts, kind)
+      idle.push(r)
+      console.log(`${MB(r.idleRssBytes)} MB`)
+    }
+  }
+
+  console.log()
+  console.log(textTable(COLUMNS, results.map((r) => rowOf(r, true))))
+  if (idle.length > 0) {
+    console.log()
+    console.log(textTable(IDLE_COLUMNS, idle.map((r) => idleRow(r, true))))
+  }
+  console.log()
+  console.log(style.dim(LEGEND))
+  const checks = [...results.flatMap((r) => r.goals.map((g) => ({ where: describeConfig(r).replace(/\s+/g, ' ').trim(), ...g }))), ...idle.map((r) => ({ where: `idle ${r.partitions} partitions (${r.broker})`, goal: '< 300 MB RSS', met: r.met }))]
+  if (checks.length > 0) {
+    console.log()
+    console.log(style.bold('Goals') + style.dim(' (reported, not asserted)'))
+    for (const c of checks) console.log(`  ${c.met ? style.green('PASS') : style.red('FAIL')}  ${c.goal.padEnd(18)} ${style.dim(c.where)}`)
+  }
+
+  if (opts.save) {
+    const date = new Date().toISOString()
+    const json = { bench: 'produce', date, environment: env, git, options: opts, unit: 'acknowledged (durable) messages per second', results, idle }
+    const md = [
+      '# produce bench',
+      '',
+      `${date}; ${describeEnvironment(env)}. Tree at ${git.commit}${git.dirty.length > 0 ? ` plus uncommitted changes to ${git.dirty.join(', ')}` : ''}.`,
+      '',
+      `One raftmq node in a child process (${opts.code === 'compiled' ? 'compiled by tsc, as `npm start` runs it' : 'from source under tsx'}; a fresh broker and data directory per configuration, ${opts.workers ?? 'default'} worker threads), ` +
+        'every acknowledgement after its disk sync; the load generator is the bench process (public Client/Producer over loopback TCP). ' +
+        `${opts.runs} runs x ${opts.seconds}s after ${opts.warmup}s warm-up per configuration; medians over runs. ` +
+        `Pipelined modes: ${opts.producers} producers; batch-pipe ${opts.depth} requests in flight each; send-pipe ${opts.window} send() calls outstanding each ` +
+        `(lingerMs ${opts.lingerMs}, maxInFlight ${opts.maxInFlight}). Run with \`npm run bench:produce\`${opts.quick ? ' -- --quick' : ''}.`,
+      '',
+      markdownTable(COLUMNS, results.map((r) => rowOf(r, false))),
+      '',
+      ...(idle.length > 0 ? ['Idle partitions (one topic; RSS of the broker process, worker threads included):', '', markdownTable(IDLE_COLUMNS, idle.map((r) => idleRow(r, false))), ''] : []),
+      LEGEND,
+      '',
+    ].join('\n')
+    const files = saveResults('produce', json, md)
+    console.log()
+    console.log(style.dim(`Wrote ${files.join(' and ')}`))
+  }
+}
+
+const LEGEND = `size: value bytes per message. parts: partitions of the topic. batch: messages per partition per request
+(send-pipe: chosen by the producer; msgs/req shows what it chose). msgs/s: acknowledged messages per second,
+median of runs; spread: (max - min) / median. MB/s: value bytes. p50/p99: acknowledgement latency, per request
+(sendBatch) or per message (send). RSS: broker resident memory at the end of a run. cpu: cores used on average
+by the broker process, by the load generator, and by everything else on the machine (other work on a shared
+machine: figures with high "other" are low and noisy).`
+
+await main()
