@@ -52,6 +52,9 @@ function where(cf: CallFrame): string {
   if (pkg) return pkg[1]!
   if (path.startsWith('node:')) return path
   if (path.startsWith(REPO_DIR)) return path.slice(REPO_DIR.length + 1)
+  // the benches' compiled copy of src/ (bench/lib/broker-process.ts compiledBroker)
+  const built = /\/raftmq-bench-build-[^/]+\/dist\/(.*)$/.exec(path)
+  if (built) return built[1]!.replace(/\.js$/, '.ts')
   return path
 }
 

@@ -694,7 +694,7 @@ async function main(): Promise<void> {
       '',
       `${date}; ${describeEnvironment(env)}. Tree at ${git.commit}${git.dirty.length > 0 ? ` plus uncommitted changes to ${git.dirty.join(', ')}` : ''}.`,
       '',
-      `One raftmq node in a child process (${opts.code === 'compiled' ? 'compiled by tsc, as `npm start` runs it' : 'from source under tsx'}; a fresh broker and data directory per configuration, ${opts.workers ?? 'default'} worker threads), ` +
+      `One raftmq node in a child process (raftmq's code, the broker's and the load generator's client, ${opts.code === 'compiled' ? 'compiled by tsc, as `npm start` runs it' : 'from source under tsx'}; a fresh broker and data directory per configuration, ${opts.workers ?? 'default'} worker threads), ` +
         'every acknowledgement after its disk sync; the load generator is the bench process (public Client/Producer over loopback TCP). ' +
         `${opts.runs} runs x ${opts.seconds}s after ${opts.warmup}s warm-up per configuration; medians over runs. ` +
         `Pipelined modes: ${opts.producers} producers; batch-pipe ${opts.depth} requests in flight each; send-pipe ${opts.window} send() calls outstanding each ` +

@@ -15,7 +15,7 @@
  *   listOffsets           + a round trip main thread -> partition worker -> main thread
  *   produce (request)     + Raft propose, the synced write, apply: a one-record batch sent
  *                         with client.request('produce'), as Producer.send would
- *   Producer.send         + the producer's queue (a setImmediate turn) and result mapping
+ *   Producer.send         + the producer's queue (a microtask) and result mapping
  *
  * Each step's p50 minus the previous one's is what that step adds. The issue's goal for
  * sequential single sends (>= 2,800/s, p50 <= 0.35 ms) is printed against the last row.
