@@ -124,11 +124,15 @@ export function walkRecords(data: Uint8Array, count: number, visit: (span: Recor
   return undefined
 }
 
+// module level, not a closure per record: this runs for every record the broker checks
+function corrupt(index: number, why: string): Rejected {
+  return fail('CORRUPT_MESSAGE' as const, `record ${index}: ${why}`)
+}
+
 function parseRecord(r: ByteReader, span: RecordSpan, index: number): Rejected | undefined {
-  const corrupt = (why: string) => fail('CORRUPT_MESSAGE' as const, `record ${index}: ${why}`)
   const bodyBytes = r.varint()
-  if (r.bad) return corrupt('truncated length')
-  if (bodyBytes < RECORD_BODY_BYTES_MIN || bodyBytes > r.end - r.pos) return corrupt(`length ${bodyBytes} does not fit`)
+  if (r.bad) return corrupt(index, 'truncated length')
+  if (bodyBytes < RECORD_BODY_BYTES_MIN || bodyBytes > r.end - r.pos) return corrupt(index, `length ${bodyBytes} does not fit`)
   const end = r.pos + bodyBytes
   const outerEnd = r.end
   r.end = end // a record's fields must stay inside its declared length
@@ -143,8 +147,8 @@ function parseRecord(r: ByteReader, span: RecordSpan, index: number): Rejected |
   span.valueAt = r.pos
   r.skip(Math.max(span.valueLength, 0))
   const bad = parseHeaders(r, span.headerSpans)
-  if (r.bad || bad) return corrupt('malformed fields')
-  if (r.pos !== end) return corrupt(`fields end ${end - r.pos} bytes before its length`)
+  if (r.bad || bad) return corrupt(index, 'malformed fields')
+  if (r.pos !== end) return corrupt(index, `fields end ${end - r.pos} bytes before its length`)
   r.end = outerEnd
   if (offsetDelta !== index) return fail('INVALID_RECORD', `record ${index} has offsetDelta ${offsetDelta}: offsets must be dense`)
   return undefined
