@@ -1,6 +1,6 @@
 /**
  * bench/lib/broker-main.ts — the broker process the benchmarks start: what `raftmq start`
- * does (resolveConfig + startNode, a clean stop on SIGINT/SIGTERM), without the CLI's
+ * does (resolveConfig + runNodeProcess, a clean stop on SIGINT/SIGTERM), without the CLI's
  * argument parsing, so the benchmarks do not depend on the command's other subcommands.
  *
  *   node --import tsx bench/lib/broker-main.ts '{"dataDir":"/tmp/x","listen":"127.0.0.1:0"}'
@@ -12,7 +12,7 @@
  */
 import { resolveConfig } from '../../src/broker/config.js'
 import type { RawConfig } from '../../src/broker/config.js'
-import { startNode } from '../../src/broker/node.js'
+import { runNodeProcess } from '../../src/broker/node.js'
 
 const raw = JSON.parse(process.argv[2] ?? '{}') as RawConfig
 const config = resolveConfig(raw)
@@ -20,16 +20,4 @@ if (!config.ok) {
   process.stderr.write(`broker-main: ${config.error.message}\n`)
   process.exit(2)
 }
-const node = await startNode(config.value)
-if (!node.ok) {
-  process.stderr.write(`broker-main: ${node.error.message}\n`)
-  process.exit(1)
-}
-let stopping = false
-const stop = (signal: string): void => {
-  if (stopping) return
-  stopping = true
-  void node.value.stop(signal).then(() => process.exit(0))
-}
-process.on('SIGINT', () => stop('SIGINT'))
-process.on('SIGTERM', () => stop('SIGTERM'))
+await runNodeProcess(config.value, 'broker-main')

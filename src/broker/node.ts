@@ -122,3 +122,24 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
     return fail('CONTROLLER', `cannot start: ${err instanceof Error ? err.message : String(err)}`)
   }
 }
+
+/**
+ * What a process that is a node does: start it, then stop it cleanly on the first
+ * SIGINT or SIGTERM and exit 0. A node that cannot start is reported on stderr with
+ * `prefix` and the process exits 1.
+ */
+export async function runNodeProcess(config: BrokerConfig, prefix: string): Promise<void> {
+  const node = await startNode(config)
+  if (!node.ok) {
+    process.stderr.write(`${prefix}: ${node.error.message}\n`)
+    process.exit(1)
+  }
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    void node.value.stop(signal).then(() => process.exit(0))
+  }
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGTERM', () => stop('SIGTERM'))
+}

@@ -41,20 +41,8 @@ export function startCommand(): Command {
     if (!config.ok) return
     // loaded here, not at the top: the broker's modules take a third of a second to load,
     // which every other subcommand would pay for nothing
-    const { startNode } = await import('../broker/node.js')
-    const node = await startNode(config.value)
-    if (!node.ok) {
-      process.stderr.write(`raftmq: ${node.error.message}\n`)
-      process.exit(1)
-    }
-    let stopping = false
-    const stop = (signal: string): void => {
-      if (stopping) return
-      stopping = true
-      void node.value.stop(signal).then(() => process.exit(0))
-    }
-    process.on('SIGINT', () => stop('SIGINT'))
-    process.on('SIGTERM', () => stop('SIGTERM'))
+    const { runNodeProcess } = await import('../broker/node.js')
+    await runNodeProcess(config.value, 'raftmq')
   })
   return cmd
 }
