@@ -5,23 +5,10 @@
 import { readFileSync, readdirSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { imports, root, sources } from './support/source-tree.js'
 
-const root = join(import.meta.dirname, '..')
 
-function sources(dir: string): string[] {
-  const out: string[] = []
-  for (const e of readdirSync(join(root, dir), { withFileTypes: true })) {
-    const p = join(dir, e.name)
-    if (e.isDirectory()) out.push(...sources(p))
-    else if (e.name.endsWith('.ts')) out.push(p)
-  }
-  return out
-}
 
-function imports(file: string): string[] {
-  const text = readFileSync(join(root, file), 'utf8')
-  return [...text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm)].map((m) => m[1]!)
-}
 
 /**
  * Which src/ layers each layer may import besides itself (DESIGN.md §8: arrows point
