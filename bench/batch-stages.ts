@@ -105,8 +105,8 @@ async function main(): Promise<void> {
   const cmd = commands.encodeProduceBatch(fields, batch)
   const sm = new partition.PartitionStateMachine()
   let raftIndex = 1
-  const results = Array.from({ length: N }, (_, i) => ({ offset: i }))
-  const response = api.okResponse(7, 'produce', { partitions: [{ topic: 'bench', partition: 0, results }] })
+  const summary = { count: N, baseOffset: 0 }
+  const response = api.okResponse(7, 'produce', { partitions: [{ topic: 'bench', partition: 0, ...summary }] })
   const responseFrame = codec.encodeMessageFrame(response)
   if (!responseFrame.ok) throw new Error(responseFrame.error.message)
   const responseBody = responseFrame.value.slice(4)
@@ -125,29 +125,29 @@ async function main(): Promise<void> {
     { thread: 'worker', name: 'encodeProduceBatch (the entry: one copy)', run: () => commands.encodeProduceBatch(fields, batch) },
     {
       thread: 'worker',
-      name: 'state machine apply + a result per message',
+      name: 'state machine apply (the summary: base offset + count)',
       run: () => {
         const r = sm.apply(raftIndex++, cmd)
-        return r.kind === 'produce' && r.ok ? r.results.map((x) => (x.duplicate ? { offset: x.offset, duplicate: true } : { offset: x.offset })) : null
+        return r.kind === 'produce' && r.ok ? { count: r.count, baseOffset: r.baseOffset } : null
       },
     },
-    { thread: 'worker', name: 'packPost(reply: a result per message)', run: () => wm.packPost([{ rid: 1, ok: true, t: 'produce', results }]) },
-    { thread: 'main', name: 'unpackPost(reply)', run: () => wm.unpackPost(wm.packPost([{ rid: 1, ok: true, t: 'produce', results }])) },
-    { thread: 'main', name: 'encodeMessageFrame(response: a result per message)', run: () => codec.encodeMessageFrame(response) },
-    { thread: 'client', name: 'parseResponse (decode + validate every result)', run: () => api.parseResponse(responseBody, () => 'produce') },
+    { thread: 'worker', name: 'packPost(reply: the summary)', run: () => wm.packPost([{ rid: 1, ok: true, t: 'produce', summary }]) },
+    { thread: 'main', name: 'unpackPost(reply)', run: () => wm.unpackPost(wm.packPost([{ rid: 1, ok: true, t: 'produce', summary }])) },
+    { thread: 'main', name: 'encodeMessageFrame(response: the summary)', run: () => codec.encodeMessageFrame(response) },
+    { thread: 'client', name: 'parseResponse (decode + validate)', run: () => api.parseResponse(responseBody, () => 'produce') },
     {
       thread: 'client',
       name: 'a BatchItemResult per message',
       run: () => {
-        const body = parsedResponse.value as unknown as { body: { partitions: { results: { offset?: number; duplicate?: true }[] }[] } }
-        return body.body.partitions[0]!.results.map((r) => ({ topic: 'bench', partition: 0, offset: r.offset, ...(r.duplicate ? { duplicate: true } : {}) }))
+        const body = parsedResponse.value as unknown as { body: { partitions: import('../src/protocol/api.js').ProduceSummary[] } }
+        return api.produceResults(body.body.partitions[0]!).map((r) => ({ topic: 'bench', partition: 0, ...r }))
       },
     },
   ]
   // stages that include another stage's work measure the difference
   const subtract: Record<string, string> = {
     'unpackPost(produce request)': 'packPost(produce request)',
-    'unpackPost(reply)': 'packPost(reply: a result per message)',
+    'unpackPost(reply)': 'packPost(reply: the summary)',
   }
 
   const iterations = Math.max(20, Math.round(200_000 / N))

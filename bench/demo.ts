@@ -38,6 +38,7 @@ import type { RunningNode } from '../src/broker/node.js'
 import { Client } from '../src/client/index.js'
 import type { BatchItemResult, Message, Producer } from '../src/client/index.js'
 import { encodeRecordBatch } from '../src/protocol/record-batch.js'
+import { produceResults } from '../src/protocol/api.js'
 import { limits } from '../src/base/index.js'
 import { fmtBytes, fmtMs, fmtX, median, style, textTable } from './lib/report.js'
 
@@ -215,7 +216,7 @@ async function showcase(client: Client): Promise<void> {
     const r = await client.request('produce', { timeoutMs: 10_000, partitions: [{ topic: SHOWCASE_TOPIC, partition: 0, batch }] })
     const p = r.partitions[0]!
     if (p.error) throw new Error(`produce: ${p.error.code}: ${p.error.message}`)
-    return p.results
+    return produceResults({ ...p, count: p.count ?? 0 })
   }
   const first = await send()
   const afterFirst = await stored()

@@ -8,7 +8,7 @@
  */
 import { limits } from '../base/index.js'
 import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, negotiateVersion } from '../protocol/api.js'
-import type { ApiName, RequestBody, ResponseBody } from '../protocol/api.js'
+import type { ApiName, ProduceSummary, RequestBody, ResponseBody } from '../protocol/api.js'
 import { wireError } from '../protocol/errors.js'
 import type { WireError } from '../protocol/errors.js'
 import type { Topic } from '../controller/index.js'
@@ -168,21 +168,22 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
     const partitions = await Promise.all(
       body.partitions.map(async (p) => {
         const where = route(ctx, p.topic, p.partition)
-        if ('error' in where) return { topic: p.topic, partition: p.partition, error: where.error, results: [] }
+        if ('error' in where) return { topic: p.topic, partition: p.partition, error: where.error }
         // a large compressed batch is verified in the codec pool, not on an actor's thread
         let sizes: number[] | undefined
         if (wantsPool(p.batch)) {
           const v = await ctx.codecs.verify(p.batch)
-          if (!v.ok) return { topic: p.topic, partition: p.partition, error: v.error, results: [] }
+          if (!v.ok) return { topic: p.topic, partition: p.partition, error: v.error }
           sizes = v.sizes
         }
         const request = { t: 'produce' as const, gid: where.gid, atomic, batch: p.batch, ...(sizes ? { sizes } : {}) }
         const reply = await within(ctx.groups.request(request), body.timeoutMs, () => null)
-        if (reply === null) return { topic: p.topic, partition: p.partition, error: wireError('TIMEOUT', { timeoutMs: body.timeoutMs }), results: [] }
+        if (reply === null) return { topic: p.topic, partition: p.partition, error: wireError('TIMEOUT', { timeoutMs: body.timeoutMs }) }
         const error = replyError(reply)
-        if (error) return { topic: p.topic, partition: p.partition, error, results: [] }
-        const results = reply.ok && reply.t === 'produce' ? reply.results : []
-        return { topic: p.topic, partition: p.partition, results: results as ResponseBody<'produce'>['partitions'][number]['results'] }
+        if (error) return { topic: p.topic, partition: p.partition, error }
+        if (!reply.ok || reply.t !== 'produce') return { topic: p.topic, partition: p.partition, error: wireError('INTERNAL', { reason: `produce answered ${reply.ok ? reply.t : 'an error'}` }) }
+        // the worker's error codes are the wire's (partition-replica.ts maps them)
+        return { topic: p.topic, partition: p.partition, ...(reply.summary as ProduceSummary) }
       }),
     )
     return done<'produce'>({ partitions })

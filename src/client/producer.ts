@@ -26,6 +26,7 @@
 import type { Compression } from '../protocol/compression.js'
 import { encodeRecordBatch } from '../protocol/record-batch.js'
 import type { RecordInput } from '../protocol/record.js'
+import { produceResults } from '../protocol/api.js'
 import type { ProduceResult } from '../protocol/api.js'
 import type { WireError } from '../protocol/errors.js'
 import type { Client } from './client.js'
@@ -242,9 +243,8 @@ export class Producer {
         for (const it of items) it.reject(outcome.error)
       } else {
         items.forEach((it, i) => {
-          const r = outcome.results[i]
-          if (!r) it.reject(new RaftmqError('INVALID_RESPONSE', `the broker answered ${outcome.results.length} results for ${items.length} messages`))
-          else if ('error' in r) it.reject(RaftmqError.from(r.error))
+          const r = outcome.results[i]!
+          if ('error' in r) it.reject(RaftmqError.from(r.error))
           else it.resolve({ topic: q.topic, partition: q.partition, offset: r.offset, timestamp: it.record.timestamp!, ...(r.duplicate ? { duplicate: true as const } : {}) })
         })
       }
@@ -292,9 +292,10 @@ export class Producer {
         const p = r.partitions[0]
         if (!p) return { error: new RaftmqError('INVALID_RESPONSE', 'a produce response without the partition') }
         if (!p.error) {
+          if (p.count !== records.length) return { error: new RaftmqError('INVALID_RESPONSE', `the broker answered for ${p.count} records of a batch of ${records.length}`) }
           // an idempotent batch is stored whole or not at all: an error means its sequences were not
-          if (this.#idempotent && p.results.some((x) => 'error' in x)) this.#restartSequences()
-          return { results: p.results }
+          if (this.#idempotent && p.errors?.length) this.#restartSequences()
+          return { results: produceResults({ ...p, count: p.count }) }
         }
         error = RaftmqError.from(p.error as WireError)
       } catch (err) {
@@ -335,9 +336,8 @@ export class Producer {
           const base = { topic: q.topic, partition: q.partition }
           if ('error' in outcome) results[i] = { ...base, error: { code: outcome.error.code, message: outcome.error.message } }
           else {
-            const r = outcome.results[k]
-            if (!r) results[i] = { ...base, error: { code: 'INVALID_RESPONSE', message: 'missing result' } }
-            else if ('error' in r) results[i] = { ...base, error: { code: r.error.code, message: r.error.message } }
+            const r = outcome.results[k]!
+            if ('error' in r) results[i] = { ...base, error: { code: r.error.code, message: r.error.message } }
             else results[i] = { ...base, offset: r.offset, ...(r.duplicate ? { duplicate: true as const } : {}) }
           }
         })

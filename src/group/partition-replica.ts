@@ -11,8 +11,8 @@
  * fetch of it would fail. The walk reads varints and copies nothing (about 0.2 µs a
  * record). Oversized records reject the
  * whole batch when it is atomic or idempotent; otherwise the good records are re-framed
- * into a new batch and proposed, and the results are mapped back to the positions the
- * client sent. One request is one proposal of one entry; requests that arrive during a
+ * into a new batch and proposed, and the refused records' positions are merged back into
+ * the answer: a summary `{ count, baseOffset, errors }` rather than one result per record. One request is one proposal of one entry; requests that arrive during a
  * disk sync share the next one (group commit in GroupActor).
  *
  * Storage: the Raft log is the record store (each record's bytes are written once, in
@@ -35,7 +35,7 @@ import { PartitionStateMachine, batchOf, encodeCleanup, encodeProduceBatch, enco
 import type { ApplyResult } from '../partition/index.js'
 import { GroupActor } from './actor.js'
 import type { ActorLogger, ActorProposeError } from './actor.js'
-import type { ProduceResult, WireErrorLike } from './worker-messages.js'
+import type { ProduceSummary, WireErrorLike } from './worker-messages.js'
 
 export interface ReplicaSpec {
   readonly groupId: number
@@ -49,7 +49,7 @@ export interface ReplicaSpec {
   readonly electionTicks: number
 }
 
-export type ProduceOutcome = { readonly ok: true; readonly results: ProduceResult[] } | { readonly ok: false; readonly error: WireErrorLike }
+export type ProduceOutcome = { readonly ok: true; readonly summary: ProduceSummary } | { readonly ok: false; readonly error: WireErrorLike }
 
 export type FetchOutcome =
   | { readonly ok: true; readonly batches: Uint8Array[]; readonly highWatermark: number; readonly logStartOffset: number }
@@ -207,23 +207,27 @@ export class PartitionReplica {
       : recordSizes(batch, { maxBytes: limits.produce.batchDecompressedBytesMax, verifyCrc: false })
     if (!sizes.ok) return { ok: false, error: sizes.error }
     const max = limits.produce.messageBytesMax
-    const bad = sizes.value.map((s, i) => (s > max ? i : -1)).filter((i) => i >= 0)
-    if (bad.length > 0) {
-      const tooLarge = (i: number): ProduceResult => ({ error: wireError('MESSAGE_TOO_LARGE', { bytes: sizes.value[i]!, limit: max }) })
-      if (atomic || h.producerId >= 0 || bad.length === sizes.value.length) {
-        // all or nothing: an idempotent batch's sequence range cannot have holes
-        return { ok: true, results: sizes.value.map((_, i) => (bad.includes(i) ? tooLarge(i) : { error: wireError('BATCH_REJECTED') })) }
-      }
-      const kept = sizes.value.map((_, i) => i).filter((i) => !bad.includes(i))
-      const framed = reframe(batch, kept, { maxBytes: limits.produce.batchDecompressedBytesMax })
-      if (!framed.ok) return { ok: false, error: framed.error }
-      const results: ProduceResult[] = sizes.value.map((_, i) => (bad.includes(i) ? tooLarge(i) : { offset: -1 }))
-      const outcome = await this.#proposeBatch(framed.value, kept.length, h, atomic)
-      if (!outcome.ok) return outcome
-      kept.forEach((pos, k) => (results[pos] = outcome.results[k]!))
-      return { ok: true, results }
+    const count = sizes.value.length
+    const bad: number[] = []
+    for (let i = 0; i < count; i++) if (sizes.value[i]! > max) bad.push(i)
+    if (bad.length === 0) return this.#proposeBatch(batch, h.recordCount, h, atomic)
+    const tooLarge = (i: number): WireErrorLike => wireError('MESSAGE_TOO_LARGE', { bytes: sizes.value[i]!, limit: max })
+    if (atomic || h.producerId >= 0 || bad.length === count) {
+      // all or nothing: an idempotent batch's sequence range cannot have holes
+      const rejected = wireError('BATCH_REJECTED')
+      const errors = sizes.value.map((_, i) => ({ index: i, error: bad.includes(i) ? tooLarge(i) : rejected }))
+      return { ok: true, summary: { count, errors } }
     }
-    return this.#proposeBatch(batch, h.recordCount, h, atomic)
+    const kept = sizes.value.map((_, i) => i).filter((i) => !bad.includes(i))
+    const framed = reframe(batch, kept, { maxBytes: limits.produce.batchDecompressedBytesMax })
+    if (!framed.ok) return { ok: false, error: framed.error }
+    const outcome = await this.#proposeBatch(framed.value, kept.length, h, atomic)
+    if (!outcome.ok) return outcome
+    // back to the positions the client sent: the kept records' errors move to their places
+    const s = outcome.summary
+    const errors = [...bad.map((i) => ({ index: i, error: tooLarge(i) })), ...(s.errors ?? []).map((e) => ({ index: kept[e.index]!, error: e.error }))]
+    errors.sort((a, b) => a.index - b.index)
+    return { ok: true, summary: { ...s, count, errors } }
   }
 
   async #proposeBatch(
@@ -239,11 +243,11 @@ export class PartitionReplica {
     const applied = r.value.results[0]!
     if (applied.kind !== 'produce') return { ok: false, error: wireError('INTERNAL', { reason: `produce applied as ${applied.kind}` }) }
     if (!applied.ok) {
-      const e = applied.error
-      const error: WireErrorLike = { code: e.code, message: e.message }
-      return { ok: true, results: Array.from({ length: applied.count }, () => ({ error })) }
+      const error: WireErrorLike = { code: applied.error.code, message: applied.error.message }
+      return { ok: true, summary: { count: applied.count, errors: Array.from({ length: applied.count }, (_, index) => ({ index, error })) } }
     }
-    return { ok: true, results: applied.results.map((x) => (x.duplicate ? { offset: x.offset, duplicate: true } : { offset: x.offset })) }
+    const summary = { count: applied.count, baseOffset: applied.baseOffset }
+    return { ok: true, summary: applied.duplicate ? { ...summary, duplicate: true } : summary }
   }
 
   offsets(): { highWatermark: number; logStartOffset: number } {

@@ -107,7 +107,7 @@ export class ReplicaHost implements ReplicaControl {
       switch (req.t) {
         case 'produce': {
           const r = await replica.produce(req.batch, req.atomic, req.sizes)
-          this.#reply(r.ok ? { rid: req.rid, ok: true, t: 'produce', results: r.results } : { rid: req.rid, ok: false, error: r.error })
+          this.#reply(r.ok ? { rid: req.rid, ok: true, t: 'produce', summary: r.summary } : { rid: req.rid, ok: false, error: r.error })
           return
         }
         case 'fetch': {

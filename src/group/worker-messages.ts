@@ -43,11 +43,17 @@ export type WorkerRequest =
   /** Ends a parked long-poll fetch early (its reply then comes at once). */
   | { readonly t: 'cancel'; readonly rid: number }
 
-export type ProduceResult = { readonly offset: number; readonly duplicate?: true } | { readonly error: WireErrorLike }
+/** What became of a batch's records: the wire's summary (protocol/apis/produce.ts), errors as WireErrorLike. */
+export interface ProduceSummary {
+  readonly count: number
+  readonly baseOffset?: number
+  readonly duplicate?: true
+  readonly errors?: readonly { readonly index: number; readonly error: WireErrorLike }[]
+}
 
 export type WorkerReply =
   | { readonly rid: number; readonly ok: false; readonly error: WireErrorLike }
-  | { readonly rid: number; readonly ok: true; readonly t: 'produce'; readonly results: readonly ProduceResult[] }
+  | { readonly rid: number; readonly ok: true; readonly t: 'produce'; readonly summary: ProduceSummary }
   | {
       readonly rid: number
       readonly ok: true

@@ -32,7 +32,6 @@ export type {
   ProduceAccepted,
   ProduceErrorCode,
   ProduceRejected,
-  RecordResult,
   RetentionPolicy,
   StoredBatch,
 } from './state-machine.js'

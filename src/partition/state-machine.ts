@@ -27,8 +27,9 @@
  *   - produce: the idempotence check, then either new offsets nextOffset …
  *     nextOffset + recordCount − 1, the original offsets of a duplicate (nothing stored),
  *     or a sequence/epoch error (nothing stored: a batch is atomic on every replica).
- *     Per-record results are positional over the batch as proposed; when the leader
- *     re-framed a batch without some bad records, mapping back is the leader's job.
+ *     Record i of the batch as proposed has offset baseOffset + i (a range, never one
+ *     result object per record); when the leader re-framed a batch without some bad
+ *     records, mapping back is the leader's job.
  *   - cleanup: logStartOffset moves forward only and never past nextOffset; batches
  *     wholly below it leave the index; a batch it cuts through stays (Kafka: the log
  *     start may fall mid-batch, and the consumer skips the records below it).
@@ -72,11 +73,6 @@ export interface StoredBatch {
   readonly maxTimestamp: number
 }
 
-export interface RecordResult {
-  readonly offset: number
-  readonly duplicate?: true
-}
-
 export type ProduceErrorCode = SequenceErrorCode
 
 export interface ProduceAccepted {
@@ -86,8 +82,6 @@ export interface ProduceAccepted {
   readonly count: number
   /** An idempotent retry of a stored batch: these are the original offsets, nothing was stored. */
   readonly duplicate: boolean
-  /** One per record of the batch as proposed, offset = baseOffset + i. Built on first read (followers never read it). */
-  readonly results: readonly RecordResult[]
 }
 
 export interface ProduceRejected {
@@ -460,19 +454,5 @@ export class PartitionStateMachine {
 }
 
 function accepted(baseOffset: number, count: number, duplicate: boolean): ProduceAccepted {
-  let results: RecordResult[] | undefined
-  return {
-    kind: 'produce',
-    ok: true,
-    baseOffset,
-    count,
-    duplicate,
-    get results(): readonly RecordResult[] {
-      if (results === undefined) {
-        results = new Array<RecordResult>(count)
-        for (let i = 0; i < count; i++) results[i] = duplicate ? { offset: baseOffset + i, duplicate: true } : { offset: baseOffset + i }
-      }
-      return results
-    },
-  }
+  return { kind: 'produce', ok: true, baseOffset, count, duplicate }
 }

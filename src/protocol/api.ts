@@ -73,6 +73,7 @@ import type { WireError } from './errors.js'
 
 export { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, negotiateVersion } from './apis/hello.js'
 export { wireLimits } from './apis/limits.js'
+export { produceResults } from './apis/produce.js'
 export { topicNameProblem } from './apis/schema.js'
 export type * from './apis/fetch.js'
 export type * from './apis/hello.js'

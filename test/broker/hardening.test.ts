@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Prng, limits } from '../../src/base/index.js'
 import type { RunningNode } from '../../src/broker/node.js'
 import { Client } from '../../src/client/index.js'
-import { negotiateVersion, parseRequest, validateResponse } from '../../src/protocol/api.js'
+import { negotiateVersion, parseRequest, produceResults, validateResponse } from '../../src/protocol/api.js'
 import type { ApiName, Request } from '../../src/protocol/api.js'
 import { decodeMessage, encodeMessage } from '../../src/protocol/codec.js'
 import { FrameDecoder, encodeFrame } from '../../src/protocol/frame.js'
@@ -372,7 +372,7 @@ describe('hardening - connection-level errors: id 0, then the connection is clos
     }
     const r = await c.response(9)
     expect(r.ok).toBe(true)
-    expect(r.body.partitions[0].results).toEqual([{ offset: 0 }])
+    expect(r.body.partitions[0]).toEqual({ topic: 'trunc', partition: 0, count: 1, baseOffset: 0 })
     c.destroy()
   })
 
@@ -645,10 +645,10 @@ describe('hardening - damaged record batches fail their own partition only', () 
         })
         expect(r.ok, what).toBe(true)
         const [p0, p1] = r.body.partitions
-        expect(p0, what).toEqual({ topic: 'dmg', partition: 0, results: [{ offset: next }] })
+        expect(p0, what).toEqual({ topic: 'dmg', partition: 0, count: 1, baseOffset: next })
+        expect(Object.keys(p1).sort(), what).toEqual(['error', 'partition', 'topic'])
         expect(p1.topic).toBe('dmg')
         expect(p1.partition).toBe(1)
-        expect(p1.results, what).toEqual([])
         expect(p1.error?.code, `${what}: ${p1.error?.message}`).toBe(code)
         next++
       }
@@ -671,13 +671,13 @@ describe('hardening - oversized records', () => {
     let expectOffset = 0
     for (const compression of ['none', 'gzip'] as const) {
       const r = await c.call('produce', { timeoutMs: 10_000, partitions: [{ topic: 'big', partition: 0, batch: batchOf(['a', big, 'c', big, 'e'], compression) }] })
-      const results = r.body.partitions[0].results
+      const results = produceResults(r.body.partitions[0]) as { offset?: number; error?: WireErr }[]
       expect(r.body.partitions[0].error).toBeUndefined()
       expect(results[0]).toEqual({ offset: expectOffset })
-      expect(results[1].error.code).toBe('MESSAGE_TOO_LARGE')
-      expect(results[1].error.message).toContain(String(limits.produce.messageBytesMax))
+      expect(results[1]!.error!.code).toBe('MESSAGE_TOO_LARGE')
+      expect(results[1]!.error!.message).toContain(String(limits.produce.messageBytesMax))
       expect(results[2]).toEqual({ offset: expectOffset + 1 })
-      expect(results[3].error.code).toBe('MESSAGE_TOO_LARGE')
+      expect(results[3]!.error!.code).toBe('MESSAGE_TOO_LARGE')
       expect(results[4]).toEqual({ offset: expectOffset + 2 })
       expectOffset += 3
     }
@@ -701,8 +701,9 @@ describe('hardening - oversized records', () => {
         ],
       })
       const [p1, p0] = r.body.partitions
-      expect(p1.results.map((x: { error: WireErr }) => x.error.code)).toEqual(['BATCH_REJECTED', 'MESSAGE_TOO_LARGE', 'BATCH_REJECTED'])
-      expect(p0.results[0].offset).toBeGreaterThanOrEqual(6)
+      expect(p1.baseOffset).toBeUndefined()
+      expect(produceResults(p1).map((x) => ('error' in x ? x.error.code : 'stored'))).toEqual(['BATCH_REJECTED', 'MESSAGE_TOO_LARGE', 'BATCH_REJECTED'])
+      expect(p0.baseOffset).toBeGreaterThanOrEqual(6)
     }
     c.destroy()
     expect(await highWatermark('big', 1)).toBe(0)
@@ -796,7 +797,7 @@ describe('hardening - pipelining', () => {
     for (const r of answers) if (apis.get(r.id) === 'metadata') expect(r.body.nodes).toEqual([{ id: 1, host: '127.0.0.1', port }])
     // out of order: the long poll was the first request and is answered last
     expect(answers[answers.length - 1]!.id).toBe(1)
-    const offsets = produced.map((id) => answers.find((r) => r.id === id)!.body.partitions[0].results[0].offset as number)
+    const offsets = produced.map((id) => answers.find((r) => r.id === id)!.body.partitions[0].baseOffset as number)
     expect([...offsets].sort((a, b) => a - b)).toEqual(Array.from({ length: produced.length }, (_, i) => i))
     c.destroy()
   })
@@ -1433,9 +1434,9 @@ describe('hardening - fuzz', () => {
           const r = raw as Resp
           const codes: string[] = []
           if (r.error) codes.push(r.error.code)
-          for (const part of (r.ok && Array.isArray(r.body?.partitions) ? r.body.partitions : []) as { error?: WireErr; results?: ({ error?: WireErr } | { offset: number })[] }[]) {
+          for (const part of (r.ok && Array.isArray(r.body?.partitions) ? r.body.partitions : []) as { error?: WireErr; errors?: { error: WireErr }[] }[]) {
             if (part.error) codes.push(part.error.code)
-            for (const x of part.results ?? []) if ('error' in x && x.error) codes.push(x.error.code)
+            for (const x of part.errors ?? []) codes.push(x.error.code)
           }
           for (const code of codes) stats.codes.set(code, (stats.codes.get(code) ?? 0) + 1)
           if (codes.includes('INTERNAL')) failures.push(`INTERNAL error: ${JSON.stringify(r).slice(0, 400)}; ${where()}`)
@@ -1443,12 +1444,13 @@ describe('hardening - fuzz', () => {
           const e = pl.expects.find((x) => x.id === r.id && x.kind === 'answer' && x.api === 'produce')
           if (r.ok && e && e.kind === 'answer' && e.request.api === 'produce' && pl.expects.filter((x) => x.id === r.id).length === 1) {
             const req = e.request
-            r.body.partitions.forEach((part: { topic: string; partition: number; results: { offset?: number; duplicate?: true }[] }, pi: number) => {
+            r.body.partitions.forEach((part: { topic: string; partition: number; count?: number }, pi: number) => {
               const sent = req.body.partitions[pi]!
               const d = decodeRecordBatch(sent.batch)
-              if (!d.ok) return
-              part.results.forEach((x, ri) => {
-                if (typeof x.offset === 'number' && !x.duplicate && d.value.records.length === part.results.length) {
+              if (!d.ok || part.count === undefined) return
+              const results = produceResults({ ...part, count: part.count })
+              results.forEach((x, ri) => {
+                if ('offset' in x && !x.duplicate && d.value.records.length === results.length) {
                   fuzzAcks.push({ topic: part.topic, partition: part.partition, offset: x.offset, value: d.value.records[ri]!.value })
                 }
               })

@@ -1,6 +1,6 @@
 /**
  * Helpers for the partition tests: fake RecordBatches (opaque bytes here) and produce
- * commands with defaults, and the results of apply with `results` read out as plain data.
+ * commands with defaults.
  */
 import { encodeCleanup, encodeProduce, NO_PRODUCER_ID } from '../../src/partition/index.js'
 import type { ApplyResult, PartitionStateMachine } from '../../src/partition/index.js'
@@ -39,11 +39,6 @@ export function produce(o: ProduceOpts = {}): Uint8Array {
 }
 
 export const cleanup = encodeCleanup
-
-/** An apply result as plain data (the lazy `results` getter read out), for toEqual. */
-export function plain(r: ApplyResult): unknown {
-  return r.kind === 'produce' && r.ok ? { ...r, results: [...r.results] } : r
-}
 
 /** Applies commands at consecutive Raft indexes after the machine's applied index. */
 export function applyAll(m: PartitionStateMachine, cmds: readonly Uint8Array[]): ApplyResult[] {

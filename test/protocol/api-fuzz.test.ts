@@ -232,7 +232,7 @@ describe('api - fuzz', () => {
     const error: WireError = wireError('NOT_LEADER', { topic: 't', partition: 0 }, { leader: 2 })
     const samples: { [A in ApiName]?: ResponseBody<A> } = {
       createTopic: { name: 'orders', partitions: 3 },
-      produce: { partitions: [{ topic: 't', partition: 0, results: [{ offset: 1 }, { offset: 2, duplicate: true }, { error }] }] },
+      produce: { partitions: [{ topic: 't', partition: 0, count: 3, baseOffset: 1, errors: [{ index: 2, error }] }, { topic: 't', partition: 1, error }] },
       fetch: { partitions: [{ topic: 't', partition: 0, highWatermark: 9, logStartOffset: 0, batches: [bytes(p, 100)] }] },
       listOffsets: { partitions: [{ topic: 't', partition: 0, offset: 5 }, { topic: 't', partition: 1, error }] },
     }

@@ -9,6 +9,7 @@ import {
   okResponse,
   parseRequest,
   parseResponse,
+  produceResults,
   rejectionResponse,
   requestErrorToWire,
   responseId,
@@ -89,8 +90,9 @@ const responses: { readonly [A in ApiName]: ResponseBody<A> } = {
   initProducerId: { producerId: 2 ** 40, producerEpoch: 3 },
   produce: {
     partitions: [
-      { topic: 'orders', partition: 0, results: [{ offset: 10 }, { offset: 11, duplicate: true }, { error: wireError('INVALID_RECORD', { reason: 'bad header' }) }] },
-      { topic: 'orders', partition: 1, error: notLeader('orders', 1, 2), results: [] },
+      { topic: 'orders', partition: 0, count: 3, baseOffset: 10, errors: [{ index: 1, error: wireError('MESSAGE_TOO_LARGE', { bytes: 2, limit: 1 }) }] },
+      { topic: 'orders', partition: 1, error: notLeader('orders', 1, 2) },
+      { topic: 'orders', partition: 2, count: 2, baseOffset: 4, duplicate: true },
     ],
   },
   fetch: {
@@ -476,11 +478,25 @@ describe('api - responses', () => {
         /body\.partitions\[0\]: must have exactly one of offset and error/,
       ],
       [
-        { id: 4, ok: true, body: { partitions: [{ topic: 't', partition: 0, results: [{ offset: 1, duplicate: false }] }] } },
+        { id: 4, ok: true, body: { partitions: [{ topic: 't', partition: 0, count: 1, baseOffset: 1, duplicate: false }] } },
         'produce',
         4,
-        /body\.partitions\[0\]\.results\[0\]\.duplicate: must be true/,
+        /body\.partitions\[0\]\.duplicate: must be true/,
       ],
+      ...(
+        [
+          [{ count: 2, baseOffset: 1, error: wireError('TIMEOUT', { timeoutMs: 1 }) }, /partitions\[0\]: an entry with a partition error carries no summary/],
+          [{}, /partitions\[0\]: an entry needs an error or a record count/],
+          [{ count: 2 }, /partitions\[0\]: baseOffset is required when a record was stored/],
+          [{ count: 1, baseOffset: 3, errors: [{ index: 0, error: wireError('BATCH_REJECTED') }] }, /partitions\[0\]: baseOffset without a stored record/],
+          [{ count: 1, duplicate: true, errors: [{ index: 0, error: wireError('BATCH_REJECTED') }] }, /partitions\[0\]: duplicate without a stored record/],
+          [{ count: 2, baseOffset: 0, errors: [{ index: 2, error: wireError('BATCH_REJECTED') }] }, /partitions\[0\]\.errors\[0\]\.index: must be below the count 2/],
+          [
+            { count: 3, baseOffset: 0, errors: [{ index: 1, error: wireError('BATCH_REJECTED') }, { index: 1, error: wireError('BATCH_REJECTED') }] },
+            /partitions\[0\]\.errors\[1\]\.index: must be ascending/,
+          ],
+        ] as const
+      ).map(([fields, message]): [unknown, 'produce', number, RegExp] => [{ id: 4, ok: true, body: { partitions: [{ topic: 't', partition: 0, ...fields }] } }, 'produce', 4, message]),
     ]
     for (const [value, api, id, message] of cases) {
       const r = validateResponse(value, api)
@@ -503,5 +519,27 @@ describe('api - responses', () => {
     expect(responseId({ id: 0 })).toBe(0)
     expect(responseId({ id: 1.5 })).toBeUndefined()
     expect(responseId([])).toBeUndefined()
+  })
+})
+
+describe('api - produce summaries', () => {
+  it('produceResults expands a summary into one result per record, refused ones in place', () => {
+    const tooLarge = wireError('MESSAGE_TOO_LARGE', { bytes: 9, limit: 8 })
+    expect(produceResults({ count: 3, baseOffset: 7 })).toEqual([{ offset: 7 }, { offset: 8 }, { offset: 9 }])
+    expect(produceResults({ count: 2, baseOffset: 4, duplicate: true })).toEqual([
+      { offset: 4, duplicate: true },
+      { offset: 5, duplicate: true },
+    ])
+    // stored records take consecutive offsets around the refused ones
+    expect(produceResults({ count: 5, baseOffset: 10, errors: [{ index: 0, error: tooLarge }, { index: 3, error: tooLarge }] })).toEqual([
+      { error: tooLarge },
+      { offset: 10 },
+      { offset: 11 },
+      { error: tooLarge },
+      { offset: 12 },
+    ])
+    const rejected = wireError('BATCH_REJECTED')
+    expect(produceResults({ count: 2, errors: [{ index: 0, error: tooLarge }, { index: 1, error: rejected }] })).toEqual([{ error: tooLarge }, { error: rejected }])
+    expect(produceResults({ count: 0 })).toEqual([])
   })
 })
