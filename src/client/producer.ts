@@ -1,6 +1,6 @@
 /**
- * Producer: sends messages as Kafka RecordBatch v2 batches, one per partition per
- * request. `send` takes the single-message path (a one-record batch, unless concurrent
+ * Producer: sends messages as Kafka RecordBatch v2 batches, one per partition, the
+ * batches of one turn together in one request (./produce-requests.ts). `send` takes the single-message path (a one-record batch, unless concurrent
  * sends to the same partition coalesce); `sendBatch` sends all its messages for one
  * partition as one batch — one Raft proposal, one disk sync on the broker — and answers
  * per message.
@@ -31,6 +31,7 @@ import type { ProduceResult } from '../protocol/api.js'
 import type { WireError } from '../protocol/errors.js'
 import type { Client } from './client.js'
 import { RaftmqError } from './errors.js'
+import { ProduceRequests } from './produce-requests.js'
 
 export type Bytes = Uint8Array | string
 
@@ -144,6 +145,7 @@ export class Producer {
   readonly #retryBackoffMs: number
   readonly #timeoutMs: number
   readonly #queues = new Map<string, PartitionQueue>()
+  readonly #requests: ProduceRequests
   #producer: Promise<{ producerId: number; producerEpoch: number }> | null = null
   #roundRobin = 0
 
@@ -158,6 +160,7 @@ export class Producer {
     this.#retries = opts.retries ?? 5
     this.#retryBackoffMs = opts.retryBackoffMs ?? 100
     this.#timeoutMs = opts.timeoutMs ?? 30_000
+    this.#requests = new ProduceRequests(client, this.#timeoutMs)
     for (const [name, v, min] of [
       ['lingerMs', this.#lingerMs, 0],
       ['batchMaxMessages', this.#batchMaxMessages, 1],
@@ -288,9 +291,7 @@ export class Producer {
     for (let attempt = 0; ; attempt++) {
       let error: RaftmqError
       try {
-        const r = await this.#client.request('produce', { timeoutMs: this.#timeoutMs, atomic, partitions: [{ topic: q.topic, partition: q.partition, batch }] }, this.#timeoutMs + 5_000)
-        const p = r.partitions[0]
-        if (!p) return { error: new RaftmqError('INVALID_RESPONSE', 'a produce response without the partition') }
+        const p = await this.#requests.send(q.topic, q.partition, batch, atomic)
         if (!p.error) {
           if (p.count !== records.length) return { error: new RaftmqError('INVALID_RESPONSE', `the broker answered for ${p.count} records of a batch of ${records.length}`) }
           // an idempotent batch is stored whole or not at all: an error means its sequences were not
