@@ -102,31 +102,43 @@ export class GroupHost {
     await slot.control.close(groupId, removeData)
   }
 
+  /** Requests sent and not yet answered. */
+  get inFlight(): number {
+    return this.#waiting.size
+  }
+
   hasGroup(groupId: number): boolean {
     return this.#placement.has(groupId)
   }
 
   /** Sends one request to the worker hosting its group; resolves with the reply. */
   request(req: Outgoing): Promise<WorkerReply> {
+    return this.cancellable(req).reply
+  }
+
+  /**
+   * `request`, with a way to end it early: a parked long-poll fetch answered at once with
+   * what it has (the other requests ignore a cancel).
+   */
+  cancellable(req: Outgoing): { readonly reply: Promise<WorkerReply>; cancel(): void } {
     const rid = this.#nextRid++
     const full = { ...req, rid } as WorkerRequest
     const slot = 'gid' in req ? this.#placement.get(req.gid) : undefined
     if (!slot || slot.exited) {
-      return Promise.resolve({ rid, ok: false, error: { code: 'UNKNOWN_PARTITION', message: `group ${'gid' in req ? req.gid : '?'} is not hosted here` } })
+      const error = { code: 'UNKNOWN_PARTITION', message: `group ${'gid' in req ? req.gid : '?'} is not hosted here` }
+      return { reply: Promise.resolve({ rid, ok: false, error }), cancel: () => {} }
     }
-    return new Promise((resolve) => {
+    const reply = new Promise<WorkerReply>((resolve) => {
       this.#waiting.set(rid, { resolve })
       slot.queue.push(full)
       this.#scheduleFlush()
     })
-  }
-
-  /** Asks the worker of `gid` to end a parked long-poll early. */
-  cancel(gid: number, rid: number): void {
-    const slot = this.#placement.get(gid)
-    if (!slot) return
-    slot.queue.push({ t: 'cancel', rid })
-    this.#scheduleFlush()
+    const cancel = (): void => {
+      if (!this.#waiting.has(rid)) return
+      slot.queue.push({ t: 'cancel', rid })
+      this.#scheduleFlush()
+    }
+    return { reply, cancel }
   }
 
   #scheduleFlush(): void {

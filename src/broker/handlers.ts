@@ -192,31 +192,24 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
   async fetch(ctx, body) {
     const maxWaitMs = Math.min(body.maxWaitMs, limits.fetch.maxWaitMsMax)
     const maxBytes = Math.min(body.maxBytes, limits.fetch.responseBytesMax)
-    const ask = (wait: number): Promise<WorkerReply>[] =>
-      body.partitions.map((p) => {
-        const where = route(ctx, p.topic, p.partition)
-        if ('error' in where) return Promise.resolve({ rid: 0, ok: false as const, error: where.error })
-        return ctx.groups.request({
-          t: 'fetch',
-          gid: where.gid,
-          offset: p.offset,
-          maxBytes: Math.min(p.maxBytes ?? maxBytes, maxBytes),
-          maxMessages: p.maxMessages ?? Number.MAX_SAFE_INTEGER,
-          maxWaitMs: wait,
-        })
+    // one round trip: each partition's worker answers at once when it has data and parks
+    // the request otherwise (long poll); the first partition with an answer worth sending
+    // cancels the others' waits, and a cancelled wait answers at once with what it has
+    const asks = body.partitions.map((p) => {
+      const where = route(ctx, p.topic, p.partition)
+      if ('error' in where) return { reply: Promise.resolve<WorkerReply>({ rid: 0, ok: false, error: where.error }), cancel: () => {} }
+      return ctx.groups.cancellable({
+        t: 'fetch',
+        gid: where.gid,
+        offset: p.offset,
+        maxBytes: Math.min(p.maxBytes ?? maxBytes, maxBytes),
+        maxMessages: p.maxMessages ?? Number.MAX_SAFE_INTEGER,
+        maxWaitMs,
       })
-    let replies = await Promise.all(ask(0))
+    })
     const hasData = (r: WorkerReply): boolean => !r.ok || (r.t === 'fetch' && r.batches.length > 0)
-    if (maxWaitMs > 0 && !replies.some(hasData)) {
-      // long poll: every partition waits; the first with data ends the wait for all
-      // (the other partitions' waits end by their own deadline; their late replies are dropped)
-      const pending = ask(maxWaitMs)
-      await new Promise<void>((resolve) => {
-        let left = pending.length
-        for (const p of pending) void p.then((r) => (hasData(r) || --left === 0 ? resolve() : undefined))
-      })
-      replies = await Promise.all(ask(0))
-    }
+    if (asks.length > 1) for (const a of asks) void a.reply.then((r) => hasData(r) && asks.forEach((other) => other !== a && other.cancel()))
+    const replies = await Promise.all(asks.map((a) => a.reply))
     let total = 0
     const partitions = body.partitions.map((p, i) => {
       const r = replies[i]!

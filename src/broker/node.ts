@@ -22,6 +22,8 @@ export interface RunningNode {
   readonly config: BrokerConfig
   /** Where clients connect (the port is the real one when the config asked for 0). */
   readonly address: { readonly host: string; readonly port: number }
+  /** Requests to partition workers awaiting their reply, parked long polls included. */
+  workerRequestsInFlight(): number
   stop(reason?: string): Promise<void>
 }
 
@@ -105,6 +107,7 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
     return ok({
       config,
       address,
+      workerRequestsInFlight: () => groups!.inFlight,
       stop(reason = 'stop'): Promise<void> {
         stopped ??= (async () => {
           log.info({ reason }, 'shutting down: no new connections, finishing requests in flight')

@@ -99,4 +99,35 @@ describe('broker node - produce and fetch end to end', () => {
     expect(page.messages.length).toBe(1)
     expect(Date.now() - t0).toBeLessThan(4_000)
   })
+
+  it('a long poll over several partitions ends when one of them gets data, answering every partition', async () => {
+    const n = await node(await tempDir(cleanups))
+    cleanups.add(() => n.stop())
+    const client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
+    cleanups.add(() => client.close())
+    await client.admin().createTopic({ name: 'lp3', partitions: 3 })
+    const producer = client.producer()
+    await producer.send({ topic: 'lp3', partition: 0, value: 'old' })
+    const t0 = Date.now()
+    // partition 0 waits past its one message, 1 and 2 at their (empty) ends
+    const partitions = [0, 1, 2].map((partition) => ({ topic: 'lp3', partition, offset: partition === 0 ? 1 : 0 }))
+    const waiting = client.request('fetch', { maxWaitMs: 20_000, maxBytes: 1 << 20, partitions }, 30_000)
+    setTimeout(() => void producer.send({ topic: 'lp3', partition: 2, value: 'wake' }), 100)
+    const r = await waiting
+    // well before the 20 s deadline: the other partitions' waits were cancelled, not waited out
+    expect(Date.now() - t0).toBeLessThan(10_000)
+    expect(r.partitions.map((p) => [p.partition, p.error?.code, p.batches.length, p.highWatermark])).toEqual([
+      [0, undefined, 0, 1],
+      [1, undefined, 0, 0],
+      [2, undefined, 1, 1],
+    ])
+    // the broker is not left holding parked waits (they would last 20 s)
+    const deadline = Date.now() + 5_000
+    while (n.workerRequestsInFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+    expect(n.workerRequestsInFlight()).toBe(0)
+    // and a fresh long poll on a partition whose wait was cancelled wakes as usual
+    const again = client.consumer().fetch({ topic: 'lp3', partition: 1, offset: 0, maxWaitMs: 20_000 })
+    setTimeout(() => void producer.send({ topic: 'lp3', partition: 1, value: 'again' }), 50)
+    expect((await again).messages.map((m) => new TextDecoder().decode(m.value!))).toEqual(['again'])
+  })
 })
