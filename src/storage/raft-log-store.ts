@@ -26,6 +26,13 @@
  * view only once LevelDB has accepted it:
  * - `persist(rd)`: step 2 of the Ready contract as ONE chained batch, `sync: true`
  *   (DESIGN §9: one synced write per Ready; the array form of `db.batch` is 5-10x slower).
+ *   A Ready that only moves the commit index (one after every proposal of a lone voter)
+ *   writes nothing: its hard state rides along with the next write of any kind, or the
+ *   close. Raft does not need the commit index durable (a restarted leader commits its
+ *   log again with its first entry; a follower learns it from the leader), and a write
+ *   per proposal cost a second LevelDB round trip through libuv's pool. Whatever is on
+ *   disk still keeps applied <= commit: the applied state is written with the newest
+ *   hard state in the same batch.
  * - `saveApplied(index, blob)`: the state machine's state as of `index`, and the
  *   snapshot metadata moved to `index` (with the configuration as of `index`, which the
  *   store follows from the ConfChange entries it writes), WITHOUT sync. Safe because
@@ -165,6 +172,8 @@ export class LevelRaftStorage implements Storage {
   readonly #cacheBytesMax: number
 
   #hard: HardState
+  /** The newest hard state when it is not on disk yet (a commit-only Ready's; see the header). */
+  #unwritten: HardState | null = null
   #snap: SnapshotMetadata
   #applied: AppliedState | null
   #snapshot: Snapshot | null = null
@@ -404,10 +413,21 @@ export class LevelRaftStorage implements Storage {
    * which entries were handed out for applying and may leave the cache.
    */
   persist(rd: Ready, extra?: readonly StateMachineOp[]): Promise<void> {
-    if (rd.snapshot === null && rd.entries.length === 0 && rd.hardState === null && !extra?.length) {
-      assert(!this.#closed, 'persist on a closed store')
-      this.#noteHandedOut(rd)
-      return Promise.resolve()
+    if (rd.snapshot === null && rd.entries.length === 0 && !extra?.length) {
+      if (rd.hardState === null) {
+        assert(!this.#closed, 'persist on a closed store')
+        this.#noteHandedOut(rd)
+        return Promise.resolve()
+      }
+      if (!rd.mustSync) {
+        // commit index only: kept for the next write (in call order, after the writes queued before it)
+        const hard = rd.hardState
+        return this.#serially(async () => {
+          this.#unwritten = hard
+          this.#hard = hard
+          this.#noteHandedOut(rd)
+        })
+      }
     }
     return this.#serially(() => this.#persistNow(rd, extra))
   }
@@ -431,8 +451,11 @@ export class LevelRaftStorage implements Storage {
       const batch = this.#db.batch()
       batch.put(APPLIED_KEY, encodeApplied(applied))
       batch.put(SNAPSHOT_META_KEY, encodeSnapshotMeta(meta))
+      // the commit that covers appliedIndex goes with it, if it is not on disk yet
+      this.#putUnwritten(batch)
       if (extra) addStateMachineOps(batch, extra)
       await batch.write({ sync: false })
+      this.#unwritten = null
       this.#applied = applied
       this.#snap = meta
       if (k > 0) this.#confLog = confLog.slice(k)
@@ -462,7 +485,9 @@ export class LevelRaftStorage implements Storage {
       // the state this compaction relies on, in the same synced write (see the header)
       batch.put(APPLIED_KEY, encodeApplied(applied))
       batch.put(SNAPSHOT_META_KEY, encodeSnapshotMeta(this.#snap))
+      this.#putUnwritten(batch)
       await batch.write({ sync: true })
+      this.#unwritten = null
       this.#runStarts = [throughIndex, ...starts.slice(k)]
       this.#runTerms = [term, ...this.#runTerms.slice(k)]
       this.#floor = throughIndex
@@ -477,6 +502,12 @@ export class LevelRaftStorage implements Storage {
     this.#closed = true
     await this.#queue
     await Promise.allSettled([...this.#background])
+    if (this.#unwritten !== null && this.#failure === null) {
+      const batch = this.#db.batch()
+      this.#putUnwritten(batch)
+      await batch.write({ sync: true })
+      this.#unwritten = null
+    }
     await this.#db.close()
   }
 
@@ -577,7 +608,9 @@ export class LevelRaftStorage implements Storage {
       appendFrom = from
     }
 
+    // a newer hard state supersedes the unwritten one (the commit index never goes back)
     if (rd.hardState !== null) batch.put(HARD_STATE_KEY, encodeHardState(rd.hardState))
+    else this.#putUnwritten(batch)
     if (extra) addStateMachineOps(batch, extra)
 
     if (batch.length > 0) {
@@ -593,6 +626,7 @@ export class LevelRaftStorage implements Storage {
     this.#runTerms = terms
     this.#confLog = confLog
     if (rd.hardState !== null) this.#hard = rd.hardState
+    this.#unwritten = null
     if (s !== null) {
       this.#snap = snap
       this.#applied = applied
@@ -606,6 +640,10 @@ export class LevelRaftStorage implements Storage {
     if (appendFrom >= 0) this.#cacheAppend(appendFrom, ents, appendSkip)
     this.#noteHandedOut(rd)
     if (s !== null) void this.#clearBelowFloor()
+  }
+
+  #putUnwritten(batch: { put(key: Uint8Array, value: Uint8Array): unknown }): void {
+    if (this.#unwritten !== null) batch.put(HARD_STATE_KEY, encodeHardState(this.#unwritten))
   }
 
   #scratchFor(bytes: number): Buffer {

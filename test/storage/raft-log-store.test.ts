@@ -1,4 +1,5 @@
 import { Buffer } from 'node:buffer'
+import { cp, rm } from 'node:fs/promises'
 import { ClassicLevel } from 'classic-level'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { AssertionError } from '../../src/base/index.js'
@@ -118,6 +119,48 @@ describe('storage - persist and reopen', () => {
       [[0xaa, 3], [3]],
     ])
     await expect(st.persist(ready({}), [{ type: 'put', key: entryKey(1), value: Uint8Array.of() }])).rejects.toThrow(AssertionError)
+  })
+})
+
+describe('storage - commit-only Readies', () => {
+  /** What a process killed now would find on disk: a copy of the directory, opened. */
+  async function onDiskNow(): Promise<{ commit: number; applied: number | null }> {
+    const copy = `${dir}-copy`
+    await rm(copy, { recursive: true, force: true })
+    await cp(dir, copy, { recursive: true })
+    const st = await openStore(copy)
+    const seen = { commit: st.initialState().hardState.commit, applied: st.loadApplied()?.index ?? null }
+    await st.close()
+    await rm(copy, { recursive: true, force: true })
+    return seen
+  }
+  const commitOnly = (commit: number, committed: number[], term = 1) => ({
+    ...ready({ hardState: hs(term, commit), committedEntries: committed.map((i) => ent(i, 1)) }),
+    mustSync: false,
+  })
+
+  it('write nothing: the commit rides with the next write, with saveApplied, and with close', async () => {
+    let st = await store()
+    await st.persist(ready({ entries: ents(1, [1, 1, 1]), hardState: hs(1, 0) }))
+    await st.persist(commitOnly(2, [1, 2]))
+    expect(st.hardState()).toEqual(hs(1, 2)) // what the core reads moves at once
+    expect(await onDiskNow()).toEqual({ commit: 0, applied: null })
+    // the next synced Ready has no hard state of its own: the unwritten one goes with it
+    await st.persist(ready({ entries: ents(4, [1]) }))
+    expect(await onDiskNow()).toEqual({ commit: 2, applied: null })
+    // saveApplied may save up to the in-memory commit: it writes that commit with the applied state
+    await st.persist(commitOnly(4, [3, 4]))
+    await st.saveApplied(4, Uint8Array.of(4))
+    expect(await onDiskNow()).toEqual({ commit: 4, applied: 4 })
+    // a newer hard state supersedes an unwritten one
+    await st.persist(ready({ entries: ents(5, [1]) }))
+    await st.persist(commitOnly(5, [5]))
+    await st.persist(ready({ entries: ents(6, [2]), hardState: { term: 2, vote: 1, commit: 5 } }))
+    expect(await onDiskNow()).toEqual({ commit: 5, applied: 4 })
+    // close writes what is left
+    await st.persist(commitOnly(6, [6], 2))
+    st = await reopen(st)
+    expect(st.initialState().hardState).toEqual({ term: 2, vote: 1, commit: 6 })
   })
 })
 
