@@ -196,7 +196,7 @@ function parseOptions(): Options {
     runs: num('runs', v.runs ?? (quick ? '2' : '3'), 1),
     seconds: num('seconds', v.seconds ?? (quick ? '0.5' : '1'), 0.05, false),
     warmup: num('warmup', v.warmup ?? (quick ? '0.25' : '0.5'), 0, false),
-    workers: v.workers === undefined ? undefined : num('workers', v.workers, 1),
+    workers: v.workers === undefined ? undefined : num('workers', v.workers, 0),
     idlePartitions: num('idle-partitions', v['idle-partitions'], 0),
     code: codeKind(v.code),
     quick,

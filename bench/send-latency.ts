@@ -42,6 +42,8 @@ Options:
   --count N      timed operations per step (default 2000, after 200 of warm-up)
   --bytes B      value bytes of the message (default 100)
   --code KIND    how raftmq's code runs, broker and client: compiled (default) or tsx
+  --workers N    the broker's worker threads (default: its default, the CPU count;
+                 0 hosts the partition groups on the broker's main thread)
   -h, --help     show this help
 `
 
@@ -50,6 +52,7 @@ const { values: args } = parseArgs({
     count: { type: 'string', default: '2000' },
     bytes: { type: 'string', default: '100' },
     code: { type: 'string', default: 'compiled' },
+    workers: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -113,7 +116,7 @@ async function main(): Promise<void> {
   }
 
   const compiledMain = kind === 'compiled' ? (await compiledBroker()).main : undefined
-  const broker = await spawnBroker({ compiledMain })
+  const broker = await spawnBroker({ compiledMain, ...(args.workers !== undefined ? { workers: Number(args.workers) } : {}) })
   const client = new Client({ brokers: [broker.address] })
   try {
     await client.admin().createTopic({ name: 'latency', partitions: 1 })

@@ -45,7 +45,7 @@ export const settings: readonly Setting[] = [
   { key: 'nodeId', flag: '--node-id <id>', env: 'RAFTMQ_NODE_ID', help: 'this node\'s id (a positive integer)', default: '1' },
   { key: 'dataDir', flag: '--data-dir <dir>', env: 'RAFTMQ_DATA_DIR', help: 'where the node keeps its data', default: './data' },
   { key: 'listen', flag: '--listen <host:port>', env: 'RAFTMQ_LISTEN', help: 'address for client connections', default: '127.0.0.1:7070' },
-  { key: 'workers', flag: '--workers <n>', env: 'RAFTMQ_WORKERS', help: 'worker threads for partition groups', default: String(availableParallelism()) },
+  { key: 'workers', flag: '--workers <n>', env: 'RAFTMQ_WORKERS', help: 'worker threads for partition groups (0: on the main thread, for the lowest latency)', default: String(availableParallelism()) },
   { key: 'logLevel', flag: '--log-level <level>', env: 'RAFTMQ_LOG_LEVEL', help: 'fatal, error, warn, info, debug, trace or silent', default: 'info' },
   { key: 'tickMs', flag: '--tick-ms <ms>', env: 'RAFTMQ_TICK_MS', help: 'length of one Raft tick', default: '100' },
   { key: 'electionTicks', flag: '--election-ticks <n>', env: 'RAFTMQ_ELECTION_TICKS', help: 'ticks without a leader before an election', default: '10' },
@@ -71,7 +71,7 @@ export function resolveConfig(raw: RawConfig): Result<BrokerConfig, 'INVALID_CON
     return n
   }
   const nodeId = int('nodeId', 1, 2 ** 31 - 1)
-  const workers = int('workers', 1, 1024)
+  const workers = int('workers', 0, 1024)
   const tickMs = int('tickMs', 1, 60_000)
   const electionTicks = int('electionTicks', 2, 10_000)
   const shutdownTimeoutMs = int('shutdownTimeoutMs', 0, 3_600_000)

@@ -8,27 +8,62 @@
  * resolve their promises by request id. Control (open, close, shutdown) goes through
  * comlink, which is fine for the rare, small calls it carries.
  *
- * Imports base, group (message types) and node:worker_threads, comlink.
+ * `workers: 0` hosts the groups on the main thread instead: the same ReplicaHost and the
+ * same packed messages, handed over in a microtask rather than posted to another thread.
+ * Every thread hand-off costs 70-110 µs on these VMs (bench/results/profile.md §1), so a
+ * latency-bound node with few partitions trades the actors' parallelism for two fewer
+ * hand-offs per request.
+ *
+ * Imports base, group and node:worker_threads, comlink.
  */
 import { MessageChannel, Worker } from 'node:worker_threads'
-import type { MessagePort } from 'node:worker_threads'
 import { fileURLToPath } from 'node:url'
 import * as Comlink from 'comlink'
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
 import { packPost, unpackPost } from '../group/worker-messages.js'
 import type { WorkerReply, WorkerRequest } from '../group/worker-messages.js'
-import type { ReplicaControl, ReplicaSpec } from '../group/replica-host.js'
+import { ReplicaHost } from '../group/replica-host.js'
+import type { DataPort, ReplicaControl, ReplicaSpec } from '../group/replica-host.js'
 import type { ActorLogger } from '../group/index.js'
 
 type Outgoing = WorkerRequest extends infer R ? (R extends { rid: number } ? Omit<R, 'rid'> : never) : never
 
 interface WorkerSlot {
-  readonly worker: Worker
-  readonly port: MessagePort
-  readonly control: Comlink.Remote<ReplicaControl>
+  /** Null for the main thread's own ReplicaHost (`workers: 0`). */
+  readonly worker: Worker | null
+  readonly port: OutPort
+  readonly control: { [K in keyof ReplicaControl]: ReplicaControl[K] }
   queue: WorkerRequest[]
   groups: number
   exited: boolean
+}
+
+/** The main thread's end of a data channel: a MessagePort, or the in-thread stand-in. */
+interface OutPort {
+  postMessage(bytes: Uint8Array, transfer: ArrayBuffer[]): void
+  close(): void
+}
+
+/**
+ * Two ends of an in-thread data channel: what one end posts reaches the other's listener
+ * in a microtask, as a transferred post would reach another thread (later, never during
+ * the post).
+ */
+function localChannel(): { main: OutPort & DataPort; host: DataPort } {
+  const listeners: { main: ((bytes: Uint8Array) => void) | null; host: ((bytes: Uint8Array) => void) | null } = { main: null, host: null }
+  let open = true
+  const end = (self: 'main' | 'host', other: 'main' | 'host') => ({
+    postMessage(bytes: Uint8Array): void {
+      if (open) queueMicrotask(() => listeners[other]?.(bytes))
+    },
+    on(_event: 'message', fn: (bytes: Uint8Array) => void): void {
+      listeners[self] = fn
+    },
+    close(): void {
+      open = false
+    },
+  })
+  return { main: end('main', 'host'), host: end('host', 'main') }
 }
 
 /**
@@ -59,6 +94,13 @@ export class GroupHost {
 
   static async start(opts: { workers: number; log: ActorLogger; logLevel: string; nodeId: number; tickMs: number; retentionCheckMs: number }): Promise<GroupHost> {
     const host = new GroupHost(opts.log)
+    if (opts.workers === 0) {
+      const channel = localChannel()
+      const replicas = new ReplicaHost(channel.host, opts.log, { tickMs: opts.tickMs, retentionCheckMs: opts.retentionCheckMs, seed: opts.nodeId * 1000 })
+      channel.main.on('message', (bytes) => host.#onReplies(bytes))
+      host.#slots.push({ worker: null, port: channel.main, control: replicas, queue: [], groups: 0, exited: false })
+      return host
+    }
     const entry = workerSource()
     for (let i = 0; i < opts.workers; i++) {
       const { port1, port2 } = new MessageChannel()
@@ -169,9 +211,11 @@ export class GroupHost {
     await Promise.all(
       this.#slots.map(async (s) => {
         if (!s.exited) await s.control.shutdown()
-        s.control[Comlink.releaseProxy]()
         s.port.close()
-        await s.worker.terminate()
+        if (s.worker) {
+          ;(s.control as Comlink.Remote<ReplicaControl>)[Comlink.releaseProxy]()
+          await s.worker.terminate()
+        }
       }),
     )
     for (const [rid, w] of this.#waiting) w.resolve({ rid, ok: false, error: { code: 'SHUTTING_DOWN', message: 'the node is shutting down' } })

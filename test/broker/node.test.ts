@@ -12,12 +12,13 @@ const dec = new TextDecoder()
 const cleanups = new Cleanups()
 afterEach(() => cleanups.run())
 
-const node = (dataDir: string): Promise<RunningNode> => startTestNode(dataDir, {})
+const node = (dataDir: string, workers = '2'): Promise<RunningNode> => startTestNode(dataDir, { workers })
 
 describe('broker node - produce and fetch end to end', () => {
-  it('creates a topic, sends one and a batch, reads them back, and keeps them across a restart', async () => {
+  // workers 0: the groups on the main thread, the same code through an in-thread channel
+  it.each(['2', '0'])('creates a topic, sends one and a batch, reads them back, and keeps them across a restart (workers %s)', async (workers) => {
     const dir = await tempDir(cleanups)
-    let n = await node(dir)
+    let n = await node(dir, workers)
     let client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
     await client.admin().createTopic({ name: 'orders', partitions: 2 })
     const producer = client.producer()
@@ -35,7 +36,7 @@ describe('broker node - produce and fetch end to end', () => {
     await client.close()
     await n.stop()
 
-    n = await node(dir)
+    n = await node(dir, workers)
     cleanups.add(() => n.stop())
     client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
     cleanups.add(() => client.close())
