@@ -172,8 +172,13 @@ export class Producer {
     }
   }
 
-  async #partitionOf(m: Message): Promise<number> {
+  /** The message's partition: at once when it names one (no await per message of a batch). */
+  #partitionOf(m: Message): number | Promise<number> {
     if (m.partition !== undefined) return m.partition
+    return this.#pickPartition(m)
+  }
+
+  async #pickPartition(m: Message): Promise<number> {
     const n = await this.#client.partitionCount(m.topic)
     if (m.key !== undefined && m.key !== null) {
       const k = typeof m.key === 'string' ? enc.encode(m.key) : m.key
@@ -203,7 +208,8 @@ export class Producer {
 
   /** Sends one message; resolves once it is committed and durable, with its offset. */
   async send(m: Message): Promise<SendResult> {
-    const partition = await this.#partitionOf(m)
+    const p = this.#partitionOf(m)
+    const partition = typeof p === 'number' ? p : await p
     const q = this.#queue(m.topic, partition)
     const { record, bytes } = recordOf(m)
     return new Promise<SendResult>((resolve, reject) => {
@@ -245,10 +251,12 @@ export class Producer {
       if ('error' in outcome) {
         for (const it of items) it.reject(outcome.error)
       } else {
+        const { topic, partition } = q
         items.forEach((it, i) => {
           const r = outcome.results[i]!
           if ('error' in r) it.reject(RaftmqError.from(r.error))
-          else it.resolve({ topic: q.topic, partition: q.partition, offset: r.offset, timestamp: it.record.timestamp!, ...(r.duplicate ? { duplicate: true as const } : {}) })
+          else if (r.duplicate) it.resolve({ topic, partition, offset: r.offset, timestamp: it.record.timestamp!, duplicate: true })
+          else it.resolve({ topic, partition, offset: r.offset, timestamp: it.record.timestamp! })
         })
       }
       this.#maybeFlush(q)
@@ -325,7 +333,9 @@ export class Producer {
     const results: BatchItemResult[] = new Array(messages.length)
     const groups = new Map<PartitionQueue, number[]>()
     for (let i = 0; i < messages.length; i++) {
-      const q = this.#queue(messages[i]!.topic, await this.#partitionOf(messages[i]!))
+      const m = messages[i]!
+      const p = this.#partitionOf(m)
+      const q = this.#queue(m.topic, typeof p === 'number' ? p : await p)
       const g = groups.get(q)
       if (g) g.push(i)
       else groups.set(q, [i])
@@ -333,13 +343,15 @@ export class Producer {
     await Promise.all(
       [...groups].map(async ([q, idx]) => {
         const outcome = await this.#produce(q, idx.map((i) => recordOf(messages[i]!).record), opts.atomic === true)
+        const { topic, partition } = q
+        // plain literals of one shape per kind: spreading per message cost more than the encoding
         idx.forEach((i, k) => {
-          const base = { topic: q.topic, partition: q.partition }
-          if ('error' in outcome) results[i] = { ...base, error: { code: outcome.error.code, message: outcome.error.message } }
+          if ('error' in outcome) results[i] = { topic, partition, error: { code: outcome.error.code, message: outcome.error.message } }
           else {
             const r = outcome.results[k]!
-            if ('error' in r) results[i] = { ...base, error: { code: r.error.code, message: r.error.message } }
-            else results[i] = { ...base, offset: r.offset, ...(r.duplicate ? { duplicate: true as const } : {}) }
+            if ('error' in r) results[i] = { topic, partition, error: { code: r.error.code, message: r.error.message } }
+            else if (r.duplicate) results[i] = { topic, partition, offset: r.offset, duplicate: true }
+            else results[i] = { topic, partition, offset: r.offset }
           }
         })
       }),
