@@ -24,8 +24,9 @@
  *    latency (the producer's send() call to the consumer holding the message) and of the
  *    producer's acknowledgement; plus the latency of fetches that find their data at once
  *    (maxMessages 1): from a one-message batch at the tail, and from a big stored batch in
- *    the middle of the log (a fetch returns whole stored batches, so that one carries and
- *    decodes --store-batch messages to deliver one).
+ *    the middle of the log (a fetch returns whole stored batches, so that one carries
+ *    --store-batch messages, CRC-checked whole, to deliver one; the consumer steps over
+ *    the records before it by their lengths and decodes only that one).
  *
  * The issue's goal (reported, not asserted): reading back 1,000,000 messages at
  * >= 1,000,000 messages/s.
@@ -332,7 +333,7 @@ async function tail(broker: BrokerProcess, total: number, opts: Options): Promis
     done = true
     // fetches that find their data at once: one message from a one-message batch (the tail
     // just written), and one message from the middle of the log, where a whole stored
-    // batch of --store-batch messages travels and is decoded to deliver it
+    // batch of --store-batch messages travels (and is CRC-checked) to deliver it
     const immediate = async (offsetOf: (i: number) => number): Promise<Latency> => {
       const times: number[] = []
       for (let i = 0; i < 250; i++) {

@@ -2,15 +2,23 @@
  * Consumer: reads committed messages. `fetch` reads from one partition once (long-polling
  * up to `maxWaitMs` when there is nothing yet); `subscribe` is an async iterator that
  * keeps fetching from a position. Batches arrive as the broker stored them and are
- * decoded (and decompressed) here, on the client.
+ * decoded (and decompressed) here, on the client: straight into the messages returned,
+ * and only the records the page returns (the broker sends whole batches, which may start
+ * below the asked offset or run past maxMessages).
  *
  * Imports base, protocol and ./ modules of the client.
  */
-import { decodeRecordBatch } from '../protocol/record-batch.js'
+import { decodeMessagesInto } from '../protocol/record-batch.js'
 import type { WireError } from '../protocol/errors.js'
 import type { Client } from './client.js'
 import { RaftmqError } from './errors.js'
 
+/**
+ * One message. Key, value and header values are views into the fetched batch (not copies
+ * when it is uncompressed): keeping one keeps that batch's memory alive. Messages without
+ * headers share one frozen empty `headers` object; a header key repeated in a record
+ * keeps its last value.
+ */
 export interface ConsumedMessage {
   readonly offset: number
   readonly key: Uint8Array | null
@@ -77,17 +85,13 @@ export class Consumer {
     const p = r.partitions[0]!
     if (p.error) throw RaftmqError.from(p.error as WireError)
     const messages: ConsumedMessage[] = []
+    const maxMessages = o.maxMessages ?? Infinity
     for (const bytes of p.batches) {
-      const decoded = decodeRecordBatch(bytes)
+      if (messages.length >= maxMessages) break
+      // a batch may start before the asked offset (batches are not split, and the log
+      // start can be mid-batch): the decoder skips those records without decoding them
+      const decoded = decodeMessagesInto(bytes, o.offset, maxMessages - messages.length, messages)
       if (!decoded.ok) throw new RaftmqError('CORRUPT_MESSAGE', `a fetched batch of ${o.topic}/${o.partition} does not decode: ${decoded.error.message}`)
-      for (const rec of decoded.value.records) {
-        // a batch may start before the asked offset (the log start can be mid-batch)
-        if (rec.offset < o.offset) continue
-        if (o.maxMessages !== undefined && messages.length >= o.maxMessages) break
-        const headers: Record<string, Uint8Array | null> = {}
-        for (const h of rec.headers) headers[h.key] = h.value
-        messages.push({ offset: rec.offset, key: rec.key, value: rec.value, headers, timestamp: rec.timestamp })
-      }
     }
     const nextOffset = messages.length > 0 ? messages[messages.length - 1]!.offset + 1 : Math.max(o.offset, p.logStartOffset)
     return { messages, nextOffset, highWatermark: p.highWatermark, logStartOffset: p.logStartOffset }

@@ -21,7 +21,8 @@
  * - CORRUPT_MESSAGE: shorter than the header, truncated (batchLength past the end), a bad
  *   CRC, undecodable compression, any malformed record (truncated or overlong varint,
  *   negative length other than -1, a length past its record, a record whose fields do not
- *   fill its declared length, fewer or more records than recordCount).
+ *   fill its declared length, fewer or more records than recordCount). decodeMessagesInto
+ *   checks only the records it returns, and the length prefixes of those it steps over.
  * - INVALID_RECORD: valid framing but not a batch raftmq accepts: bytes after the batch
  *   (Produce carries exactly one batch per partition), magic ≠ 2, codec 5..7, recordCount
  *   < 1 or above limits.produce.batchRecordsMax, lastOffsetDelta ≠ recordCount - 1, an
@@ -44,6 +45,11 @@
  * Decoded keys, values and header values are views into the batch (or into its
  * decompressed records), not copies: keeping one keeps the batch alive.
  *
+ * Two decoders: decodeRecordBatch gives the header and every record (tests, reframe);
+ * decodeMessagesInto is the consumer's, decoding only the records a fetch returns,
+ * straight into the message objects it hands out (one allocation per message besides the
+ * views), because reading back is bound by allocation and garbage collection.
+ *
  * Imports base, @node-rs/crc32, ./compression, ./record and ./varint.
  */
 import { crc32c } from '@node-rs/crc32'
@@ -51,11 +57,12 @@ import { assert, fail, limits, ok } from '../base/index.js'
 import type { Failure, Result } from '../base/index.js'
 import { compress, compressionCodecs, compressionOfCodec, decompress } from './compression.js'
 import type { Compression } from './compression.js'
-import { RECORD_BODY_BYTES_MIN, prepareRecord, recordBodyBytes, walkRecords, writeRecords } from './record.js'
-import type { PreparedRecord, RecordInput, RecordSpan } from './record.js'
+import { RECORD_BODY_BYTES_MIN, prepareRecord, readMessages, recordBodyBytes, walkRecords, writeRecords } from './record.js'
+import type { PreparedRecord, RecordInput, RecordMessage, RecordSpan } from './record.js'
 import { readInt16, readInt32, readInt64, readUint32, varintBytes, writeInt16, writeInt32, writeInt64 } from './varint.js'
 
-export type { RecordInput } from './record.js'
+export { NO_HEADERS } from './record.js'
+export type { RecordInput, RecordMessage } from './record.js'
 
 export const RECORD_BATCH_MAGIC = 2
 /** The fixed header; records start here. */
@@ -351,11 +358,23 @@ function writeHeader(out: Uint8Array, f: BatchFields, count: number): void {
 // ---------------------------------------------------------------------------------------
 // Decoding (client side, and the broker's off-thread checks).
 
+const NO_SIZE_LIMIT: CheckOptions = { batchBytesMax: Infinity }
+
+/** The batch's header, its CRC checked unless opts.verifyCrc is false. */
+function openHeader(bytes: Uint8Array, opts: DecodeOptions): Result<BatchHeader, BatchErrorCode> {
+  return opts.verifyCrc === false ? readBatchHeader(bytes) : checkBatch(bytes, NO_SIZE_LIMIT)
+}
+
 /** The batch's header, CRC (unless opts.verifyCrc is false) and records section, decompressed. */
 function openRecords(bytes: Uint8Array, opts: DecodeOptions): Result<{ header: BatchHeader; data: Uint8Array }, BatchErrorCode> {
-  const checked = opts.verifyCrc === false ? readBatchHeader(bytes) : checkBatch(bytes, { batchBytesMax: Infinity })
+  const checked = openHeader(bytes, opts)
   if (!checked.ok) return checked
-  const header = checked.value
+  const data = recordsOf(bytes, checked.value, opts)
+  return data.ok ? ok({ header: checked.value, data: data.value }) : data
+}
+
+/** The records section of a batch whose header is read, decompressed and checked against its record count. */
+function recordsOf(bytes: Uint8Array, header: BatchHeader, opts: DecodeOptions): Result<Uint8Array, BatchErrorCode> {
   const maxBytes = opts.maxBytes ?? limits.produce.batchDecompressedBytesMax
   const data = decompress(header.compression, bytes.subarray(BATCH_HEADER_BYTES), maxBytes)
   if (!data.ok) {
@@ -365,7 +384,7 @@ function openRecords(bytes: Uint8Array, opts: DecodeOptions): Result<{ header: B
   if (data.value.length < header.recordCount * (RECORD_BODY_BYTES_MIN + 1)) {
     return fail('CORRUPT_MESSAGE', `${data.value.length} bytes cannot hold ${header.recordCount} records`)
   }
-  return ok({ header, data: data.value })
+  return data
 }
 
 /** A view of `length` bytes at `at`, or null for -1. Plain Uint8Array even when `data` is a Buffer. */
@@ -406,6 +425,46 @@ export function decodeRecordBatch(bytes: Uint8Array, opts: DecodeOptions = {}): 
     if (!Number.isSafeInteger(r.timestamp)) return fail('INVALID_RECORD', `record timestamp ${r.timestamp} is outside the safe-integer range`)
   }
   return ok({ header, records })
+}
+
+/**
+ * The client's read path: appends to `out` the batch's records at offsets `fromOffset`
+ * and after, at most `max` of them, each as one message (offset, key, value, headers,
+ * timestamp: decodeRecordBatch's meanings, with the headers as an object) and answers how
+ * many it appended. Keys, values and header values are views into `bytes` (or into its
+ * decompressed records); records without headers share NO_HEADERS.
+ *
+ * It does only the work the answer needs: the records before `fromOffset` are stepped over
+ * by their length prefix without being parsed, decoding stops after `max` messages, and a
+ * batch with nothing wanted is not decompressed. What it skips is still covered by the
+ * CRC (checked unless opts.verifyCrc is false), so damage anywhere in the batch is
+ * CORRUPT_MESSAGE; only the record-level checks of walkRecords are left out for the
+ * records it does not return. Asked for the whole batch, it accepts exactly what
+ * decodeRecordBatch accepts. On failure `out` is left as it was.
+ */
+export function decodeMessagesInto(
+  bytes: Uint8Array,
+  fromOffset: number,
+  max: number,
+  out: RecordMessage[],
+  opts: DecodeOptions = {},
+): Result<number, BatchErrorCode> {
+  assert(Number.isSafeInteger(fromOffset) && fromOffset >= 0 && (Number.isSafeInteger(max) || max === Infinity) && max >= 0, 'decodeMessagesInto: bad fromOffset or max')
+  const checked = openHeader(bytes, opts)
+  if (!checked.ok) return checked
+  const header = checked.value
+  const count = header.recordCount
+  const first = Math.min(count, Math.max(0, fromOffset - header.baseOffset))
+  const stop = Math.min(count, first + max)
+  if (first === stop) return ok(0)
+  const data = recordsOf(bytes, header, opts)
+  if (!data.ok) return data
+  const appendTime = (header.attributes & ATTR_LOG_APPEND_TIME) !== 0 ? header.maxTimestamp : null
+  const start = out.length
+  const bad = readMessages(data.value, count, first, stop, { baseOffset: header.baseOffset, baseTimestamp: header.baseTimestamp, appendTime }, out)
+  if (bad === undefined) return ok(out.length - start)
+  out.length = start
+  return bad
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * One record of a RecordBatch v2, the grammar inside the batch's records section (after
  * decompression). Private to src/protocol: record-batch.ts builds batches from prepared
- * records and reads them through walkRecords.
+ * records, checks and reframes them through walkRecords (the broker), and decodes them
+ * into consumed messages through readMessages (the client).
  *
  *   Record = length varint | attributes int8 (unused) | timestampDelta varlong
  *            | offsetDelta varint | keyLength varint (-1 null) | key
@@ -114,7 +115,7 @@ export interface RecordSpan {
  */
 export function walkRecords(data: Uint8Array, count: number, visit: (span: RecordSpan, index: number) => void): Rejected | undefined {
   const r = new ByteReader(data)
-  const span: RecordSpan = { bodyBytes: 0, timestampDelta: 0, keyAt: 0, keyLength: -1, valueAt: 0, valueLength: -1, headerSpans: [] }
+  const span = newSpan()
   for (let i = 0; i < count; i++) {
     const bad = parseRecord(r, span, i)
     if (bad !== undefined) return bad
@@ -122,6 +123,10 @@ export function walkRecords(data: Uint8Array, count: number, visit: (span: Recor
   }
   if (r.pos !== data.length) return fail('CORRUPT_MESSAGE', `${data.length - r.pos} bytes follow the last of ${count} records`)
   return undefined
+}
+
+function newSpan(): RecordSpan {
+  return { bodyBytes: 0, timestampDelta: 0, keyAt: 0, keyLength: -1, valueAt: 0, valueLength: -1, headerSpans: [] }
 }
 
 // module level, not a closure per record: this runs for every record the broker checks
@@ -163,7 +168,7 @@ function readLength(r: ByteReader): number {
 
 /** Fills `spans` with the headers' positions; true if the header count is negative. */
 function parseHeaders(r: ByteReader, spans: number[]): boolean {
-  spans.length = 0
+  if (spans.length !== 0) spans.length = 0 // setting length is a runtime call, even to 0 on an empty array
   const count = r.varint()
   if (count < 0) return true
   for (let h = 0; h < count && !r.bad; h++) {
@@ -177,4 +182,106 @@ function parseHeaders(r: ByteReader, spans: number[]): boolean {
     spans.push(keyAt, keyLength, valueAt, valueLength)
   }
   return false
+}
+
+// ---------------------------------------------------------------------------------------
+// Decoding into consumed messages: the client's read path, one object per message.
+
+/** A record as the consumer hands it out (client/consumer.ts's ConsumedMessage). */
+export interface RecordMessage {
+  readonly offset: number
+  readonly key: Uint8Array | null
+  readonly value: Uint8Array | null
+  /** Header key -> value; a key the record repeats keeps its last value. */
+  readonly headers: Readonly<Record<string, Uint8Array | null>>
+  readonly timestamp: number
+}
+
+/**
+ * The headers of every record that has none: one shared object instead of one per
+ * message, frozen so that a caller writing to one message's headers cannot change another's.
+ */
+export const NO_HEADERS: Readonly<Record<string, Uint8Array | null>> = Object.freeze({})
+
+/** What readMessages takes from the batch header. */
+export interface MessageBatchFields {
+  readonly baseOffset: number
+  readonly baseTimestamp: number
+  /** LogAppendTime batches: every record's timestamp (the batch's maxTimestamp); null for CreateTime. */
+  readonly appendTime: number | null
+}
+
+const utf8Decoder = new TextDecoder()
+
+/**
+ * Appends records `first` … `stop - 1` of the `count` records in `data` to `out`, as
+ * messages whose key, value and header values are views into `data`. The records before
+ * `first` are stepped over by their length prefix alone (their fields are not parsed, so
+ * skipping costs a varint per record), and nothing after `stop - 1` is read. The records
+ * it decodes are parsed and checked by parseRecord, as walkRecords checks them, and when
+ * `stop` is `count` so is the end of the section: a whole-batch read accepts exactly what
+ * walkRecords accepts. Never throws or reads out of bounds; on failure `out` may hold
+ * some of the messages.
+ */
+export function readMessages(
+  data: Uint8Array,
+  count: number,
+  first: number,
+  stop: number,
+  batch: MessageBatchFields,
+  out: RecordMessage[],
+): Rejected | undefined {
+  // A plain Uint8Array over the section, whatever `data` is: a Buffer would make the
+  // element reads polymorphic. Views are built from the ArrayBuffer directly: subarray()
+  // costs a species lookup per call (and of a Buffer would hand out Buffers).
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+  const buffer = bytes.buffer
+  const byteOffset = bytes.byteOffset
+  const r = new ByteReader(bytes)
+  for (let i = 0; i < first; i++) {
+    const bad = skipRecord(r, i)
+    if (bad !== undefined) return bad
+  }
+  const { baseOffset, baseTimestamp, appendTime } = batch
+  const span = newSpan()
+  for (let i = first; i < stop; i++) {
+    const bad = parseRecord(r, span, i)
+    if (bad !== undefined) return bad
+    const timestamp = appendTime ?? baseTimestamp + span.timestampDelta
+    if (!Number.isSafeInteger(timestamp)) return fail('INVALID_RECORD', `record timestamp ${timestamp} is outside the safe-integer range`)
+    const { keyAt, keyLength, valueAt, valueLength, headerSpans } = span
+    out.push({
+      offset: baseOffset + i,
+      key: keyLength < 0 ? null : new Uint8Array(buffer, byteOffset + keyAt, keyLength),
+      value: valueLength < 0 ? null : new Uint8Array(buffer, byteOffset + valueAt, valueLength),
+      headers: headerSpans.length === 0 ? NO_HEADERS : headersOf(bytes, headerSpans),
+      timestamp,
+    })
+  }
+  if (stop === count && r.pos !== bytes.length) return fail('CORRUPT_MESSAGE', `${bytes.length - r.pos} bytes follow the last of ${count} records`)
+  return undefined
+}
+
+/** Steps over one record by its length prefix, which must fit what is left. */
+function skipRecord(r: ByteReader, index: number): Rejected | undefined {
+  const bodyBytes = r.varint()
+  if (r.bad) return corrupt(index, 'truncated length')
+  if (bodyBytes < RECORD_BODY_BYTES_MIN || bodyBytes > r.end - r.pos) return corrupt(index, `length ${bodyBytes} does not fit`)
+  r.skip(bodyBytes)
+  return undefined
+}
+
+function headersOf(bytes: Uint8Array, spans: readonly number[]): Record<string, Uint8Array | null> {
+  const headers: Record<string, Uint8Array | null> = {}
+  for (let h = 0; h < spans.length; h += 4) {
+    const keyAt = spans[h]!
+    const valueAt = spans[h + 2]!
+    const valueLength = spans[h + 3]!
+    const key = utf8Decoder.decode(bytes.subarray(keyAt, keyAt + spans[h + 1]!))
+    const value = valueLength < 0 ? null : bytes.subarray(valueAt, valueAt + valueLength)
+    // a plain assignment to "__proto__" would set the object's prototype, not a header
+    if (key === '__proto__') Object.defineProperty(headers, key, { value, enumerable: true, writable: true, configurable: true })
+    else headers[key] = value
+  }
+  return headers
 }
