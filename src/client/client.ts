@@ -7,6 +7,7 @@
  * Imports base, protocol and ./ modules of the client.
  */
 import type { ApiName, MetadataResponse, RequestBody, ResponseBody } from '../protocol/api.js'
+import { formatMessage } from '../protocol/errors.js'
 import { Connection } from './connection.js'
 import { RaftmqError } from './errors.js'
 import { Admin } from './admin.js'
@@ -22,6 +23,8 @@ export interface ClientOptions {
   readonly connectTimeoutMs?: number
   readonly requestTimeoutMs?: number
 }
+
+const clientClosed = (): RaftmqError => new RaftmqError('CLIENT_CLOSED', formatMessage('CLIENT_CLOSED'))
 
 export class Client {
   readonly #brokers: { host: string; port: number }[]
@@ -52,7 +55,7 @@ export class Client {
   }
 
   #connection(): Promise<Connection> {
-    if (this.#closed) return Promise.reject(new RaftmqError('CONNECTION_CLOSED', 'the client is closed'))
+    if (this.#closed) return Promise.reject(clientClosed())
     if (this.#conn) {
       const current = this.#conn
       return current.then(
@@ -119,6 +122,7 @@ export class Client {
     this.#closed = true
     const c = this.#conn
     this.#conn = null
-    if (c) await c.then((conn) => conn.close(), () => {})
+    // what is in flight fails for good: a producer must not retry into a closed client
+    if (c) await c.then((conn) => conn.close(clientClosed()), () => {})
   }
 }

@@ -145,7 +145,8 @@ export class Connection {
     this.#socket.destroy()
   }
 
-  close(): void {
-    this.#fail(new RaftmqError('CONNECTION_CLOSED', formatMessage('CONNECTION_CLOSED', { broker: this.broker })))
+  /** Fails what is in flight with `reason` (default CONNECTION_CLOSED) and closes the socket. */
+  close(reason?: RaftmqError): void {
+    this.#fail(reason ?? new RaftmqError('CONNECTION_CLOSED', formatMessage('CONNECTION_CLOSED', { broker: this.broker })))
   }
 }

@@ -14,8 +14,8 @@
  * may not. The code set belongs to protocol version 1: a server sends only codes of the
  * negotiated version, so a client may reject a response carrying any other code.
  *
- * Two codes are client-local and never sent by a broker: INVALID_RESPONSE and
- * CONNECTION_CLOSED. They live here so that the client's one error class has one table.
+ * Three codes are client-local and never sent by a broker: INVALID_RESPONSE,
+ * CONNECTION_CLOSED and CLIENT_CLOSED. They live here so that the client's one error class has one table.
  *
  * Imports nothing.
  */
@@ -72,6 +72,8 @@ export const errorCodes = {
   INVALID_RESPONSE: { retriable: false, message: 'invalid response: {reason}' },
   /** In-flight requests of a connection that closed; safe to retry for idempotent producers. */
   CONNECTION_CLOSED: { retriable: true, message: 'the connection to {broker} closed' },
+  /** The application closed the client: not retriable, so a producer's retries stop. */
+  CLIENT_CLOSED: { retriable: false, message: 'the client is closed' },
 } as const satisfies Record<string, { readonly retriable: boolean; readonly message: string }>
 
 export type ErrorCode = keyof typeof errorCodes
