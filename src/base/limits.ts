@@ -28,6 +28,14 @@ export const limits = {
     frameBytesMax: 64 << 20,
     /** Requests one connection may have in flight before the server stops reading from it. */
     inflightRequestsMax: 1024,
+    /**
+     * Memory one connection's requests in flight may claim (their frames, and for a fetch
+     * the answer it may grow to) before the server stops reading from it: without it, 1024
+     * fetches of 32 MiB each could claim 32 GiB. A single larger request still runs alone.
+     */
+    inflightBytesMax: 256 << 20,
+    /** Answer bytes waiting to be sent on one connection past which the server stops reading its requests. */
+    unsentBytesMax: 8 << 20,
   },
   produce: {
     /** One record (key + value + headers, uncompressed). */

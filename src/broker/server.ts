@@ -7,9 +7,10 @@
  * bytes that are not a request envelope get an error under id 0 and a closed connection
  * (the stream can no longer be trusted); a request that is readable but wrong gets an
  * error under its own id and the connection stays; at most `inflightRequestsMax`
- * requests per connection are in flight — past that the server stops reading from the
+ * requests per connection are in flight, claiming at most `inflightBytesMax` (their
+ * frames plus what a fetch may answer) — past either the server stops reading from the
  * socket until answers drain (backpressure instead of unbounded memory) — and it also
- * stops reading while more than OUTPUT_BYTES_HIGH of answers wait to be sent, so a client
+ * stops reading while more than `unsentBytesMax` of answers wait to be sent, so a client
  * that pipelines requests but does not read its answers cannot make the node buffer them
  * without bound; reading resumes when the socket drains. A handler that
  * throws is a bug: it is logged and answered INTERNAL, and the node keeps serving.
@@ -37,12 +38,6 @@ import { FrameDecoder } from '../protocol/frame.js'
 import { handlers } from './handlers.js'
 import type { BrokerContext, HandlerResult } from './handlers.js'
 
-/**
- * Unsent answer bytes of one connection past which the server stops reading its requests.
- * Requests already in flight still answer, so this bounds growth, not the peak exactly.
- */
-const OUTPUT_BYTES_HIGH = 8 << 20
-
 class ClientConnection {
   readonly #socket: Socket
   readonly #ctx: BrokerContext
@@ -50,9 +45,12 @@ class ClientConnection {
   readonly #server: ClientServer
   #greeted = false
   #inflight = 0
-  /** Reading is paused for either reason: too many requests in flight, or too many answers unsent. */
+  /** What the requests in flight may hold in memory (see the header). */
+  #inflightBytes = 0
+  /** Reading is paused for any reason: too many requests or bytes in flight, or too many answers unsent. */
   #paused = false
   #inflightFull = false
+  #bytesFull = false
   #outputFull = false
   #closing = false
   #out: Uint8Array[] = []
@@ -106,14 +104,20 @@ class ClientConnection {
       this.#greeted = true
     }
     this.#inflight++
+    const claim = body.byteLength + (req.api === 'fetch' ? Math.min(req.body.maxBytes, limits.fetch.responseBytesMax) : 0)
+    this.#inflightBytes += claim
     if (this.#inflight >= limits.protocol.inflightRequestsMax && !this.#inflightFull) {
       this.#inflightFull = true
       this.#reading()
     }
-    void this.#run(req)
+    if (this.#inflightBytes > limits.protocol.inflightBytesMax && !this.#bytesFull) {
+      this.#bytesFull = true
+      this.#reading()
+    }
+    void this.#run(req, claim)
   }
 
-  async #run(req: Request): Promise<void> {
+  async #run(req: Request, claim: number): Promise<void> {
     let result: HandlerResult<ApiName>
     try {
       result = await (handlers[req.api] as (ctx: BrokerContext, body: unknown) => Promise<HandlerResult<ApiName>>)(this.#ctx, req.body)
@@ -122,9 +126,14 @@ class ClientConnection {
       result = { ok: false, error: wireError('INTERNAL', { reason: err instanceof Error ? err.message : String(err) }) }
     }
     this.#inflight--
+    this.#inflightBytes -= claim
     this.#send(result.ok ? okResponse(req.id, req.api, result.body) : errorResponse(req.id, result.error))
     if (this.#inflightFull && this.#inflight < limits.protocol.inflightRequestsMax / 2) {
       this.#inflightFull = false
+      this.#reading()
+    }
+    if (this.#bytesFull && this.#inflightBytes <= limits.protocol.inflightBytesMax / 2) {
+      this.#bytesFull = false
       this.#reading()
     }
     if (this.#server.draining && this.#inflight === 0) this.#close()
@@ -154,7 +163,7 @@ class ClientConnection {
     this.#socket.cork()
     for (const b of out) this.#socket.write(b)
     this.#socket.uncork()
-    if (!this.#outputFull && this.#socket.writableLength > OUTPUT_BYTES_HIGH) {
+    if (!this.#outputFull && this.#socket.writableLength > limits.protocol.unsentBytesMax) {
       // the client is not reading its answers: stop reading its requests until they drain
       this.#outputFull = true
       this.#reading()
@@ -165,9 +174,9 @@ class ClientConnection {
     }
   }
 
-  /** Pauses or resumes reading from the socket as the two limits say. */
+  /** Pauses or resumes reading from the socket as the limits say. */
   #reading(): void {
-    const stop = this.#inflightFull || this.#outputFull
+    const stop = this.#inflightFull || this.#bytesFull || this.#outputFull
     if (stop === this.#paused) return
     this.#paused = stop
     if (stop) this.#socket.pause()

@@ -822,6 +822,27 @@ describe('hardening - pipelining', () => {
   })
 })
 
+describe('hardening - memory claimed by requests in flight', () => {
+  it('long polls that may answer more than inflightBytesMax stop the reading until they end', async () => {
+    await createTopic('claims', 2)
+    const c = await Raw.open(port)
+    await c.hello()
+    const each = limits.fetch.responseBytesMax
+    const polls = Math.floor(limits.protocol.inflightBytesMax / each) + 4
+    const fetch = { maxWaitMs: 2_000, maxBytes: each, partitions: [{ topic: 'claims', partition: 0, offset: 0 }] }
+    c.send(concat(Array.from({ length: polls }, (_, i) => encodeFrame(encodeMessage({ id: 100 + i, api: 'fetch', version: 1, body: fetch })))))
+    await new Promise((r) => setTimeout(r, 300))
+    // the polls claim more than the limit: this produce waits in the socket until they answer
+    c.request('produce', { timeoutMs: 5_000, partitions: [{ topic: 'claims', partition: 1, batch: batchOf(['after the polls']) }] }, { id: 999 })
+    await new Promise((r) => setTimeout(r, 700))
+    expect(await highWatermark('claims', 1)).toBe(0)
+    expect(await c.until(() => c.received.length >= 1 + polls + 1, 15_000)).toBe(true)
+    expect(c.received.slice(1).every((r) => (r as Resp).ok)).toBe(true)
+    expect(await highWatermark('claims', 1)).toBe(1)
+    c.destroy()
+  })
+})
+
 describe('hardening - a client that does not read its answers', () => {
   it('is not read from while its answers pile up; the node keeps serving others; nothing is lost once it reads', async () => {
     await createTopic('slow', 2)
