@@ -16,10 +16,16 @@ interface WorkerData {
   readonly nodeId: number
   readonly tickMs: number
   readonly retentionCheckMs: number
+  readonly producerExpiryMs: number
 }
 
 const data = workerData as WorkerData
 if (!parentPort) throw new Error('group-worker must run in a worker thread')
 const log = pino({ level: data.logLevel, base: { node: data.nodeId, worker: data.workerIndex } })
-const host = new ReplicaHost(data.port as never, log, { tickMs: data.tickMs, retentionCheckMs: data.retentionCheckMs, seed: data.nodeId * 1000 + data.workerIndex })
+const host = new ReplicaHost(data.port as never, log, {
+  tickMs: data.tickMs,
+  retentionCheckMs: data.retentionCheckMs,
+  producerExpiryMs: data.producerExpiryMs,
+  seed: data.nodeId * 1000 + data.workerIndex,
+})
 Comlink.expose(host, nodeEndpoint(parentPort as never))

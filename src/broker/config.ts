@@ -31,6 +31,8 @@ export interface BrokerConfig {
   readonly shutdownTimeoutMs: number
   /** How often partition leaders apply their topic's retention. */
   readonly retentionCheckMs: number
+  /** An idempotent producer silent this long is forgotten by every partition (Kafka's producer.id.expiration.ms). */
+  readonly producerExpiryMs: number
 }
 
 export interface Setting {
@@ -50,6 +52,13 @@ export const settings: readonly Setting[] = [
   { key: 'tickMs', flag: '--tick-ms <ms>', env: 'RAFTMQ_TICK_MS', help: 'length of one Raft tick', default: '100' },
   { key: 'electionTicks', flag: '--election-ticks <n>', env: 'RAFTMQ_ELECTION_TICKS', help: 'ticks without a leader before an election', default: '10' },
   { key: 'retentionCheckMs', flag: '--retention-check-ms <ms>', env: 'RAFTMQ_RETENTION_CHECK_MS', help: 'how often retention is applied', default: '5000' },
+  {
+    key: 'producerExpiryMs',
+    flag: '--producer-expiry-ms <ms>',
+    env: 'RAFTMQ_PRODUCER_EXPIRY_MS',
+    help: 'forget an idempotent producer silent this long (its retries older than that may be stored twice)',
+    default: '86400000',
+  },
   { key: 'shutdownTimeoutMs', flag: '--shutdown-timeout-ms <ms>', env: 'RAFTMQ_SHUTDOWN_TIMEOUT_MS', help: 'how long shutdown waits for requests in flight', default: '10000' },
 ]
 
@@ -76,6 +85,7 @@ export function resolveConfig(raw: RawConfig): Result<BrokerConfig, 'INVALID_CON
   const electionTicks = int('electionTicks', 2, 10_000)
   const shutdownTimeoutMs = int('shutdownTimeoutMs', 0, 3_600_000)
   const retentionCheckMs = int('retentionCheckMs', 10, 86_400_000)
+  const producerExpiryMs = int('producerExpiryMs', 1_000, 365 * 86_400_000)
   const listen = parseHostPort(get('listen'))
   if (!listen.ok) errors.push(`listen: ${listen.error.message}`)
   const logLevel = get('logLevel')
@@ -96,6 +106,7 @@ export function resolveConfig(raw: RawConfig): Result<BrokerConfig, 'INVALID_CON
     electionTicks,
     shutdownTimeoutMs,
     retentionCheckMs,
+    producerExpiryMs,
   })
 }
 

@@ -23,7 +23,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
 import { packPost, unpackPost } from '../group/worker-messages.js'
 import type { WorkerReply, WorkerRequest } from '../group/worker-messages.js'
 import { ReplicaHost } from '../group/replica-host.js'
-import type { DataPort, ReplicaControl, ReplicaSpec } from '../group/replica-host.js'
+import type { DataPort, ReplicaControl, ReplicaHostOptions, ReplicaSpec } from '../group/replica-host.js'
 import type { ActorLogger } from '../group/index.js'
 
 type Outgoing = WorkerRequest extends infer R ? (R extends { rid: number } ? Omit<R, 'rid'> : never) : never
@@ -92,11 +92,14 @@ export class GroupHost {
     this.#log = log
   }
 
-  static async start(opts: { workers: number; log: ActorLogger; logLevel: string; nodeId: number; tickMs: number; retentionCheckMs: number }): Promise<GroupHost> {
+  static async start(
+    opts: { workers: number; log: ActorLogger; logLevel: string; nodeId: number } & Omit<ReplicaHostOptions, 'seed'>,
+  ): Promise<GroupHost> {
+    const hostOptions = { tickMs: opts.tickMs, retentionCheckMs: opts.retentionCheckMs, producerExpiryMs: opts.producerExpiryMs }
     const host = new GroupHost(opts.log)
     if (opts.workers === 0) {
       const channel = localChannel()
-      const replicas = new ReplicaHost(channel.host, opts.log, { tickMs: opts.tickMs, retentionCheckMs: opts.retentionCheckMs, seed: opts.nodeId * 1000 })
+      const replicas = new ReplicaHost(channel.host, opts.log, { ...hostOptions, seed: opts.nodeId * 1000 })
       channel.main.on('message', (bytes) => host.#onReplies(bytes))
       host.#slots.push({ worker: null, port: channel.main, control: replicas, queue: [], groups: 0, exited: false })
       return host
@@ -106,7 +109,7 @@ export class GroupHost {
       const { port1, port2 } = new MessageChannel()
       const worker = new Worker(entry.source, {
         eval: entry.eval,
-        workerData: { port: port2, workerIndex: i, logLevel: opts.logLevel, nodeId: opts.nodeId, tickMs: opts.tickMs, retentionCheckMs: opts.retentionCheckMs },
+        workerData: { port: port2, workerIndex: i, logLevel: opts.logLevel, nodeId: opts.nodeId, ...hostOptions },
         transferList: [port2],
       })
       const slot: WorkerSlot = {

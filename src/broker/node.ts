@@ -59,6 +59,7 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
       nodeId: config.nodeId,
       tickMs: config.tickMs,
       retentionCheckMs: config.retentionCheckMs,
+      producerExpiryMs: config.producerExpiryMs,
     })
     const openTopic = async (topic: Topic): Promise<void> => {
       await Promise.all(

@@ -31,7 +31,7 @@ import { checkBatch, recordSizes, reframe, withBaseOffset } from '../protocol/re
 import { wireError } from '../protocol/errors.js'
 import type { WireError } from '../protocol/errors.js'
 import { LevelRaftStorage } from '../storage/index.js'
-import { PartitionStateMachine, batchOf, encodeCleanup, encodeProduceBatch, encodeProduceMessage } from '../partition/index.js'
+import { PartitionStateMachine, batchOf, encodeCleanup, encodeExpire, encodeProduceBatch, encodeProduceMessage } from '../partition/index.js'
 import type { ApplyResult } from '../partition/index.js'
 import { GroupActor } from './actor.js'
 import type { ActorLogger, ActorProposeError } from './actor.js'
@@ -314,6 +314,17 @@ export class PartitionReplica {
     if (cutoff === null || cutoff <= this.#sm.logStartOffset) return
     const r = await this.#actor.propose([encodeCleanup(cutoff)])
     if (r.ok) this.#log.info({ group: this.spec.groupId, logStartOffset: cutoff }, 'retention advanced the log start')
+  }
+
+  /** Leader only: proposes an expire if some idempotent producer was last heard of before `idleBefore` (ms). */
+  async expireProducers(idleBefore: number): Promise<void> {
+    if (!this.#actor.isLeader()) return
+    const oldest = this.#sm.oldestProducerTimestamp()
+    if (oldest === null || oldest >= idleBefore) return
+    const r = await this.#actor.propose([encodeExpire(idleBefore)])
+    if (!r.ok) return
+    const applied = r.value.results[0]
+    if (applied?.kind === 'expire') this.#log.info({ group: this.spec.groupId, producers: applied.producersExpired, idleBefore }, 'forgot idle idempotent producers')
   }
 
   async close(): Promise<void> {

@@ -25,6 +25,15 @@ export interface ReplicaControl {
   shutdown(): Promise<void>
 }
 
+export interface ReplicaHostOptions {
+  readonly tickMs: number
+  /** How often retention and producer expiry run. */
+  readonly retentionCheckMs: number
+  /** Idempotent producers silent this long are forgotten. */
+  readonly producerExpiryMs: number
+  readonly seed: number
+}
+
 export interface DataPort {
   postMessage(bytes: Uint8Array, transfer: ArrayBuffer[]): void
   on(event: 'message', fn: (bytes: Uint8Array) => void): void
@@ -42,7 +51,7 @@ export class ReplicaHost implements ReplicaControl {
   #ticker: NodeJS.Timeout
   #retention: NodeJS.Timeout
 
-  constructor(port: DataPort, log: ActorLogger, opts: { tickMs: number; retentionCheckMs: number; seed: number }) {
+  constructor(port: DataPort, log: ActorLogger, opts: ReplicaHostOptions) {
     this.#port = port
     this.#log = log
     this.#prng = new Prng(opts.seed)
@@ -52,7 +61,10 @@ export class ReplicaHost implements ReplicaControl {
     }, opts.tickMs)
     this.#retention = setInterval(() => {
       const now = Date.now()
-      for (const r of this.#replicas.values()) void r.enforceRetention(now)
+      for (const r of this.#replicas.values()) {
+        void r.enforceRetention(now)
+        void r.expireProducers(now - opts.producerExpiryMs)
+      }
     }, opts.retentionCheckMs)
   }
 

@@ -7,6 +7,10 @@
  *            [baseSequence i32][maxTimestamp i64][RecordBatch v2 bytes …]
  *            flags: bit 0 atomic, bit 1 single-message path; other bits must be 0.
  *   cleanup  [0x02][logStartOffset i64]
+ *   expire   [0x03][idleBefore i64]
+ *            forgets the idempotence state of every producer whose last batch's
+ *            maxTimestamp is below idleBefore (ms); the leader proposes it, as it does
+ *            cleanup, because apply has no clock.
  *
  * DESIGN.md §3's `produce_message` and `produce_batch` are the one produce command, with
  * the single-message flag set or not (`kind` names which). The leader validates the batch
@@ -35,6 +39,7 @@ import { ByteWriter, INT16_MAX, INT32_MAX, UINT32_MAX, getInt64, viewOf } from '
 export const CommandType = {
   Produce: 0x01,
   Cleanup: 0x02,
+  Expire: 0x03,
 } as const
 export type CommandType = (typeof CommandType)[keyof typeof CommandType]
 
@@ -48,6 +53,8 @@ const PRODUCE_FLAGS_KNOWN = ProduceFlag.Atomic | ProduceFlag.SingleMessage
 export const PRODUCE_HEADER_BYTES = 28
 /** Bytes of a cleanup command. */
 export const CLEANUP_BYTES = 9
+/** Bytes of an expire command. */
+export const EXPIRE_BYTES = 9
 
 /** Kafka's "no producer": the batch is not idempotent and is never checked or deduplicated. */
 export const NO_PRODUCER_ID = -1
@@ -78,7 +85,13 @@ export interface CleanupCommand {
   readonly logStartOffset: number
 }
 
-export type Command = ProduceCommand | CleanupCommand
+export interface ExpireCommand {
+  readonly type: 'expire'
+  /** Producers whose last batch's maxTimestamp is below this (ms since the epoch) are forgotten. */
+  readonly idleBefore: number
+}
+
+export type Command = ProduceCommand | CleanupCommand | ExpireCommand
 
 export type CommandDecodeError = 'MALFORMED_COMMAND' | 'UNKNOWN_COMMAND'
 
@@ -116,9 +129,19 @@ export function encodeProduceBatch(fields: ProduceFields & { readonly recordCoun
 
 export function encodeCleanup(logStartOffset: number): Uint8Array {
   assert(Number.isSafeInteger(logStartOffset) && logStartOffset >= 0, () => `cleanup to ${logStartOffset}`)
-  const w = new ByteWriter(CLEANUP_BYTES)
-  w.u8(CommandType.Cleanup)
-  w.i64(logStartOffset)
+  return encodeI64Command(CommandType.Cleanup, logStartOffset)
+}
+
+export function encodeExpire(idleBefore: number): Uint8Array {
+  assert(Number.isSafeInteger(idleBefore), () => `expire before ${idleBefore}`)
+  return encodeI64Command(CommandType.Expire, idleBefore)
+}
+
+/** A command of one i64 after its type byte (cleanup, expire). */
+function encodeI64Command(type: CommandType, value: number): Uint8Array {
+  const w = new ByteWriter(9)
+  w.u8(type)
+  w.i64(value)
   return w.finish()
 }
 
@@ -130,6 +153,8 @@ export function decodeCommand(data: Uint8Array): Result<Command, CommandDecodeEr
       return decodeProduce(data)
     case CommandType.Cleanup:
       return decodeCleanup(data)
+    case CommandType.Expire:
+      return decodeExpire(data)
     default:
       return fail('UNKNOWN_COMMAND', `unknown command type 0x${data[0]!.toString(16).padStart(2, '0')}`)
   }
@@ -173,6 +198,14 @@ export function decodeCleanup(data: Uint8Array): Result<CleanupCommand, CommandD
   const logStartOffset = getInt64(viewOf(data), 1)
   if (logStartOffset === null || logStartOffset < 0) return fail('MALFORMED_COMMAND', 'cleanup offset is negative or not a safe integer')
   return ok({ type: 'cleanup', logStartOffset })
+}
+
+export function decodeExpire(data: Uint8Array): Result<ExpireCommand, CommandDecodeError> {
+  if (data.byteLength !== EXPIRE_BYTES) return fail('MALFORMED_COMMAND', `expire command of ${data.byteLength} bytes, expected ${EXPIRE_BYTES}`)
+  if (data[0] !== CommandType.Expire) return fail('MALFORMED_COMMAND', `not an expire command (type ${data[0]})`)
+  const idleBefore = getInt64(viewOf(data), 1)
+  if (idleBefore === null) return fail('MALFORMED_COMMAND', 'expire time is not a safe integer')
+  return ok({ type: 'expire', idleBefore })
 }
 
 /**

@@ -7,19 +7,22 @@
 export {
   CLEANUP_BYTES,
   CommandType,
+  EXPIRE_BYTES,
   NO_PRODUCER_ID,
   PRODUCE_HEADER_BYTES,
   ProduceFlag,
   batchOf,
   decodeCleanup,
   decodeCommand,
+  decodeExpire,
   decodeProduce,
   encodeCleanup,
+  encodeExpire,
   encodeProduce,
   encodeProduceBatch,
   encodeProduceMessage,
 } from './commands.js'
-export type { CleanupCommand, Command, CommandDecodeError, ProduceCommand, ProduceFields, ProduceKind } from './commands.js'
+export type { CleanupCommand, Command, CommandDecodeError, ExpireCommand, ProduceCommand, ProduceFields, ProduceKind } from './commands.js'
 export { ProducerState, lastSequenceOf, nextSequence } from './producer-state.js'
 export type { ProducerEntry, RememberedBatch, SequenceCheck, SequenceErrorCode } from './producer-state.js'
 export { LOCATE_BATCHES_MAX_DEFAULT, PartitionStateMachine } from './state-machine.js'
@@ -27,6 +30,7 @@ export type {
   ApplyResult,
   CleanupApplied,
   CommandInvalid,
+  ExpireApplied,
   LocateResult,
   Noop,
   ProduceAccepted,

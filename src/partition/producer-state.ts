@@ -21,10 +21,12 @@
  * window size is part of the replicated semantics — changing it needs all replicas to
  * agree (restore rejects a snapshot whose windows are larger than this build's).
  *
- * Not done yet: Kafka expires a producer's state after producer.id.expiration.ms of
- * silence, measured against the last batch's maxTimestamp. `lastTimestamp` is kept for
- * that, but apply has no clock, so expiry needs a command the leader proposes (as cleanup
- * does for retention); until then the table grows with every producer id ever seen.
+ * Expiry: as Kafka does after producer.id.expiration.ms of silence, `expire(idleBefore)`
+ * forgets the producers whose last batch's maxTimestamp is below `idleBefore`. Apply has no
+ * clock, so the time comes in an `expire` command the leader proposes (as cleanup carries
+ * retention); without it the table would grow with every producer id ever seen. A
+ * producer that comes back after expiry is `new` again (KIP-360), so a retry older than
+ * the expiry could be stored twice — which is why the expiry is days, not seconds.
  *
  * Invariants (asserted on record, checked on restore): an entry has 1 … 5 batches; each
  * batch's firstSeq follows the previous batch's lastSeq; base offsets increase.
@@ -131,6 +133,25 @@ export class ProducerState {
     e.batches.push({ firstSeq: baseSequence, lastSeq: lastSequenceOf(baseSequence, count), baseOffset })
     if (e.batches.length > limits.produce.producerBatchesRemembered) e.batches.shift()
     e.lastTimestamp = maxTimestamp
+  }
+
+  /** The oldest `lastTimestamp` of any producer, or null when there is none: whether `expire` would forget anyone. */
+  oldestTimestamp(): number | null {
+    let oldest: number | null = null
+    for (const e of this.#entries.values()) if (oldest === null || e.lastTimestamp < oldest) oldest = e.lastTimestamp
+    return oldest
+  }
+
+  /** Forgets every producer whose last batch's maxTimestamp is below `idleBefore`; answers how many. */
+  expire(idleBefore: number): number {
+    let n = 0
+    for (const [id, e] of this.#entries) {
+      if (e.lastTimestamp < idleBefore) {
+        this.#entries.delete(id)
+        n++
+      }
+    }
+    return n
   }
 
   /** Every entry, sorted by producer id, so equal states give equal snapshots. */

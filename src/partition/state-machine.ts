@@ -33,6 +33,8 @@
  *   - cleanup: logStartOffset moves forward only and never past nextOffset; batches
  *     wholly below it leave the index; a batch it cuts through stays (Kafka: the log
  *     start may fall mid-batch, and the consumer skips the records below it).
+ *   - expire: the idempotence state of producers silent since before its time is
+ *     forgotten (producer-state.ts).
  *   - an empty entry (a new leader's) is a noop; a command that does not decode is
  *     answered `invalid` on every replica alike and changes nothing — throwing instead
  *     would wedge the group on an entry that can never be removed. The host decides how
@@ -98,6 +100,12 @@ export interface CleanupApplied {
   readonly dropThroughRaftIndex: number
 }
 
+export interface ExpireApplied {
+  readonly kind: 'expire'
+  /** Producers whose idempotence state was forgotten. */
+  readonly producersExpired: number
+}
+
 export interface Noop {
   readonly kind: 'noop'
 }
@@ -107,7 +115,7 @@ export interface CommandInvalid {
   readonly error: Failure<CommandDecodeError>
 }
 
-export type ApplyResult = ProduceAccepted | ProduceRejected | CleanupApplied | Noop | CommandInvalid
+export type ApplyResult = ProduceAccepted | ProduceRejected | CleanupApplied | ExpireApplied | Noop | CommandInvalid
 
 export type LocateResult =
   | { readonly kind: 'ok'; readonly batches: readonly StoredBatch[] }
@@ -183,6 +191,11 @@ export class PartitionStateMachine {
     return this.#nextOffset
   }
 
+  /** The oldest last-batch timestamp of any idempotent producer, or null: whether an expire command would forget anyone. */
+  oldestProducerTimestamp(): number | null {
+    return this.#producers.oldestTimestamp()
+  }
+
   /** The highest Raft index whose entries hold no retained batch (see the header). */
   compactableRaftIndex(): number {
     return this.#batches.length === 0 ? this.#appliedIndex : this.#batches[0]!.raftIndex - 1
@@ -195,7 +208,18 @@ export class PartitionStateMachine {
     const decoded = decodeCommand(data)
     if (!decoded.ok) return { kind: 'invalid', error: decoded.error }
     const cmd = decoded.value
-    const result = cmd.type === 'produce' ? this.#produce(raftIndex, cmd) : this.#cleanup(cmd)
+    let result: ApplyResult
+    switch (cmd.type) {
+      case 'produce':
+        result = this.#produce(raftIndex, cmd)
+        break
+      case 'cleanup':
+        result = this.#cleanup(cmd)
+        break
+      case 'expire':
+        result = { kind: 'expire', producersExpired: this.#producers.expire(cmd.idleBefore) }
+        break
+    }
     this.#checkEnds()
     return result
   }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { Client, RaftmqError } from '../../src/client/index.js'
+import { encodeRecordBatch } from '../../src/protocol/record-batch.js'
 import { Cleanups, startTestNode, tempDir } from '../support/node.js'
 import type { RunningNode } from '../../src/broker/node.js'
 
@@ -70,5 +71,36 @@ describe('broker retention - cleanup through Raft', () => {
     expect(start).toBe(5)
     const page = await client.consumer().fetch({ topic: 't', partition: 0, offset: 5 })
     expect(page.messages.map((m) => new TextDecoder().decode(m.value!))).toEqual(['new0', 'new1', 'new2', 'new3', 'new4'])
+  })
+
+  it('an idempotent producer silent longer than producerExpiryMs is forgotten; one heard from recently is not', async () => {
+    const dir = await tempDir(cleanups)
+    const n = await startTestNode(dir, { workers: '1', retentionCheckMs: '50', producerExpiryMs: '1000' })
+    cleanups.add(() => n.stop())
+    const client = new Client({ brokers: [`127.0.0.1:${n.address.port}`] })
+    cleanups.add(() => client.close())
+    await client.admin().createTopic({ name: 'e', partitions: 1 })
+    const { producerId, producerEpoch } = await client.request('initProducerId', {})
+    const send = async (timestamp: number): Promise<{ baseOffset?: number; duplicate?: true }> => {
+      const batch = encodeRecordBatch([{ value: 'a', timestamp }, { value: 'b', timestamp }], { producerId, producerEpoch, baseSequence: 0 })
+      const r = await client.request('produce', { timeoutMs: 5_000, partitions: [{ topic: 'e', partition: 0, batch }] })
+      return r.partitions[0]!
+    }
+    // a batch stamped now: well inside the expiry, its retry stays a duplicate
+    const fresh = Date.now() + 3_600_000
+    expect(await send(fresh)).toEqual({ topic: 'e', partition: 0, count: 2, baseOffset: 0 })
+    await new Promise((r) => setTimeout(r, 300)) // several expiry checks
+    expect(await send(fresh)).toMatchObject({ baseOffset: 0, duplicate: true })
+    // the same producer's next batch stamped an hour ago: the next check forgets the producer,
+    // and the retry of that batch is stored again
+    const batch = encodeRecordBatch([{ value: 'c', timestamp: Date.now() - 3_600_000 }], { producerId, producerEpoch, baseSequence: 2 })
+    const first = await client.request('produce', { timeoutMs: 5_000, partitions: [{ topic: 'e', partition: 0, batch }] })
+    expect(first.partitions[0]).toMatchObject({ baseOffset: 2 })
+    const again = await until(async () => {
+      const r = await client.request('produce', { timeoutMs: 5_000, partitions: [{ topic: 'e', partition: 0, batch }] })
+      return r.partitions[0]!.duplicate ? null : r.partitions[0]!
+    }, 'the producer to expire')
+    expect(again).toMatchObject({ baseOffset: 3 })
+    expect(await client.admin().listOffset('e', 0, 'latest')).toBe(4)
   })
 })

@@ -2,12 +2,14 @@ import { describe, expect, it } from 'vitest'
 import { AssertionError, Prng } from '../../src/base/index.js'
 import {
   CLEANUP_BYTES,
+  EXPIRE_BYTES,
   PRODUCE_HEADER_BYTES,
   batchOf,
   decodeCleanup,
   decodeCommand,
   decodeProduce,
   encodeCleanup,
+  encodeExpire,
   encodeProduce,
   encodeProduceBatch,
   encodeProduceMessage,
@@ -43,6 +45,16 @@ describe('partition - command encoding', () => {
   it('lays out a cleanup command as the wire grammar says (golden bytes)', () => {
     expect(hex(encodeCleanup(0x01_0000_0002))).toBe('02' + '0000000100000002')
     expect(encodeCleanup(0).byteLength).toBe(CLEANUP_BYTES)
+  })
+
+  it('lays out and round-trips an expire command (golden bytes), negative times included', () => {
+    expect(hex(encodeExpire(0x01_0000_0002))).toBe('03' + '0000000100000002')
+    expect(encodeExpire(0).byteLength).toBe(EXPIRE_BYTES)
+    for (const t of [0, 1_795_736_000_000, -5, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER]) {
+      const d = decodeCommand(encodeExpire(t))
+      expect(d.ok && d.value).toEqual({ type: 'expire', idleBefore: t })
+    }
+    expect(() => encodeExpire(1.5)).toThrow(AssertionError)
   })
 
   it('round-trips produce_message and produce_batch, keeping both names visible', () => {
@@ -109,13 +121,14 @@ describe('partition - command decoding of malformed bytes', () => {
     for (let n = 1; n < PRODUCE_HEADER_BYTES; n++) expect(codeOf(good.subarray(0, n))).toBe('MALFORMED_COMMAND')
     // the batch is opaque: a header with no batch bytes is still a command
     expect(codeOf(good.subarray(0, PRODUCE_HEADER_BYTES))).toBeNull()
-    const c = encodeCleanup(9)
-    for (let n = 1; n < CLEANUP_BYTES; n++) expect(codeOf(c.subarray(0, n))).toBe('MALFORMED_COMMAND')
-    expect(codeOf(new Uint8Array([...c, 0]))).toBe('MALFORMED_COMMAND')
+    for (const c of [encodeCleanup(9), encodeExpire(9)]) {
+      for (let n = 1; n < c.byteLength; n++) expect(codeOf(c.subarray(0, n))).toBe('MALFORMED_COMMAND')
+      expect(codeOf(new Uint8Array([...c, 0]))).toBe('MALFORMED_COMMAND')
+    }
   })
 
   it('answers an unknown command type with UNKNOWN_COMMAND', () => {
-    for (const t of [0x00, 0x03, 0x7f, 0xff]) expect(codeOf(new Uint8Array([t, 0, 0, 0]))).toBe('UNKNOWN_COMMAND')
+    for (const t of [0x00, 0x04, 0x7f, 0xff]) expect(codeOf(new Uint8Array([t, 0, 0, 0]))).toBe('UNKNOWN_COMMAND')
   })
 
   it('rejects unknown flags, a single message of several records and an empty batch', () => {

@@ -85,6 +85,23 @@ describe('partition - producer state sequences', () => {
     expect(() => s.record(1, 0, 2, 1, 0, 0)).toThrow(AssertionError) // offset not after the last
   })
 
+  it('expire forgets the producers last heard of before the time, and only those', () => {
+    const s = new ProducerState()
+    expect(s.oldestTimestamp()).toBeNull()
+    s.record(1, 0, 0, 1, 0, 1_000)
+    s.record(2, 0, 0, 1, 1, 5_000)
+    s.record(1, 0, 1, 1, 2, 3_000) // producer 1's last batch is what counts, not its first
+    expect(s.oldestTimestamp()).toBe(3_000)
+    expect(s.expire(3_000)).toBe(0) // strictly before
+    expect(s.expire(3_001)).toBe(1)
+    expect(s.get(1)).toBeUndefined()
+    expect(s.get(2)).toMatchObject({ lastTimestamp: 5_000 })
+    expect(s.oldestTimestamp()).toBe(5_000)
+    // a forgotten producer is new again, whatever its sequence (KIP-360)
+    expect(s.check(1, 0, 7, 1)).toEqual({ kind: 'new' })
+    expect(s.check(2, 0, 7, 1).kind).toBe('error')
+  })
+
   it('round-trips through toJSON and fromJSON, sorted by producer id', () => {
     const s = new ProducerState()
     for (const pid of [9, 2, 5]) for (let k = 0; k < pid; k++) s.record(pid, pid, k, 1, 10 * k + pid, 1000 + k)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { AssertionError, limits } from '../../src/base/index.js'
-import { PartitionStateMachine, encodeCleanup } from '../../src/partition/index.js'
+import { PartitionStateMachine, encodeCleanup, encodeExpire } from '../../src/partition/index.js'
 import { ConfChangeOp, encodeConfChange } from '../../src/raft/index.js'
 import type { ApplyResult, LocateResult, ProduceAccepted } from '../../src/partition/index.js'
 import { applyAll, cleanup, produce } from './support.js'
@@ -184,6 +184,22 @@ describe('partition - idempotence', () => {
     m.apply(3, cleanup(4))
     expect(m.batchCount).toBe(0)
     expect(acceptedOf(m.apply(4, p7(0)))).toMatchObject({ baseOffset: 0, duplicate: true })
+  })
+
+  it('an expire command forgets producers silent since before its time, on every replica alike, snapshots included', () => {
+    const m = new PartitionStateMachine()
+    applyAll(m, [produce({ pid: 1, seq: 0, ts: 1_000 }), produce({ pid: 2, seq: 0, ts: 9_000 })])
+    expect(m.oldestProducerTimestamp()).toBe(1_000)
+    expect(m.apply(3, encodeExpire(5_000))).toEqual({ kind: 'expire', producersExpired: 1 })
+    expect(m.oldestProducerTimestamp()).toBe(9_000)
+    // producer 1's retry is no longer recognised: stored again (why the expiry is long)
+    expect(acceptedOf(m.apply(4, produce({ pid: 1, seq: 0, ts: 1_000 })))).toMatchObject({ baseOffset: 2, duplicate: false })
+    // producer 2 is remembered
+    expect(acceptedOf(m.apply(5, produce({ pid: 2, seq: 0, ts: 9_000 })))).toMatchObject({ baseOffset: 1, duplicate: true })
+    const copy = PartitionStateMachine.restore(m.snapshot())
+    expect(copy.ok && copy.value.oldestProducerTimestamp()).toBe(1_000)
+    expect(m.apply(6, encodeExpire(Number.MAX_SAFE_INTEGER))).toEqual({ kind: 'expire', producersExpired: 2 })
+    expect(m.oldestProducerTimestamp()).toBeNull()
   })
 })
 
