@@ -1543,5 +1543,5 @@ describe('hardening - fuzz', () => {
         `${acked.length} good acknowledgements exactly once`,
     )
     await goodClient.close()
-  })
+  }, FUZZ_MS + 60_000)
 })
