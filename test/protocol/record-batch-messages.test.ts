@@ -4,7 +4,6 @@
  * agree with decodeRecordBatch on everything it returns, and on what it rejects when
  * asked for a whole batch.
  */
-import { crc32c } from '@node-rs/crc32'
 import { describe, expect, it } from 'vitest'
 import { Prng } from '../../src/base/index.js'
 import type { Compression } from '../../src/protocol/compression.js'
@@ -17,11 +16,10 @@ import {
   setBaseOffset,
 } from '../../src/protocol/record-batch.js'
 import type { DecodedRecord, RecordInput, RecordMessage } from '../../src/protocol/record-batch.js'
-import { writeVarint } from '../../src/protocol/varint.js'
+import { T0, concat, forge, rawRecord, restamp } from './forge.js'
 
 const codecs: readonly Compression[] = ['none', 'gzip', 'lz4', 'zstd']
 const te = new TextEncoder()
-const T0 = 1_700_000_000_000
 
 const hex = (v: Uint8Array | null): string | null => (v === null ? null : Buffer.from(v.buffer, v.byteOffset, v.length).toString('hex'))
 
@@ -60,54 +58,11 @@ const codeOf = (batch: Uint8Array, from = 0, max = Infinity): string => {
   return r.ok ? 'ok' : r.error.code
 }
 
-function restamp(b: Uint8Array): void {
-  new DataView(b.buffer, b.byteOffset).setUint32(17, crc32c(b.subarray(21)))
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
-
-/** One record from raw varint fields (after the attributes byte); the length prefix is computed. */
-function rawRecord(fields: (number | Uint8Array)[]): Uint8Array {
-  const body = new Uint8Array(256)
-  let pos = 0
-  body[pos++] = 0
-  for (const f of fields) {
-    if (typeof f === 'number') pos = writeVarint(body, pos, f)
-    else {
-      body.set(f, pos)
-      pos += f.length
-    }
-  }
-  const out = new Uint8Array(5 + pos)
-  const at = writeVarint(out, 0, pos)
-  out.set(body.subarray(0, pos), at)
-  return out.subarray(0, at + pos)
-}
-
 /** timestampDelta 0, offsetDelta i, key null, value "v<i>", no headers. */
 const goodRecord = (i: number): Uint8Array => rawRecord([0, i, -1, 2, te.encode(`v${i}`), 0])
 
 /** An uncompressed batch whose records section is `records`, at `baseOffset`, with a fresh CRC. */
-function forge(records: Uint8Array, count: number, baseOffset = 0): Uint8Array {
-  const out = new Uint8Array(BATCH_HEADER_BYTES + records.length)
-  out.set(encodeRecordBatch([{ value: 'x', timestamp: T0 }]).subarray(0, BATCH_HEADER_BYTES))
-  out.set(records, BATCH_HEADER_BYTES)
-  const dv = new DataView(out.buffer)
-  dv.setInt32(8, out.length - 12)
-  dv.setInt32(23, count - 1)
-  dv.setInt32(57, count)
-  setBaseOffset(out, baseOffset)
-  restamp(out)
-  return out
-}
+const forgeAt = (records: Uint8Array, count: number, baseOffset = 0): Uint8Array => forge(records, count, (b) => setBaseOffset(b, baseOffset))
 
 const sample: RecordInput[] = [
   { key: 'k1', value: 'hello', timestamp: T0 },
@@ -233,7 +188,7 @@ describe('decodeMessagesInto - from an offset, up to a count', () => {
 
   it('steps over the records below the offset without parsing their fields', () => {
     // record 1 has offsetDelta 7: decoded it is INVALID_RECORD; skipped, only its length counts
-    const batch = forge(concat(goodRecord(0), rawRecord([0, 7, -1, 2, te.encode('v1'), 0]), goodRecord(2), goodRecord(3)), 4, 100)
+    const batch = forgeAt(concat(goodRecord(0), rawRecord([0, 7, -1, 2, te.encode('v1'), 0]), goodRecord(2), goodRecord(3)), 4, 100)
     expect(codeOf(batch)).toBe('INVALID_RECORD')
     expect(codeOf(batch, 101)).toBe('INVALID_RECORD')
     expect(messagesOf(batch, 102).map((m) => [m.offset, Buffer.from(m.value!).toString()])).toEqual([[102, 'v2'], [103, 'v3']])
@@ -242,18 +197,18 @@ describe('decodeMessagesInto - from an offset, up to a count', () => {
   it('a skipped record whose length does not fit, or cannot hold a record, is still CORRUPT_MESSAGE', () => {
     const overlong = rawRecord([0, 1, -1, 2, te.encode('v1'), 0])
     overlong[0] = 0x7e // length 63: past the end of the section
-    expect(codeOf(forge(concat(goodRecord(0), overlong), 2), 1)).toBe('CORRUPT_MESSAGE')
+    expect(codeOf(forgeAt(concat(goodRecord(0), overlong), 2), 1)).toBe('CORRUPT_MESSAGE')
     // record 0 declares 1 byte; stepping over just that would land on a valid record 1
     const record1 = rawRecord([0, 1, -1, 6, te.encode('value1'), 0])
-    const tiny = forge(concat(Uint8Array.of(2, 0), record1), 2)
+    const tiny = forgeAt(concat(Uint8Array.of(2, 0), record1), 2)
     expect(codeOf(tiny, 1)).toBe('CORRUPT_MESSAGE')
-    expect(codeOf(forge(concat(goodRecord(0), record1), 2), 1)).toBe('ok')
+    expect(codeOf(forgeAt(concat(goodRecord(0), record1), 2), 1)).toBe('ok')
   })
 
   it('does not read past the count: damage after it goes unnoticed, damage before it does not', () => {
     // record 3 loses its last byte (its header count): its declared length runs into record 4
     const broken = goodRecord(3).subarray(0, goodRecord(3).length - 1)
-    const batch = forge(concat(goodRecord(0), goodRecord(1), goodRecord(2), broken, goodRecord(4)), 5)
+    const batch = forgeAt(concat(goodRecord(0), goodRecord(1), goodRecord(2), broken, goodRecord(4)), 5)
     expect(codeOf(batch)).toBe('CORRUPT_MESSAGE')
     expect(messagesOf(batch, 0, 3).map((m) => m.offset)).toEqual([0, 1, 2])
     expect(codeOf(batch, 0, 4)).toBe('CORRUPT_MESSAGE')
@@ -276,7 +231,7 @@ describe('decodeMessagesInto - corrupt batches', () => {
   it('a record corrupt mid-record is CORRUPT_MESSAGE and leaves `out` as it was', () => {
     const cut = goodRecord(2)
     cut[0] = cut[0]! - 2 // the declared length ends inside the value
-    const batch = forge(concat(goodRecord(0), goodRecord(1), cut, new Uint8Array(2), goodRecord(3)), 4)
+    const batch = forgeAt(concat(goodRecord(0), goodRecord(1), cut, new Uint8Array(2), goodRecord(3)), 4)
     const out: RecordMessage[] = messagesOf(encodeRecordBatch([{ value: 'kept', timestamp: T0 }]))
     const r = decodeMessagesInto(batch, 0, Infinity, out)
     expect(!r.ok && r.error.code).toBe('CORRUPT_MESSAGE')
@@ -296,8 +251,8 @@ describe('decodeMessagesInto - corrupt batches', () => {
   })
 
   it('records that do not fill the section, or bytes after them, are CORRUPT_MESSAGE when read to the end', () => {
-    expect(codeOf(forge(concat(goodRecord(0), goodRecord(1)), 3))).toBe('CORRUPT_MESSAGE')
-    const trailing = forge(concat(goodRecord(0), goodRecord(1), new Uint8Array(7)), 2)
+    expect(codeOf(forgeAt(concat(goodRecord(0), goodRecord(1)), 3))).toBe('CORRUPT_MESSAGE')
+    const trailing = forgeAt(concat(goodRecord(0), goodRecord(1), new Uint8Array(7)), 2)
     expect(codeOf(trailing)).toBe('CORRUPT_MESSAGE')
     expect(codeOf(trailing, 0, 1)).toBe('ok') // not read that far
   })

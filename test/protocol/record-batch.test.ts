@@ -15,12 +15,11 @@ import {
   withBaseOffset,
 } from '../../src/protocol/record-batch.js'
 import type { DecodedRecord, RecordInput } from '../../src/protocol/record-batch.js'
-import { writeVarint } from '../../src/protocol/varint.js'
+import { T0, concat, forge, rawRecord, restamp } from './forge.js'
 
 const codecs: readonly Compression[] = ['none', 'gzip', 'lz4', 'zstd']
 const te = new TextEncoder()
 const bytes = (s: string): Uint8Array => te.encode(s)
-const T0 = 1_700_000_000_000
 
 /** What a RecordInput should decode to, as plain comparable values. */
 function expected(r: RecordInput, offset: number): DecodedRecord {
@@ -41,52 +40,6 @@ function decodeOk(batch: Uint8Array): DecodedRecord[] {
   const d = decodeRecordBatch(batch)
   if (!d.ok) throw new Error(`${d.error.code}: ${d.error.message}`)
   return d.value.records
-}
-
-/** A batch whose records section is `records` (uncompressed), with header fields forced and a fresh CRC. */
-function forge(records: Uint8Array, count: number, patch: (b: Uint8Array, dv: DataView) => void = () => {}): Uint8Array {
-  const out = new Uint8Array(BATCH_HEADER_BYTES + records.length)
-  out.set(encodeRecordBatch([{ value: 'x', timestamp: T0 }]).subarray(0, BATCH_HEADER_BYTES))
-  out.set(records, BATCH_HEADER_BYTES)
-  const dv = new DataView(out.buffer)
-  dv.setInt32(8, out.length - 12)
-  dv.setInt32(23, count - 1)
-  dv.setInt32(57, count)
-  patch(out, dv)
-  restamp(out)
-  return out
-}
-
-function restamp(b: Uint8Array): void {
-  new DataView(b.buffer, b.byteOffset).setUint32(17, crc32c(b.subarray(21)))
-}
-
-/** One record's bytes from raw varint fields: the length prefix is computed. */
-function rawRecord(fields: (number | Uint8Array)[], lengthDelta = 0): Uint8Array {
-  const body = new Uint8Array(256)
-  let pos = 0
-  body[pos++] = 0 // attributes
-  for (const f of fields) {
-    if (typeof f === 'number') pos = writeVarint(body, pos, f)
-    else {
-      body.set(f, pos)
-      pos += f.length
-    }
-  }
-  const out = new Uint8Array(5 + pos)
-  const at = writeVarint(out, 0, pos + lengthDelta)
-  out.set(body.subarray(0, pos), at)
-  return out.subarray(0, at + pos)
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
 }
 
 // A valid record: timestampDelta 0, offsetDelta i, key null, value "v", no headers.
