@@ -829,7 +829,8 @@ describe('hardening - memory claimed by requests in flight', () => {
     await c.hello()
     const each = limits.fetch.responseBytesMax
     const polls = Math.floor(limits.protocol.inflightBytesMax / each) + 4
-    const fetch = { maxWaitMs: 2_000, maxBytes: each, partitions: [{ topic: 'claims', partition: 0, offset: 0 }] }
+    // the polls last 4 s; the produce is checked after 1 s, a wide margin on a loaded machine
+    const fetch = { maxWaitMs: 4_000, maxBytes: each, partitions: [{ topic: 'claims', partition: 0, offset: 0 }] }
     c.send(concat(Array.from({ length: polls }, (_, i) => encodeFrame(encodeMessage({ id: 100 + i, api: 'fetch', version: 1, body: fetch })))))
     await new Promise((r) => setTimeout(r, 300))
     // the polls claim more than the limit: this produce waits in the socket until they answer
