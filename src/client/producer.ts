@@ -1,9 +1,9 @@
 /**
  * Producer: sends messages as Kafka RecordBatch v2 batches, one per partition, the
- * batches of one turn together in one request (./produce-requests.ts). `send` takes the single-message path (a one-record batch, unless concurrent
- * sends to the same partition coalesce); `sendBatch` sends all its messages for one
- * partition as one batch — one Raft proposal, one disk sync on the broker — and answers
- * per message.
+ * batches of one turn together in one request (./produce-requests.ts). `send` takes
+ * the single-message path (a one-record batch, unless concurrent sends to the same
+ * partition coalesce); `sendBatch` sends all its messages for one partition as one
+ * batch — one Raft proposal, one disk sync on the broker — and answers per message.
  *
  * Batching (like librdkafka): each partition has a queue; a batch leaves when the
  * partition has fewer than `maxInFlight` requests out (or `lingerMs` passed) and takes

@@ -9,11 +9,16 @@
  * the bytes are the ones the producer sent, not that they are well-formed records, and a
  * batch stored with a malformed record could never be read back — every consumer's
  * fetch of it would fail. The walk reads varints and copies nothing (about 0.2 µs a
- * record). Oversized records reject the
- * whole batch when it is atomic or idempotent; otherwise the good records are re-framed
- * into a new batch and proposed, and the refused records' positions are merged back into
- * the answer: a summary `{ count, baseOffset, errors }` rather than one result per record. One request is one proposal of one entry; requests that arrive during a
- * disk sync share the next one (group commit in GroupActor).
+ * record). Oversized records reject the whole batch when it is atomic or idempotent;
+ * otherwise the good records are re-framed into a new batch and proposed, and the
+ * refused records' positions are merged back into the answer: a summary
+ * `{ count, baseOffset, errors }`, never one result per record. One request is one
+ * proposal of one entry; requests that arrive during a disk sync share the next one
+ * (group commit in GroupActor).
+ *
+ * Housekeeping, on the leader, when the host asks: retention (a `cleanup` command) and
+ * idempotent producer expiry (an `expire` command); apply has no clock, so the leader's
+ * clock goes into the command.
  *
  * Storage: the Raft log is the record store (each record's bytes are written once, in
  * the synced Raft write); the state machine indexes offsets to Raft entries, and fetch
