@@ -9,9 +9,10 @@
  * other; every request has a request id `rid` unique per worker, and exactly one reply
  * carries it back.
  *
- * Imports msgpackr only.
+ * Imports msgpackr and the protocol's types.
  */
 import { Packr } from 'msgpackr'
+import type { ProduceSummary as WireProduceSummary } from '../protocol/api.js'
 
 export interface WireErrorLike {
   readonly code: string
@@ -44,12 +45,7 @@ export type WorkerRequest =
   | { readonly t: 'cancel'; readonly rid: number }
 
 /** What became of a batch's records: the wire's summary (protocol/apis/produce.ts), errors as WireErrorLike. */
-export interface ProduceSummary {
-  readonly count: number
-  readonly baseOffset?: number
-  readonly duplicate?: true
-  readonly errors?: readonly { readonly index: number; readonly error: WireErrorLike }[]
-}
+export type ProduceSummary = WireProduceSummary<WireErrorLike>
 
 export type WorkerReply =
   | { readonly rid: number; readonly ok: false; readonly error: WireErrorLike }

@@ -61,20 +61,20 @@ export interface ProduceFailure {
 
 export type ProduceResult = ProduceOffset | ProduceFailure
 
-export interface ProduceRecordError {
+export interface ProduceRecordError<E = WireError> {
   /** The record's position in the batch as sent. */
   readonly index: number
-  readonly error: WireError
+  readonly error: E
 }
 
-/** What became of one batch's records (see the header). */
-export interface ProduceSummary {
+/** What became of one batch's records (see the header); `E` is the error's type where it is not yet a checked wire error. */
+export interface ProduceSummary<E = WireError> {
   readonly count: number
   /** The offset of the first stored record; absent when every record was refused. */
   readonly baseOffset?: number
   readonly duplicate?: true
   /** Refused records, ascending by index. */
-  readonly errors?: readonly ProduceRecordError[]
+  readonly errors?: readonly ProduceRecordError<E>[]
 }
 
 export interface ProducePartitionResult {
