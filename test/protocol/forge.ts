@@ -2,6 +2,7 @@
  * Hand-made RecordBatch bytes for the protocol tests: records from raw varint fields (so
  * a test can write what no encoder would) and batches around them with a fresh CRC.
  */
+import { Buffer } from 'node:buffer'
 import { crc32c } from '@node-rs/crc32'
 import { BATCH_HEADER_BYTES, encodeRecordBatch } from '../../src/protocol/record-batch.js'
 import { writeVarint } from '../../src/protocol/varint.js'
@@ -14,14 +15,9 @@ export function restamp(b: Uint8Array): void {
   new DataView(b.buffer, b.byteOffset).setUint32(17, crc32c(b.subarray(21)))
 }
 
+/** The parts, joined in a new buffer (a plain Uint8Array: the decoders must not depend on Buffer). */
 export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
+  return new Uint8Array(Buffer.concat(parts))
 }
 
 /** One record from raw varint fields (after the attributes byte); the length prefix is computed, off by `lengthDelta`. */
