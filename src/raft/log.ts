@@ -5,6 +5,23 @@
  * Invariants (asserted): applied <= applying <= committed <= lastIndex;
  * firstIndex - 1 <= committed. Committed entries are never truncated.
  *
+ * Restart (the contract of `Storage` and `RaftOptions.applied`): `committed` starts at
+ * the largest of the durable commit index, the storage's snapshot index (firstIndex - 1
+ * and the snapshot's metadata index) and the host's applied index. Why that is sound: a
+ * state machine applies only committed entries (Raft paper §5.3, Figure 2) and a
+ * snapshot is an image of applied state, so each of these indexes was committed when it
+ * was written; the commit index is volatile state in the paper, and the hard state's
+ * copy of it is only a hint that a commit-only write need not sync (Ready.mustSync). A
+ * host that keeps its applied state in a store not synced with the log (an unsynced
+ * per-group database beside a per-worker WAL) therefore often restarts with applied
+ * beyond the durable commit index, and that is a normal crash outcome, not corruption.
+ * Lowering `applied` to the durable commit instead would hand the host entries it has
+ * already applied (a second apply); refusing would stop a healthy node. What cannot be
+ * explained by a crash is an applied index beyond the last entry the log holds: the
+ * state machine is ahead of its log, so acknowledged entries were lost (a log store
+ * that did not keep a synced write). The constructor asserts against it; a host must
+ * detect that case itself and refuse to start before constructing the node.
+ *
  * Imports base, ./types, ./storage and ./unstable.
  */
 import { assert } from '../base/index.js'
@@ -28,16 +45,21 @@ export class RaftLog {
     const first = storage.firstIndex()
     const last = storage.lastIndex()
     this.unstable = new Unstable(last + 1)
+    assert(
+      applied <= last,
+      () =>
+        `restart: applied ${applied} beyond the last index ${last} of the log: the state machine is ahead of its log, ` +
+        'so acknowledged entries were lost; the host must detect this and refuse to start',
+    )
+    const snapIndex = storage.snapshot().metadata.index
+    assert(snapIndex <= last, () => `restart: snapshot at ${snapIndex} beyond the last index ${last} of the log`)
+    // everything the state machine applied or a snapshot covers was committed (header)
     this.committed = first - 1
-    this.applied = first - 1
-    this.applying = first - 1
-    const hs = storage.initialState().hardState
-    if (hs.commit > 0) this.commitTo(hs.commit)
-    if (applied > 0) {
-      assert(applied <= this.committed, () => `restart: applied ${applied} beyond committed ${this.committed}`)
-      this.applied = Math.max(this.applied, applied)
-      this.applying = this.applied
-    }
+    this.commitTo(Math.max(storage.initialState().hardState.commit, snapIndex, applied))
+    // entries the host applied are not handed out again; a host whose state is older than
+    // the log's first entry can only have loaded the snapshot, so its state is that one
+    this.applied = applied >= first - 1 ? applied : Math.max(first - 1, snapIndex)
+    this.applying = this.applied
   }
 
   firstIndex(): number {

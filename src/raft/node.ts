@@ -49,7 +49,9 @@ export class RaftNode {
 
   constructor(opts: RaftOptions) {
     this.#raft = new Raft(opts)
-    this.#prevHard = this.#raft.hardState()
+    // what is durable, not what the core starts from: a commit index raised on restart
+    // (see RaftLog) differs from the stored one, and the first Ready writes it
+    this.#prevHard = opts.storage.initialState().hardState
     this.#prevSoft = this.#raft.softState()
   }
 

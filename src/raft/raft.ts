@@ -57,7 +57,14 @@ export interface RaftOptions {
   readonly appendBytesMax?: number
   readonly applyBytesMax?: number
   readonly uncommittedBytesMax?: number
-  /** The state machine's applied index on restart (entries up to it are not handed out again). */
+  /**
+   * The state machine's applied index on restart: entries up to it are not handed out
+   * again. It may exceed the stored commit index (the commit index is raised to it, as
+   * anything applied was committed), but not the log's last index: that assertion
+   * means the log lost acknowledged entries, which the host must detect and refuse
+   * before constructing the node (storage.ts states the restart contract). Below the
+   * log's first index it means the host restored the storage's snapshot.
+   */
   readonly applied?: number
   readonly unsafe?: UnsafeRules
 }

@@ -6,6 +6,17 @@
  * synchronous, so a disk-backed host keeps what the core may ask for (recent entries,
  * the latest snapshot) in memory.
  *
+ * The restart contract: the core trusts storage and the host's applied index to be
+ * crash outcomes of a correct host. The hard state's commit index may lag the
+ * snapshot and the host's applied state (a commit-only hard state is not synced, and
+ * the applied state may live in a store synced separately from the log); the core
+ * starts its commit index at the largest of the three, since each was committed when
+ * written (RaftLog's header). It may not lag the log: every entry up to the snapshot
+ * index and up to the host's applied index must still be readable or covered by the
+ * snapshot, and an applied index beyond `lastIndex()` is refused by an assertion. A
+ * host must check that case itself (its state machine ahead of its log means the log
+ * lost acknowledged entries) and refuse to start rather than construct the node.
+ *
  * Layout of MemoryStorage (as in etcd): `#ents[0]` is a dummy entry standing for the
  * snapshot, holding its index and term; real entries follow, densely indexed.
  *
@@ -24,7 +35,10 @@ export interface InitialState {
 }
 
 export interface Storage {
-  /** Hard state and the configuration as of the snapshot. */
+  /**
+   * Hard state and the configuration as of the snapshot. The hard state's commit index
+   * may be below the snapshot index and the host's applied index (see the header).
+   */
   initialState(): InitialState
   /** Entries in [lo, hi), stopping early past `bytesMax` (always at least one). Requires firstIndex() <= lo < hi <= lastIndex()+1. */
   entries(lo: number, hi: number, bytesMax: number): Entry[]
@@ -32,7 +46,7 @@ export interface Storage {
   term(i: number): number
   firstIndex(): number
   lastIndex(): number
-  /** The most recent snapshot. */
+  /** The most recent snapshot; its index is committed and at most `lastIndex()`, and may be above firstIndex() - 1. */
   snapshot(): Snapshot
 }
 

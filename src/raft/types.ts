@@ -44,6 +44,12 @@ export interface Snapshot {
 export interface HardState {
   readonly term: number
   readonly vote: NodeId
+  /**
+   * A durable copy of the commit index, which the paper keeps volatile. It may lag what
+   * the host applied or snapshotted (a commit-only write is not synced, see
+   * `Ready.mustSync`); on restart the core takes the largest of it, the snapshot index
+   * and the host's applied index (RaftLog's header argues why).
+   */
   readonly commit: number
 }
 
@@ -141,7 +147,11 @@ export interface Ready {
   /**
    * True when step 2 must be synced before step 3: there are entries, a snapshot, or a
    * new term or vote. A hard state whose only change is the commit index may be written
-   * without a sync (a lost commit index is learned again from the leader or the log).
+   * without a sync (a lost commit index is learned again from the leader or the log),
+   * and the host may apply `committedEntries`, save its applied state and snapshot it
+   * even though that write is later lost: restarting with an applied index or a
+   * snapshot beyond the durable commit index is allowed (`RaftOptions.applied`), and
+   * the first Ready after it writes the raised commit index.
    */
   readonly mustSync: boolean
 }

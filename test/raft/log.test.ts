@@ -138,6 +138,23 @@ describe('raft log - reading and appending', () => {
     expect(log.committed).toBe(3)
     expect(log.applied).toBe(2)
     expect(log.nextCommittedEnts(1 << 20).map((e) => e.index)).toEqual([3])
-    expect(() => new RaftLog(st, 4)).toThrow(AssertionError)
+    // an applied index is a committed one (issue 13): it raises the commit index
+    const ahead = new RaftLog(st, 4)
+    expect([ahead.committed, ahead.applied, ahead.nextCommittedEnts(1 << 20).length]).toEqual([4, 4, 0])
+    // but a state machine ahead of the whole log has lost entries
+    expect(() => new RaftLog(st, 5)).toThrow(AssertionError)
+  })
+
+  // issue 13: a snapshot covers committed entries, compacted or not
+  it('restarts with the commit index at least the snapshot index', () => {
+    const st = storageWithLog([1], [1, 1, 1, 1], { commit: 1 })
+    st.createSnapshot(3, { voters: [1] }, new Uint8Array(0))
+    const log = new RaftLog(st, 3)
+    expect([log.committed, log.applied, log.firstIndex()]).toEqual([3, 3, 1])
+    st.compact(2)
+    expect(new RaftLog(st, 0).committed).toBe(3)
+    // a host below the first entry can only have loaded the snapshot
+    expect(new RaftLog(st, 0).applied).toBe(3)
+    expect(new RaftLog(st, 2).applied).toBe(2)
   })
 })

@@ -7,7 +7,13 @@
  *   - state machine safety: every node applies the same entry at each index, and a
  *     committed entry never changes or vanishes;
  *   - leader completeness: a new leader holds every entry already applied anywhere;
- *   - exactly once: no proposal is applied twice by one node.
+ *   - exactly once: no proposal is applied twice by one node, and each node applies
+ *     indexes in order without a gap or a repeat, across restarts (which resume from
+ *     the restored state's index, possibly beyond the durable commit index) and
+ *     snapshot installs;
+ *   - restored state: a node restarts from a state (its surviving applied state or its
+ *     snapshot) that is the applied history's at that index, and what it then holds as
+ *     committed matches the committed entries.
  */
 import type { NodeId, RaftNode, Entry } from '../../src/raft/index.js'
 import { TERM_UNAVAILABLE } from '../../src/raft/index.js'
@@ -34,6 +40,8 @@ export class Checker {
   readonly #committedKey: number[] = [0]
   /** By index: the state machine hash after applying everything up to it. */
   readonly #prefixHash: number[] = [HASH_SEED]
+  /** By node: the index its state machine is at. */
+  readonly #appliedAt = new Map<NodeId, number>()
   maxCommitted = 0
   leadersSeen = 0
 
@@ -52,6 +60,9 @@ export class Checker {
   /** `node` applied entry `e` (its state machine hash is now `hashAfter`). */
   applied(node: NodeId, e: Entry, hashAfter: number): void {
     const i = e.index
+    const at = this.#appliedAt.get(node) ?? 0
+    if (i !== at + 1) throw new Violation('exactly once', `node ${node} applied index ${i} while its state machine is at ${at}`)
+    this.#appliedAt.set(node, i)
     const key = entryKey(e)
     if (i <= this.maxCommitted) {
       if (this.#committedTerm[i] !== e.term || this.#committedKey[i] !== key) {
@@ -76,11 +87,23 @@ export class Checker {
 
   /** `node` installed a snapshot at `index` whose state hashes to `hash`. */
   installedSnapshot(node: NodeId, index: number, hash: number): void {
+    this.#appliedAt.set(node, index)
     if (index > this.maxCommitted) {
       throw new Violation('state machine safety', `node ${node} installed a snapshot at ${index}, beyond anything applied (${this.maxCommitted})`)
     }
     if (this.#prefixHash[index] !== hash) {
       throw new Violation('state machine safety', `node ${node} installed a snapshot at ${index} whose state differs from the applied history`)
+    }
+  }
+
+  /** `node` (re)starts with its state machine at `index`, hashing to `hash`. */
+  resumed(node: NodeId, index: number, hash: number): void {
+    this.#appliedAt.set(node, index)
+    if (index > this.maxCommitted) {
+      throw new Violation('state machine safety', `node ${node} restarted from a state at ${index}, beyond anything applied (${this.maxCommitted})`)
+    }
+    if (this.#prefixHash[index] !== hash) {
+      throw new Violation('state machine safety', `node ${node} restarted from a state at ${index} that differs from the applied history`)
     }
   }
 
@@ -122,10 +145,9 @@ export class Checker {
     }
   }
 
-  /** Entries up to a node's durable commit index are the committed ones. */
-  committedDurable(node: NodeId, s: MemoryStorage): void {
-    const commit = s.hardState().commit
-    if (commit > s.lastIndex()) throw new Violation('durability', `node ${node} persisted commit ${commit} beyond its last entry ${s.lastIndex()}`)
+  /** Entries up to a node's durable commit index (or `commit`, what it holds committed after a restart) are the committed ones. */
+  committedDurable(node: NodeId, s: MemoryStorage, commit = s.hardState().commit): void {
+    if (commit > s.lastIndex()) throw new Violation('durability', `node ${node} has commit ${commit} beyond its last durable entry ${s.lastIndex()}`)
     const hi = Math.min(commit, this.maxCommitted)
     for (let i = s.firstIndex(); i <= hi; i++) {
       if (s.term(i) !== this.#committedTerm[i]) {

@@ -49,6 +49,15 @@ export interface SimOptions {
   readonly diskLatencyMax: number
   /** The host sends what takeMessages() gives while a write is in flight (else it waits for the next Ready). */
   readonly eagerSend: boolean
+  /**
+   * Per crash: the chance that the host's applied state survives whole although the log
+   * store lost its unsynced commit-only hard state (the applied state lives in a store
+   * of its own, not synced with the log, like the per-group database beside the WAL), so
+   * the node restarts with an applied index, and possibly a snapshot, beyond its durable
+   * commit index. Otherwise the host restores from its snapshot, and the log store is
+   * one that synced the commit index with that snapshot.
+   */
+  readonly appliedSurvival: number
   readonly raft: {
     readonly electionTicks: number
     readonly heartbeatTicks: number
@@ -100,6 +109,8 @@ export function drawOptions(seed: number, nodes: 3 | 5, profile: FaultProfile = 
       inflightMsgsMax: pick([1, 4, 64]),
       appendBytesMax: pick([1, 64, 1 << 20]),
     },
+    // drawn last, so that adding it left every earlier knob of a seed as it was
+    appliedSurvival: pick([0, 0.5, 0.9, 1]),
   }
   if (!churn) return drawn
   return {
@@ -119,7 +130,7 @@ export function formatOptions(o: SimOptions): string {
   return [
     `seed=${o.seed} profile=${o.profile} nodes=${o.nodes}(+1 spare) safetyTime=${o.safetyTime}`,
     `network: loss=${pct(o.lossRate)} dup=${pct(o.duplicateRate)} delay=1..${o.delayMax} partitions=${pct(o.partitionRate)}/unit heal=${pct(o.healRate)} oneWay=${pct(o.oneWayShare)} isolateLeader=${pct(o.isolateLeaderShare)}`,
-    `nodes: crash=${pct(o.crashRate)}/unit leaderCrash=${pct(o.leaderCrashRate)}/unit newLeaderCrash=${pct(o.newLeaderCrashChance)} restart=${pct(o.restartRate)} disk=1..${o.diskLatencyMax} eagerSend=${o.eagerSend} tickPeriods=[${o.tickPeriods.join(',')}]`,
+    `nodes: crash=${pct(o.crashRate)}/unit leaderCrash=${pct(o.leaderCrashRate)}/unit newLeaderCrash=${pct(o.newLeaderCrashChance)} restart=${pct(o.restartRate)} appliedSurvives=${pct(o.appliedSurvival)} disk=1..${o.diskLatencyMax} eagerSend=${o.eagerSend} tickPeriods=[${o.tickPeriods.join(',')}]`,
     `load: propose=${pct(o.proposeRate)} snapshot=${pct(o.snapshotRate)} confChange=${pct(o.confChangeRate)} transfer=${pct(o.transferRate)}`,
     `raft: electionTicks=${o.raft.electionTicks} heartbeatTicks=${o.raft.heartbeatTicks} preVote=${o.raft.preVote} checkQuorum=${o.raft.checkQuorum} inflight=${o.raft.inflightMsgsMax} appendBytes=${o.raft.appendBytesMax}`,
   ].join('\n')

@@ -15,6 +15,9 @@ describe('simulator - safety and liveness', () => {
     expect(r.totals.crashes).toBeGreaterThan(100)
     expect(r.totals.partitions).toBeGreaterThan(50)
     expect(r.totals.snapshotsInstalled).toBeGreaterThan(10)
+    // restarts whose applied state, or snapshot, is past the unsynced commit index they lost (issue 13)
+    expect(r.totals.restartsAppliedAhead).toBeGreaterThan(100)
+    expect(r.totals.restartsSnapshotAhead).toBeGreaterThan(10)
     expect(r.totals.confChanges).toBeGreaterThan(10)
     expect(r.totals.transfers).toBeGreaterThan(10)
     expect(r.totals.acked).toBeGreaterThan(1000)
@@ -25,6 +28,8 @@ describe('simulator - safety and liveness', () => {
     if (r.failures.length > 0) expect.fail(describeFailure(r.failures[0]!, 60))
     expect(r.seeds).toBe(SLICE_5)
     expect(r.totals.acked).toBeGreaterThan(1000)
+    expect(r.totals.restartsAppliedAhead).toBeGreaterThan(50)
+    expect(r.totals.restartsSnapshotAhead).toBeGreaterThan(5)
   })
 })
 

@@ -1,9 +1,18 @@
 /**
  * The deterministic cluster simulator. One seed decides everything: the options (see
- * options.ts), every message delay, loss and duplicate, partitions, crashes (which lose
- * whatever a node had not yet made durable), restarts, clock rates, snapshots,
- * membership changes, leadership transfers and client proposals. The real RaftNode runs
- * under a simulated host that follows the Ready contract with a simulated disk latency.
+ * options.ts), every message delay, loss and duplicate, partitions, crashes, restarts,
+ * clock rates, snapshots, membership changes, leadership transfers and client
+ * proposals. The real RaftNode runs under a simulated host that follows the Ready
+ * contract with a simulated disk latency.
+ *
+ * The crash model: a crash loses whatever a node had not yet made durable: the write
+ * in flight, and every commit-only hard state written since the last sync (a Ready
+ * with `mustSync` false is written at once but not synced; the next sync covers it, as
+ * in a WAL). The host's applied state is its own store, not synced with the log: with
+ * the seed's `appliedSurvival` chance it survives the crash whole, so the node restarts
+ * with an applied index (and perhaps a snapshot taken from it) beyond its durable
+ * commit index; otherwise the host restores its snapshot, and the log store synced the
+ * commit index together with that snapshot when it was taken.
  *
  * A run has two phases: safety (faults on; the Checker is consulted after every step)
  * and liveness (faults healed; a leader must appear and fresh proposals must commit on
@@ -41,6 +50,10 @@ export interface SimStats {
   partitions: number
   snapshotsTaken: number
   snapshotsInstalled: number
+  /** Restarts with the host's applied index beyond the durable commit index. */
+  restartsAppliedAhead: number
+  /** Restarts with a snapshot beyond the durable commit index and above the log's first index - 1. */
+  restartsSnapshotAhead: number
   confChanges: number
   transfers: number
   messages: number
@@ -73,6 +86,12 @@ class SimNode {
   crashAt = -1
   /** The Ready being made durable, and when the write completes. */
   pending: { ready: Ready; doneAt: number } | null = null
+  /** The commit index of the last synced hard state (later commit-only writes are unsynced). */
+  syncedCommit = 0
+  /** The last crash kept the applied state (`sm`), so the restart resumes from it. */
+  appliedSurvived = false
+  /** After a restart that raised the commit index: the commit its first Ready must write (0: none). */
+  commitToWrite = 0
 
   constructor(id: NodeId, voters: readonly NodeId[], tickPeriod: number) {
     this.id = id
@@ -107,6 +126,8 @@ export class Simulation {
     partitions: 0,
     snapshotsTaken: 0,
     snapshotsInstalled: 0,
+    restartsAppliedAhead: 0,
+    restartsSnapshotAhead: 0,
     confChanges: 0,
     transfers: 0,
     messages: 0,
@@ -138,16 +159,28 @@ export class Simulation {
   }
 
   #startNode(n: SimNode): void {
-    const snap = n.storage.snapshot()
-    n.sm = SimStateMachine.decode(snap.metadata.index, snap.data)
+    const st = n.storage
+    const snap = st.snapshot()
+    // the applied state that survived, else the snapshot's (a snapshot is never newer than the applied state it was taken from)
+    if (!n.appliedSurvived || n.sm.index < snap.metadata.index) n.sm = SimStateMachine.decode(snap.metadata.index, snap.data)
+    n.appliedSurvived = false
+    const applied = n.sm.index
+    const durableCommit = st.hardState().commit
+    n.syncedCommit = durableCommit
+    if (applied > durableCommit) this.stats.restartsAppliedAhead++
+    if (snap.metadata.index > durableCommit && snap.metadata.index > st.firstIndex() - 1) this.stats.restartsSnapshotAhead++
+    this.#checker.resumed(n.id, applied, n.sm.hash)
     n.raft = new RaftNode({
       id: n.id,
-      storage: n.storage,
+      storage: st,
       prng: this.#prng.fork(),
-      applied: snap.metadata.index,
+      applied,
       unsafe: this.#cfg.unsafe,
       ...this.opts.raft,
     })
+    // what the node now holds committed must be the committed history (it is raised past the durable commit index)
+    this.#checker.committedDurable(n.id, st, n.raft.commit)
+    n.commitToWrite = n.raft.commit > durableCommit ? n.raft.commit : 0
     n.pending = null
   }
 
@@ -320,6 +353,13 @@ export class Simulation {
     }
     if (!raft.hasReady()) return
     const rd = raft.ready()
+    if (n.commitToWrite > 0) {
+      // the commit index raised on restart must become the durable one again
+      if ((rd.hardState?.commit ?? 0) < n.commitToWrite) {
+        throw new Violation('durability', `n${n.id}'s first Ready after a restart at commit ${n.commitToWrite} does not write it (hard state ${JSON.stringify(rd.hardState)})`)
+      }
+      n.commitToWrite = 0
+    }
     if (rd.softState) this.#log(() => `n${n.id} ${rd.softState!.role} term ${raft.term} leader ${rd.softState!.leader}`)
     for (const m of rd.messages) this.#send(m)
     if (rd.mustSync) {
@@ -334,6 +374,8 @@ export class Simulation {
     const st = n.storage
     for (const e of rd.entries) this.#checker.persisted(n.id, e)
     st.persist(rd)
+    // a sync makes every earlier write durable too (a WAL): the commit index included
+    if (rd.mustSync) n.syncedCommit = st.hardState().commit
     if (rd.snapshot) this.#log(() => `n${n.id} persist snapshot @${rd.snapshot!.metadata.index}`)
     if (rd.entries.length > 0) this.#log(() => `n${n.id} persist ${formatEntries(rd.entries)}`)
     for (const m of rd.messagesAfterPersist) this.#send(m)
@@ -385,18 +427,28 @@ export class Simulation {
   }
 
   #crash(n: SimNode): void {
-    // everything not yet durable (the pending write, the in-memory log) is lost
+    // everything not yet durable (the pending write, the in-memory log, commit-only hard
+    // states written since the last sync) is lost
+    const st = n.storage
+    const hs = st.hardState()
+    const survived = this.#prng.chance(this.opts.appliedSurvival)
+    let commit = n.syncedCommit
+    // a host whose applied state does not survive restores its snapshot; its log store
+    // synced the commit index together with that snapshot
+    if (!survived) commit = Math.max(commit, Math.min(hs.commit, st.snapshot().metadata.index))
+    if (commit !== hs.commit) st.setHardState({ ...hs, commit })
+    n.appliedSurvived = survived
     n.raft = null
     n.pending = null
     n.crashAt = -1
     this.stats.crashes++
-    this.#log(() => `n${n.id} CRASH`)
+    this.#log(() => `n${n.id} CRASH durable commit ${commit} (written ${hs.commit}), applied ${survived ? `${n.sm.index} survives` : 'lost'}`)
   }
 
   #restart(n: SimNode): void {
     this.#startNode(n)
     n.nextTick = this.#now + this.#prng.range(1, n.tickPeriod)
-    this.#log(() => `n${n.id} RESTART term ${n.raft!.term} commit ${n.raft!.commit} last ${n.raft!.lastIndex} snapshot @${n.storage.snapshot().metadata.index}`)
+    this.#log(() => `n${n.id} RESTART term ${n.raft!.term} commit ${n.raft!.commit} applied ${n.sm.index} last ${n.raft!.lastIndex} snapshot @${n.storage.snapshot().metadata.index}`)
   }
 
   #partition(): void {
