@@ -81,12 +81,15 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
     const closeTopic = async (topic: Topic): Promise<void> => {
       for (const p of topic.partitions) await groups!.closeGroup(p.groupId, true)
     }
-    // a crash between deleting a topic's metadata and its data leaves directories no topic owns
+    // a crash between deleting a topic's metadata and its data leaves directories no topic owns:
+    // set aside, never deleted because metadata forgot them (an operator purges them)
     const owned = new Set([String(CONTROLLER_GROUP_ID), ...controller.metadata.groups().map((g) => String(g.assignment.groupId))])
     for (const name of await dir.groupIds()) {
       if (!owned.has(name)) {
-        log.warn({ group: name }, 'removing the data of a group no topic owns')
-        await dir.removeGroup(name)
+        const moved = await dir.quarantineGroup(name)
+        if (!moved.ok) throw new Error(moved.error.message)
+        const remove = `raftmq data quarantine purge ${moved.value.split(/[\\/]/).pop()} --data-dir ${config.dataDir}`
+        log.warn({ group: name, quarantine: moved.value, remove }, 'moved the data of a group no topic owns to quarantine')
       }
     }
     for (const topic of controller.metadata.topics.values()) await openTopic(topic)

@@ -1,36 +1,52 @@
 /**
- * DataDir: a node's data directory, and who may use it.
+ * DataDir: a node's data directory, who may use it, and where data no topic owns goes.
  *
  * Layout:
- *   <dataDir>/meta.json            {"formatVersion": 1, "nodeId": 1, "createdAt": "<ISO time>"}
- *   <dataDir>/raftmq.lock          the pid of the process that has the directory open
- *   <dataDir>/groups/<groupId>/    one LevelDB per group replica (raft-log-store.ts)
+ *   <dataDir>/meta.json                      {"formatVersion": 1, "nodeId": 1, "createdAt": "<ISO time>"}
+ *   <dataDir>/lock/                          an empty LevelDB, open while the directory is: its LOCK is the lock
+ *   <dataDir>/lock.pid                       the holder's pid, only to name it in messages
+ *   <dataDir>/groups/<groupId>/              one group replica's files (its LevelDB), opened by their owners
+ *   <dataDir>/quarantine/<groupId>.<time>/   a group directory set aside (time: ISO 8601 UTC, no colons)
  *
- * One process at a time: `open` takes the lock file and refuses a directory another
- * live process holds ("data directory ./data is in use by process 1234"). The lock file
- * is created whole (written beside it, then hard-linked into place, which fails if it
- * exists), so nobody ever sees it empty. A lock whose process is gone (checked with
- * `process.kill(pid, 0)`) is stale and taken over; so is one holding our own pid, which
- * after a restart in a container (pid 1 again) means a previous life of this node.
- * The pid file is advisory (two processes racing to take over the same stale lock can
- * both win, and pids are per namespace): the hard guarantee is LevelDB's own LOCK on
- * every group database, which refuses a second opener with STORE_IN_USE.
+ * The lock. One process at a time: `open` opens the LevelDB in lock/ and keeps it open
+ * until `close`, and refuses a directory another process holds ("data directory ./data
+ * is in use by process 1234"). LevelDB holds its LOCK file with fcntl(F_SETLK), a lock
+ * the kernel drops when the process's descriptors close, which exit does before the
+ * process is a zombie. So a node restarts at once after kill -9, reaped or not, and a
+ * reused pid never makes a dead holder look alive. The pid file is written once the lock
+ * is held and removed before it is let go; it decides nothing (after kill -9 it names a
+ * dead process until the next holder overwrites it). What keeps the lock a lock:
+ * - nothing but LevelDB opens lock/LOCK in a process that holds it (POSIX drops a
+ *   process's fcntl locks on a file when ANY descriptor of it that process has closes);
+ * - nobody deletes lock/ (a new LOCK file would be a second, independent lock);
+ * - a local file system (on NFS, fcntl locks are only as good as its lock manager).
+ * LevelDB also refuses a second opener within one process; a set of the real paths open
+ * here gives that case its own message. Why this and not a package: proper-lockfile and
+ * lockfile judge a lock stale by its age, so a dead holder blocks for the stale period
+ * and a live one that stalls is taken over; fs-ext and os-lock reach flock through
+ * native addons compiled at install. classic-level is already here, prebuilt.
+ * Every group's LevelDB has its own LOCK as well.
  *
  * `meta.json` ties the directory to a node id and a format version, checked at open,
  * so a node never starts on another node's data or on a layout it cannot read. It is
  * written atomically (temp file, fsync, rename, fsync of the directory).
  *
- * Errors are values (Result) with stable codes; group ids are validated (asserted)
- * because they become path components.
+ * Quarantine, never delete because metadata forgot (DESIGN §4): `quarantineGroup` renames
+ * a group's directory into quarantine/ and fsyncs both directories, so a crash leaves it
+ * in exactly one of them. It stays there until an operator removes it with
+ * `purgeQuarantine` (`raftmq data quarantine purge`, which takes the lock, so never while
+ * a node runs). `listQuarantineAt` reads without the lock, safe beside a running node.
  *
- * Imports node:fs, node:path, src/base and ./raft-log-store.
+ * Errors are values (Result) with stable codes and messages naming the paths; group ids
+ * are validated (asserted) because they become path components.
+ *
+ * Imports classic-level, node:fs, node:path and src/base.
  */
-import { link, mkdir, open, readFile, readdir, realpath, rename, rm, unlink, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, open, readFile, readdir, realpath, rename, rm, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
+import { ClassicLevel } from 'classic-level'
 import { assert, fail, ok } from '../base/index.js'
 import type { Result } from '../base/index.js'
-import { LevelRaftStorage } from './raft-log-store.js'
-import type { LevelRaftStorageOptions, StoreOpenError } from './raft-log-store.js'
 
 export const DATA_DIR_FORMAT_VERSION = 1
 
@@ -40,17 +56,41 @@ export interface DataDirMeta {
   readonly createdAt: string
 }
 
-export type DataDirError = 'DATA_DIR_IN_USE' | 'DATA_DIR_INVALID' | 'DATA_DIR_INCOMPATIBLE' | 'DATA_DIR_WRONG_NODE' | 'DATA_DIR_IO'
+export type DataDirError = 'DATA_DIR_IN_USE' | 'DATA_DIR_NOT_FOUND' | 'DATA_DIR_INVALID' | 'DATA_DIR_INCOMPATIBLE' | 'DATA_DIR_WRONG_NODE' | 'DATA_DIR_IO'
 
 /** A group id: a non-negative integer (group 0 is the controller) or a short name of [A-Za-z0-9._-]. */
 export type GroupId = number | string
 
-const LOCK_FILE = 'raftmq.lock'
+/** A group directory in quarantine/ (or anything else found there). */
+export interface QuarantinedGroup {
+  /** Its name in quarantine/, which `purgeQuarantine` takes. */
+  readonly name: string
+  /** The group it was, or null for an entry `quarantineGroup` did not name. */
+  readonly group: string | null
+  readonly path: string
+  /** The total size of its files (apparent size, as `du --apparent-size`). */
+  readonly bytes: number
+  /** When it was quarantined: from its name, else its modification time. */
+  readonly quarantinedAt: Date
+}
+
+const LOCK_DIR = 'lock'
+const PID_FILE = 'lock.pid'
+/** The pid file that was the lock before lock/ (an older raftmq's, left by kill -9). */
+const LEGACY_LOCK_FILE = 'raftmq.lock'
 const META_FILE = 'meta.json'
 const GROUPS_DIR = 'groups'
+const QUARANTINE_DIR = 'quarantine'
 const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
+/** `<group>.<time>`, and `-<n>` when the same group was quarantined twice in one millisecond. */
+const QUARANTINE_NAME = /^([A-Za-z0-9][A-Za-z0-9._-]{0,127})\.(\d{4}-\d{2}-\d{2}T\d{6}\.\d{3}Z)(?:-\d+)?$/
+const QUARANTINE_SUFFIXES_MAX = 100
+/** Directory levels counted under a quarantined group (a LevelDB is one level). */
+const QUARANTINE_DEPTH_MAX = 16
 
-/** Real paths of the data directories open in this process (a pid file cannot tell us apart from ourselves). */
+type LockDb = ClassicLevel<string, string>
+
+/** Real paths of the data directories open in this process (for a clearer message than LevelDB's). */
 const openInThisProcess = new Set<string>()
 
 export interface DataDirOptions {
@@ -62,39 +102,69 @@ export class DataDir {
   readonly path: string
   readonly meta: DataDirMeta
   readonly #real: string
+  readonly #lock: LockDb
   #closed = false
 
-  private constructor(path: string, real: string, meta: DataDirMeta) {
+  private constructor(path: string, real: string, meta: DataDirMeta, lock: LockDb) {
     this.path = path
     this.#real = real
     this.meta = meta
+    this.#lock = lock
   }
 
   /** Opens (creating if missing) the data directory of node `nodeId`, taking its lock. */
-  static async open(path: string, opts: DataDirOptions): Promise<Result<DataDir, DataDirError>> {
+  static open(path: string, opts: DataDirOptions): Promise<Result<DataDir, DataDirError>> {
     assert(Number.isSafeInteger(opts.nodeId) && opts.nodeId > 0, `node id must be a positive integer, got ${opts.nodeId}`)
+    return DataDir.#open(path, opts.nodeId)
+  }
+
+  /**
+   * Opens an existing data directory, whichever node's it is, taking its lock: for
+   * operator tools. Creates nothing but the lock; a path without meta.json is refused.
+   */
+  static openExisting(path: string): Promise<Result<DataDir, DataDirError>> {
+    return DataDir.#open(path, null)
+  }
+
+  /** What is in `path`'s quarantine, read without the lock (safe while a node runs). */
+  static async listQuarantineAt(path: string): Promise<Result<QuarantinedGroup[], DataDirError>> {
+    const real = await existingRealPath(path)
+    if (!real.ok) return real
+    return readQuarantine(path, real.value)
+  }
+
+  static async #open(path: string, nodeId: number | null): Promise<Result<DataDir, DataDirError>> {
     let real: string
-    try {
-      await mkdir(path, { recursive: true })
-      real = await realpath(path)
-    } catch (e) {
-      return fail('DATA_DIR_IO', `cannot create data directory ${path}: ${message(e)}`)
+    if (nodeId === null) {
+      const found = await existingRealPath(path)
+      if (!found.ok) return found
+      real = found.value
+    } else {
+      try {
+        await mkdir(path, { recursive: true })
+        real = await realpath(path)
+      } catch (e) {
+        return fail('DATA_DIR_IO', `cannot create data directory ${path}: ${message(e)}`)
+      }
     }
     if (openInThisProcess.has(real)) return fail('DATA_DIR_IN_USE', `data directory ${path} is in use by this process (${process.pid}): it is already open`)
-    const locked = await takeLock(path, join(real, LOCK_FILE))
-    if (!locked.ok) return locked
     openInThisProcess.add(real)
+    const locked = await takeLock(path, real)
+    if (!locked.ok) {
+      openInThisProcess.delete(real)
+      return locked
+    }
     let meta: Result<DataDirMeta, DataDirError>
     try {
-      meta = await checkMeta(path, real, opts.nodeId)
+      meta = await checkMeta(path, real, nodeId)
     } catch (e) {
       meta = fail('DATA_DIR_IO', `data directory ${path}: ${message(e)}`)
     }
     if (!meta.ok) {
-      await releaseLock(real)
+      await releaseLock(real, locked.value)
       return meta
     }
-    return ok(new DataDir(path, real, meta.value))
+    return ok(new DataDir(path, real, meta.value, locked.value))
   }
 
   /** `<dataDir>/groups/<groupId>`: where group `id`'s replica keeps its database. */
@@ -109,23 +179,88 @@ export class DataDir {
     return names.filter((d) => d.isDirectory() && GROUP_NAME.test(d.name)).map((d) => d.name).sort()
   }
 
-  /** Opens (creating if missing) group `id`'s replica store. */
-  openGroup(id: GroupId, opts: LevelRaftStorageOptions): Promise<Result<LevelRaftStorage, StoreOpenError>> {
-    this.#assertOpen()
-    return LevelRaftStorage.open(this.groupDir(id), opts)
-  }
-
   /** Deletes group `id`'s replica (its store must be closed: a replica moved elsewhere). */
   async removeGroup(id: GroupId): Promise<void> {
     this.#assertOpen()
     await rm(this.groupDir(id), { recursive: true, force: true })
   }
 
+  /**
+   * Moves group `id`'s directory (its store must be closed) to
+   * `<dataDir>/quarantine/<id>.<time>` and returns that path. The data stays until
+   * `purgeQuarantine` removes it.
+   */
+  async quarantineGroup(id: GroupId): Promise<Result<string, DataDirError>> {
+    this.#assertOpen()
+    const name = groupName(id)
+    const from = this.groupDir(name)
+    const quarantine = join(this.#real, QUARANTINE_DIR)
+    try {
+      if (!(await pathExists(from))) return fail('DATA_DIR_NOT_FOUND', `data directory ${this.path} has no group ${name} to quarantine (${from})`)
+      if ((await mkdir(quarantine, { recursive: true })) !== undefined) await syncDir(this.#real)
+      const stamp = new Date().toISOString().replace(/:/g, '')
+      for (let n = 1; n <= QUARANTINE_SUFFIXES_MAX; n++) {
+        const to = join(quarantine, n === 1 ? `${name}.${stamp}` : `${name}.${stamp}-${n}`)
+        if (await pathExists(to)) continue
+        await rename(from, to)
+        await syncDir(join(this.#real, GROUPS_DIR))
+        await syncDir(quarantine)
+        return ok(to)
+      }
+      return fail('DATA_DIR_IO', `data directory ${this.path}: cannot quarantine group ${name}: ${QUARANTINE_SUFFIXES_MAX} names for ${name}.${stamp} are taken in ${quarantine}`)
+    } catch (e) {
+      return fail('DATA_DIR_IO', `data directory ${this.path}: cannot quarantine group ${name} (${from}): ${message(e)}`)
+    }
+  }
+
+  /** What is in quarantine/, oldest first. */
+  listQuarantine(): Promise<Result<QuarantinedGroup[], DataDirError>> {
+    this.#assertOpen()
+    return readQuarantine(this.path, this.#real)
+  }
+
+  /**
+   * Deletes the named entries of quarantine/ (names as listed), or all of them, and
+   * returns what it deleted. A name not in quarantine/ fails the call before anything
+   * is deleted.
+   */
+  async purgeQuarantine(names: readonly string[] | 'all'): Promise<Result<QuarantinedGroup[], DataDirError>> {
+    this.#assertOpen()
+    const listed = await readQuarantine(this.path, this.#real)
+    if (!listed.ok) return listed
+    let chosen: QuarantinedGroup[] = listed.value
+    if (names !== 'all') {
+      const byName = new Map(listed.value.map((q) => [q.name, q]))
+      const missing = names.filter((n) => !byName.has(n))
+      if (missing.length > 0) {
+        return fail('DATA_DIR_NOT_FOUND', `data directory ${this.path} has nothing in quarantine named ${missing.map((n) => JSON.stringify(n)).join(', ')}`)
+      }
+      chosen = [...new Set(names)].map((n) => byName.get(n)!)
+    }
+    const purged: QuarantinedGroup[] = []
+    for (const q of chosen) {
+      try {
+        await rm(q.path, { recursive: true, force: true })
+      } catch (e) {
+        return fail('DATA_DIR_IO', `data directory ${this.path}: purged ${purged.length} of ${chosen.length}; cannot remove ${q.path}: ${message(e)}`)
+      }
+      purged.push(q)
+    }
+    if (purged.length > 0) {
+      try {
+        await syncDir(join(this.#real, QUARANTINE_DIR))
+      } catch (e) {
+        return fail('DATA_DIR_IO', `data directory ${this.path}: cannot sync ${join(this.#real, QUARANTINE_DIR)}: ${message(e)}`)
+      }
+    }
+    return ok(purged)
+  }
+
   /** Releases the lock (group stores are closed by their owners first). Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await releaseLock(this.#real)
+    await releaseLock(this.#real, this.#lock)
   }
 
   #assertOpen(): void {
@@ -142,72 +277,112 @@ function groupName(id: GroupId): string {
   return id
 }
 
-// ---- the lock file -------------------------------------------------------------------------
-
-async function takeLock(display: string, lockPath: string): Promise<Result<null, DataDirError>> {
-  const mine = `${lockPath}.${process.pid}.tmp`
+/** The real path of an existing data directory: one with a meta.json. */
+async function existingRealPath(path: string): Promise<Result<string, DataDirError>> {
   try {
-    await writeFile(mine, `${process.pid}\n`)
-    // a few rounds: a stale lock removed by us (or released by its owner) may be taken by someone else first
-    for (let round = 0; round < 5; round++) {
-      try {
-        await link(mine, lockPath)
-        return ok(null)
-      } catch (e) {
-        if (code(e) !== 'EEXIST') throw e
-      }
-      const holder = await readHolder(lockPath)
-      if (holder === 'gone') continue
-      if (holder !== null && holder !== process.pid && isAlive(holder)) {
-        return fail('DATA_DIR_IN_USE', `data directory ${display} is in use by process ${holder}`)
-      }
-      // stale: its process is gone, the file is not ours to read, or it is a previous life of this pid
-      await unlink(lockPath).catch((e: unknown) => {
-        if (code(e) !== 'ENOENT') throw e
-      })
-    }
-    return fail('DATA_DIR_IN_USE', `data directory ${display}: its lock file ${lockPath} keeps changing hands; is another node starting on it?`)
+    const real = await realpath(path)
+    if (!(await pathExists(join(real, META_FILE)))) return fail('DATA_DIR_NOT_FOUND', `${path} is not a raftmq data directory: it has no ${META_FILE}`)
+    return ok(real)
   } catch (e) {
-    return fail('DATA_DIR_IO', `data directory ${display}: cannot take the lock file ${lockPath}: ${message(e)}`)
-  } finally {
-    await unlink(mine).catch(() => undefined)
+    if (code(e) === 'ENOENT') return fail('DATA_DIR_NOT_FOUND', `there is no data directory ${path}`)
+    return fail('DATA_DIR_IO', `data directory ${path}: ${message(e)}`)
   }
 }
 
-/** The pid in the lock file, null if unreadable, 'gone' if the file vanished meanwhile. */
-async function readHolder(lockPath: string): Promise<number | null | 'gone'> {
+// ---- the lock -------------------------------------------------------------------------------
+
+async function takeLock(display: string, real: string): Promise<Result<LockDb, DataDirError>> {
+  const lockDir = join(real, LOCK_DIR)
+  const db: LockDb = new ClassicLevel(lockDir)
+  try {
+    await db.open({ createIfMissing: true })
+  } catch (e) {
+    if (levelCode(e) !== 'LEVEL_LOCKED') return fail('DATA_DIR_IO', `data directory ${display}: cannot open its lock ${lockDir}: ${levelMessage(e)}`)
+    const pidPath = join(real, PID_FILE)
+    const holder = await readHolder(pidPath).catch(() => null)
+    if (holder === null) return fail('DATA_DIR_IN_USE', `data directory ${display} is in use by another process (its lock ${lockDir} is held; ${pidPath} does not say by whom)`)
+    return fail('DATA_DIR_IN_USE', `data directory ${display} is in use by process ${holder}`)
+  }
+  try {
+    await writeAtomically(real, PID_FILE, `${process.pid}\n`)
+    await unlink(join(real, LEGACY_LOCK_FILE)).catch((e: unknown) => {
+      if (code(e) !== 'ENOENT') throw e
+    })
+  } catch (e) {
+    await db.close().catch(() => undefined)
+    return fail('DATA_DIR_IO', `data directory ${display}: cannot write ${join(real, PID_FILE)}: ${message(e)}`)
+  }
+  return ok(db)
+}
+
+/** The pid in the pid file, null if it is missing or not a pid. */
+async function readHolder(pidPath: string): Promise<number | null> {
   let text: string
   try {
-    text = await readFile(lockPath, 'utf8')
+    text = await readFile(pidPath, 'utf8')
   } catch (e) {
-    if (code(e) === 'ENOENT') return 'gone'
+    if (code(e) === 'ENOENT') return null
     throw e
   }
   const pid = Number(text.trim())
   return Number.isSafeInteger(pid) && pid > 0 ? pid : null
 }
 
-function isAlive(pid: number): boolean {
+async function releaseLock(real: string, db: LockDb): Promise<void> {
   try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    // EPERM: it exists but belongs to someone else, which still means in use
-    return code(e) === 'EPERM'
+    // while the lock is still ours, so it is never a successor's pid file
+    await unlink(join(real, PID_FILE)).catch(() => undefined)
+    await db.close()
+  } finally {
+    openInThisProcess.delete(real)
   }
 }
 
-async function releaseLock(real: string): Promise<void> {
-  openInThisProcess.delete(real)
-  const lockPath = join(real, LOCK_FILE)
-  // only our own lock: never delete one that a takeover gave to another process
-  const holder = await readHolder(lockPath).catch(() => null)
-  if (holder === process.pid) await unlink(lockPath).catch(() => undefined)
+// ---- quarantine -----------------------------------------------------------------------------
+
+async function readQuarantine(display: string, real: string): Promise<Result<QuarantinedGroup[], DataDirError>> {
+  const dir = join(real, QUARANTINE_DIR)
+  try {
+    const names = await readdir(dir).catch((e: unknown) => {
+      if (code(e) === 'ENOENT') return []
+      throw e
+    })
+    const out: QuarantinedGroup[] = []
+    for (const name of names) {
+      const path = join(dir, name)
+      const st = await lstat(path).catch((e: unknown) => {
+        if (code(e) === 'ENOENT') return null // purged meanwhile
+        throw e
+      })
+      if (st === null) continue
+      const m = QUARANTINE_NAME.exec(name)
+      const at = m ? new Date(`${m[2]!.slice(0, 13)}:${m[2]!.slice(13, 15)}:${m[2]!.slice(15)}`) : st.mtime
+      out.push({ name, group: m ? m[1]! : null, path, bytes: await treeBytes(path, 0), quarantinedAt: at })
+    }
+    return ok(out.sort((a, b) => a.quarantinedAt.getTime() - b.quarantinedAt.getTime() || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)))
+  } catch (e) {
+    return fail('DATA_DIR_IO', `data directory ${display}: cannot read ${dir}: ${message(e)}`)
+  }
+}
+
+/** The apparent size of the files under `path` (symbolic links not followed, at most QUARANTINE_DEPTH_MAX levels). */
+async function treeBytes(path: string, depth: number): Promise<number> {
+  const st = await lstat(path).catch((e: unknown) => {
+    if (code(e) === 'ENOENT') return null
+    throw e
+  })
+  if (st === null) return 0
+  if (!st.isDirectory()) return st.size
+  if (depth >= QUARANTINE_DEPTH_MAX) return 0
+  let bytes = 0
+  for (const name of await readdir(path)) bytes += await treeBytes(join(path, name), depth + 1)
+  return bytes
 }
 
 // ---- meta.json ------------------------------------------------------------------------------
 
-async function checkMeta(display: string, real: string, nodeId: number): Promise<Result<DataDirMeta, DataDirError>> {
+/** Checks meta.json against `nodeId` (any node's when null), creating it and groups/ for a new node. */
+async function checkMeta(display: string, real: string, nodeId: number | null): Promise<Result<DataDirMeta, DataDirError>> {
   const metaPath = join(real, META_FILE)
   let text: string | null = null
   try {
@@ -217,6 +392,7 @@ async function checkMeta(display: string, real: string, nodeId: number): Promise
   }
   const groupsPath = join(real, GROUPS_DIR)
   if (text === null) {
+    if (nodeId === null) return fail('DATA_DIR_NOT_FOUND', `${display} is not a raftmq data directory: it has no ${META_FILE}`)
     const groups = await readdir(groupsPath).catch((e: unknown) => {
       if (code(e) === 'ENOENT') return []
       throw e
@@ -242,10 +418,10 @@ async function checkMeta(display: string, real: string, nodeId: number): Promise
   if (m.formatVersion !== DATA_DIR_FORMAT_VERSION) {
     return fail('DATA_DIR_INCOMPATIBLE', `data directory ${display} has format ${m.formatVersion}; this raftmq reads format ${DATA_DIR_FORMAT_VERSION}`)
   }
-  if (m.nodeId !== nodeId) {
+  if (nodeId !== null && m.nodeId !== nodeId) {
     return fail('DATA_DIR_WRONG_NODE', `data directory ${display} belongs to node ${m.nodeId}, not node ${nodeId}`)
   }
-  await mkdir(groupsPath, { recursive: true })
+  if (nodeId !== null) await mkdir(groupsPath, { recursive: true })
   return ok({ formatVersion: m.formatVersion, nodeId: m.nodeId, createdAt: m.createdAt })
 }
 
@@ -259,6 +435,10 @@ async function writeAtomically(dir: string, name: string, text: string): Promise
     await f.close()
   }
   await rename(tmp, join(dir, name))
+  await syncDir(dir)
+}
+
+async function syncDir(dir: string): Promise<void> {
   const d = await open(dir, 'r')
   try {
     await d.sync()
@@ -267,9 +447,29 @@ async function writeAtomically(dir: string, name: string, text: string): Promise
   }
 }
 
+async function pathExists(path: string): Promise<boolean> {
+  try {
+    await lstat(path)
+    return true
+  } catch (e) {
+    if (code(e) === 'ENOENT') return false
+    throw e
+  }
+}
+
 function code(e: unknown): string | undefined {
   const c = (e as { code?: unknown } | null)?.code
   return typeof c === 'string' ? c : undefined
+}
+
+/** A classic-level error's code: the cause's (LEVEL_LOCKED under LEVEL_DATABASE_NOT_OPEN) when it has one. */
+function levelCode(e: unknown): string | undefined {
+  return code((e as { cause?: unknown } | null)?.cause) ?? code(e)
+}
+
+function levelMessage(e: unknown): string {
+  const cause = (e as { cause?: unknown } | null)?.cause
+  return cause instanceof Error ? `${message(e)} (${cause.message})` : message(e)
 }
 
 function message(e: unknown): string {
