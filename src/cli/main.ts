@@ -10,6 +10,7 @@
 import { Command } from 'commander'
 import { benchCommand } from './bench.js'
 import { consumeCommand } from './consume.js'
+import { dataCommand } from './data.js'
 import { produceCommand } from './produce.js'
 import { configureUsageErrors, exitCodeOf } from './run.js'
 import { startCommand } from './start.js'
@@ -21,6 +22,7 @@ program.addCommand(topicCommand())
 program.addCommand(produceCommand())
 program.addCommand(consumeCommand())
 program.addCommand(benchCommand())
+program.addCommand(dataCommand())
 configureUsageErrors(program)
 try {
   await program.parseAsync(process.argv)
