@@ -1,0 +1,42 @@
+/**
+ * The WAL's bounds, kept here until they move into src/base/limits.ts (as `limits.wal`).
+ * Every one is enforced where data enters: add() asserts the caller's records against
+ * them, recovery treats a length beyond them as a bad record rather than an allocation.
+ *
+ * Imports nothing.
+ */
+export const walLimits = {
+  /**
+   * A segment's pre-allocated size. Large enough that rolls are rare (one per ~64 MiB of
+   * records) and small enough that retiring one frees space soon after its groups have
+   * made their entries durable elsewhere.
+   */
+  segmentBytesDefault: 64 << 20,
+  /** Smallest segment accepted by the options: a header, a few records and their framing. */
+  segmentBytesMin: 256,
+  /** One record's payload: the largest client frame (limits.protocol.frameBytesMax) fits in one entry. */
+  recordPayloadBytesMax: 64 << 20,
+  /**
+   * What one commit may carry (record frames, WAL framing included). The caller commits
+   * before reaching it; it also bounds the size of an oversized segment.
+   */
+  commitBytesMax: 256 << 20,
+  /** Buffers in one writev call: Linux's IOV_MAX. A commit needing more is split into several calls. */
+  iovecsMax: 1024,
+  /**
+   * Payloads shorter than this are copied into the commit's own buffer instead of being
+   * referenced by an iovec of their own: a memcpy of a few KiB is cheaper than an iovec
+   * entry, and it keeps a commit of 1000 small records to one or two iovecs.
+   */
+  copyPayloadBytesMax: 4096,
+  /**
+   * Background zero fill of a fresh segment goes in chunks this size, each fdatasynced
+   * before the next: one 64 MiB write stalled concurrent 100 B commits' fdatasync for up
+   * to 52 ms here (p99 3.4 ms), 1 MiB chunks left their p99 where it was without it.
+   */
+  prepareChunkBytes: 1 << 20,
+  /** Retired segments kept for reuse; the rest are deleted. */
+  freeSegmentsMax: 4,
+  /** Segment sequence numbers are u32 on disk. */
+  segmentSeqMax: 0xffff_ffff,
+} as const
