@@ -35,7 +35,7 @@ import { describeEnvironment, environment, fmtInt, fmtPct, median, style, textTa
 type RecordBatchModule = typeof import('../src/protocol/record-batch.js')
 type CodecModule = typeof import('../src/protocol/codec.js')
 type ApiModule = typeof import('../src/protocol/api.js')
-type WorkerMessagesModule = typeof import('../src/group/worker-messages.js')
+type WorkerMessagesModule = typeof import('../src/replica/worker-messages.js')
 type CommandsModule = typeof import('../src/partition/commands.js')
 type PartitionModule = typeof import('../src/partition/index.js')
 
@@ -76,7 +76,7 @@ async function load(): Promise<{ rb: RecordBatchModule; codec: CodecModule; api:
     rb: await get<RecordBatchModule>('protocol/record-batch'),
     codec: await get<CodecModule>('protocol/codec'),
     api: await get<ApiModule>('protocol/api'),
-    wm: await get<WorkerMessagesModule>('group/worker-messages'),
+    wm: await get<WorkerMessagesModule>('replica/worker-messages'),
     commands: await get<CommandsModule>('partition/commands'),
     partition: await get<PartitionModule>('partition/index'),
   }

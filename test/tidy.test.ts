@@ -22,10 +22,11 @@ const layers: Record<string, { readonly may: readonly string[]; readonly package
   storage: { may: ['base', 'raft'], packages: true },
   partition: { may: ['base'], packages: false },
   controller: { may: ['base'], packages: true },
-  group: { may: ['base', 'raft', 'protocol', 'storage', 'partition'], packages: true },
-  broker: { may: ['base', 'raft', 'protocol', 'storage', 'partition', 'controller', 'group', 'types'], packages: true },
+  group: { may: ['base', 'raft'], packages: false },
+  replica: { may: ['base', 'raft', 'protocol', 'storage', 'partition', 'group'], packages: true },
+  broker: { may: ['base', 'raft', 'protocol', 'storage', 'partition', 'controller', 'group', 'replica', 'types'], packages: true },
   client: { may: ['base', 'protocol'], packages: true },
-  cli: { may: ['base', 'protocol', 'broker', 'client'], packages: true },
+  cli: { may: ['base', 'protocol', 'storage', 'broker', 'client'], packages: true },
 }
 
 describe('tidy - layering', () => {

@@ -1,13 +1,14 @@
 /**
  * Worker-thread entry point: wires the thread's data port, a pino logger and comlink to
- * a ReplicaHost (src/group/replica-host.ts). No logic of its own.
+ * a ReplicaHost (src/replica/replica-host.ts) over this worker's write-ahead log. No
+ * logic of its own.
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import type { MessagePort } from 'node:worker_threads'
 import * as Comlink from 'comlink'
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
 import { pino } from 'pino'
-import { ReplicaHost } from '../src/group/replica-host.js'
+import { ReplicaHost } from '../src/replica/replica-host.js'
 
 interface WorkerData {
   readonly port: MessagePort
@@ -17,15 +18,19 @@ interface WorkerData {
   readonly tickMs: number
   readonly retentionCheckMs: number
   readonly producerExpiryMs: number
+  readonly walDir: string
+  readonly walSegmentBytes?: number
 }
 
 const data = workerData as WorkerData
 if (!parentPort) throw new Error('group-worker must run in a worker thread')
 const log = pino({ level: data.logLevel, base: { node: data.nodeId, worker: data.workerIndex } })
-const host = new ReplicaHost(data.port as never, log, {
+const host = ReplicaHost.create(data.port as never, log, {
   tickMs: data.tickMs,
   retentionCheckMs: data.retentionCheckMs,
   producerExpiryMs: data.producerExpiryMs,
   seed: data.nodeId * 1000 + data.workerIndex,
+  walDir: data.walDir,
+  ...(data.walSegmentBytes ? { walSegmentBytes: data.walSegmentBytes } : {}),
 })
 Comlink.expose(host, nodeEndpoint(parentPort as never))

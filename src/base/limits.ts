@@ -49,6 +49,16 @@ export const limits = {
     /** Kafka's idempotence window: the last batches remembered per producer and partition. */
     producerBatchesRemembered: 5,
   },
+  storage: {
+    /**
+     * Recently applied record batches one partition keeps in memory, so tailing consumers
+     * read them without a store read (and batches not yet written to the store are served
+     * from here whatever this says).
+     */
+    recentBatchBytesMax: 2 << 20,
+    /** Pre-allocated size of one write-ahead log segment. */
+    walSegmentBytes: 64 << 20,
+  },
   fetch: {
     /** Bytes one fetch may return in all: half the frame limit, so the response and its envelope always frame. */
     responseBytesMax: 32 << 20,

@@ -8,7 +8,7 @@
  * Imports base and node:os only.
  */
 import { availableParallelism } from 'node:os'
-import { fail, ok } from '../base/index.js'
+import { fail, limits, ok } from '../base/index.js'
 import type { Result } from '../base/index.js'
 
 export interface HostPort {
@@ -25,6 +25,8 @@ export interface BrokerConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   /** Wall-clock length of one Raft tick. */
   readonly tickMs: number
+  /** Pre-allocated size of one write-ahead log segment, MiB. */
+  readonly walSegmentMb: number
   /** Ticks without a leader before an election (heartbeats go every tick). */
   readonly electionTicks: number
   /** How long a shutdown waits for requests in flight before closing anyway. */
@@ -59,6 +61,13 @@ export const settings: readonly Setting[] = [
     help: 'forget an idempotent producer silent this long (its retries older than that may be stored twice)',
     default: '86400000',
   },
+  {
+    key: 'walSegmentMb',
+    flag: '--wal-segment-mb <mb>',
+    env: 'RAFTMQ_WAL_SEGMENT_MB',
+    help: 'size of one pre-allocated write-ahead log segment per worker (larger: rarer retirement, more disk held)',
+    default: String(limits.storage.walSegmentBytes >> 20),
+  },
   { key: 'shutdownTimeoutMs', flag: '--shutdown-timeout-ms <ms>', env: 'RAFTMQ_SHUTDOWN_TIMEOUT_MS', help: 'how long shutdown waits for requests in flight', default: '10000' },
 ]
 
@@ -86,6 +95,7 @@ export function resolveConfig(raw: RawConfig): Result<BrokerConfig, 'INVALID_CON
   const shutdownTimeoutMs = int('shutdownTimeoutMs', 0, 3_600_000)
   const retentionCheckMs = int('retentionCheckMs', 10, 86_400_000)
   const producerExpiryMs = int('producerExpiryMs', 1_000, 365 * 86_400_000)
+  const walSegmentMb = int('walSegmentMb', 1, 4096)
   const listen = parseHostPort(get('listen'))
   if (!listen.ok) errors.push(`listen: ${listen.error.message}`)
   const logLevel = get('logLevel')
@@ -107,6 +117,7 @@ export function resolveConfig(raw: RawConfig): Result<BrokerConfig, 'INVALID_CON
     shutdownTimeoutMs,
     retentionCheckMs,
     producerExpiryMs,
+    walSegmentMb,
   })
 }
 

@@ -1,67 +1,105 @@
 /**
  * The controller: the metadata Raft group (group 0), run on the main thread because the
  * main thread routes by its state and its traffic is rare (topic changes, producer ids).
- * It is the same GroupActor as a partition's, over LevelDB at `<data-dir>/groups/0`,
- * applying to the MetadataStateMachine. Its log is small, so on start it is replayed
- * from the beginning rather than snapshotted.
+ * It is the same HostedGroup as a partition's — its own partition store at
+ * `<data-dir>/groups/0`, over the main thread's own GroupRuntime (write-ahead log
+ * `<data-dir>/wal/<generation>/main`) — applying to the MetadataStateMachine, whose
+ * whole state is saved at each checkpoint.
  *
- * Imports base, storage, controller and group.
+ * Imports base, storage, controller, group and replica.
  */
-import { Prng } from '../base/index.js'
+import { Prng, ok } from '../base/index.js'
 import type { Result } from '../base/index.js'
-import { LevelRaftStorage } from '../storage/index.js'
+import type { WalFs } from '../storage/index.js'
 import { MetadataStateMachine, encodeMetadataCommand } from '../controller/index.js'
 import type { MetadataCommand, MetadataResult } from '../controller/index.js'
-import { GroupActor } from '../group/index.js'
 import type { ActorLogger, ActorProposeError } from '../group/index.js'
-import type { Entry, Ready } from '../raft/index.js'
+import { GroupRuntime, HostedGroup } from '../replica/index.js'
 
 export const CONTROLLER_GROUP_ID = 0
+const CONTROLLER_SEGMENT_BYTES = 4 << 20
 
 export class Controller {
-  readonly metadata = new MetadataStateMachine()
-  readonly #actor: GroupActor<MetadataResult>
-  readonly #storage: LevelRaftStorage
+  readonly #group: HostedGroup<MetadataResult>
+  readonly #runtime: GroupRuntime
   readonly #log: ActorLogger
+  readonly #metadata: { sm: MetadataStateMachine }
 
-  private constructor(storage: LevelRaftStorage, nodeId: number, electionTicks: number, log: ActorLogger) {
-    this.#storage = storage
+  private constructor(group: HostedGroup<MetadataResult>, runtime: GroupRuntime, metadata: { sm: MetadataStateMachine }, log: ActorLogger) {
+    this.#group = group
+    this.#runtime = runtime
+    this.#metadata = metadata
     this.#log = log
-    this.#actor = new GroupActor<MetadataResult>({
-      groupId: CONTROLLER_GROUP_ID,
-      nodeId,
-      storage: { raft: storage, persist: (rd: Ready) => storage.persist(rd) },
-      stateMachine: { apply: (e: Entry) => this.metadata.apply(e.index, e.data) },
-      prng: new Prng(nodeId),
-      applied: 0,
-      raft: { electionTicks, heartbeatTicks: 1 },
-      log,
-    })
   }
 
-  static async open(opts: { dir: string; nodeId: number; voters: readonly number[]; electionTicks: number; log: ActorLogger }): Promise<Controller> {
-    const opened = await LevelRaftStorage.open(opts.dir, { voters: opts.voters })
-    if (!opened.ok) throw new Error(`controller group: ${opened.error.message}`)
-    const c = new Controller(opened.value, opts.nodeId, opts.electionTicks, opts.log)
-    if (opts.voters.length === 1 && opts.voters[0] === opts.nodeId) c.#actor.campaign()
-    return c
+  get metadata(): MetadataStateMachine {
+    return this.#metadata.sm
+  }
+
+  static async open(opts: {
+    dir: string
+    walDir: string
+    fs: WalFs
+    nodeId: number
+    voters: readonly number[]
+    electionTicks: number
+    expectApplied?: number
+    log: ActorLogger
+  }): Promise<Result<Controller, string>> {
+    // metadata traffic is small: a small segment (the default suits a worker's produce stream)
+    const runtime = GroupRuntime.open({ fs: opts.fs, walDir: opts.walDir, log: opts.log, segmentBytes: CONTROLLER_SEGMENT_BYTES })
+    if (!runtime.ok) return { ok: false, error: { code: runtime.error.code, message: `controller: ${runtime.error.message}` } }
+    const metadata = { sm: new MetadataStateMachine() }
+    let applied = 0
+    const group = await HostedGroup.open<MetadataResult>({
+      groupId: CONTROLLER_GROUP_ID,
+      dir: opts.dir,
+      nodeId: opts.nodeId,
+      voters: opts.voters,
+      electionTicks: opts.electionTicks,
+      ...(opts.expectApplied === undefined ? {} : { expectApplied: opts.expectApplied }),
+      runtime: runtime.value,
+      log: opts.log,
+      prng: new Prng(opts.nodeId),
+      restore: (blob) => {
+        if (blob === null) return ok(0)
+        const r = MetadataStateMachine.restore(blob)
+        if (!r.ok) return r
+        metadata.sm = r.value
+        applied = r.value.appliedIndex
+        return ok(applied)
+      },
+      apply: (e) => metadata.sm.apply(e.index, e.data),
+      snapshot: () => metadata.sm.snapshot(),
+    })
+    if (!group.ok) {
+      await runtime.value.close()
+      return { ok: false, error: { code: group.error.code, message: `the metadata store (controller group): ${group.error.message}` } }
+    }
+    return ok(new Controller(group.value, runtime.value, metadata, opts.log))
   }
 
   tick(): void {
-    this.#actor.tick()
+    this.#group.actor.tick()
+  }
+
+  /** Durable commits of the main thread's WAL since start. */
+  get syncs(): number {
+    return this.#runtime.engine.syncs
   }
 
   isLeader(): boolean {
-    return this.#actor.isLeader()
+    return this.#group.actor.isLeader()
   }
 
   /** Resolves once the log replayed on start is applied and this node leads (single node: at once). */
   async ready(timeoutMs: number): Promise<boolean> {
+    await this.#group.leadAlone(timeoutMs)
     const until = Date.now() + timeoutMs
     while (Date.now() < until) {
-      if (this.#actor.isLeader()) {
+      if (this.isLeader()) {
         // an empty proposal commits only after everything before it is applied
-        const r = await this.#actor.propose([new Uint8Array(0)])
+        const r = await this.#group.actor.propose([new Uint8Array(0)])
         if (r.ok) return true
       }
       await new Promise((r) => setTimeout(r, 10))
@@ -71,14 +109,14 @@ export class Controller {
 
   /** Commits a metadata command and returns its result. */
   async submit(cmd: MetadataCommand): Promise<Result<MetadataResult, ActorProposeError>> {
-    const r = await this.#actor.propose([encodeMetadataCommand(cmd)])
+    const r = await this.#group.actor.propose([encodeMetadataCommand(cmd)])
     if (!r.ok) return r
     return { ok: true, value: r.value.results[0]! }
   }
 
   async close(): Promise<void> {
-    await this.#actor.stop()
-    await this.#storage.close()
+    await this.#group.close({ removed: false })
+    await this.#runtime.close()
     this.#log.debug({ group: CONTROLLER_GROUP_ID }, 'controller closed')
   }
 }

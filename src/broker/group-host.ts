@@ -14,16 +14,18 @@
  * latency-bound node with few partitions trades the actors' parallelism for two fewer
  * hand-offs per request.
  *
- * Imports base, group and node:worker_threads, comlink.
+ * Each worker (or the main thread's host, `workers: 0`) writes its own write-ahead log,
+ * `<walGeneration>/w<k>`.
+ *
+ * Imports base, group, replica and node:worker_threads, comlink.
  */
 import { MessageChannel, Worker } from 'node:worker_threads'
 import { fileURLToPath } from 'node:url'
 import * as Comlink from 'comlink'
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
-import { packPost, unpackPost } from '../group/worker-messages.js'
-import type { WorkerReply, WorkerRequest } from '../group/worker-messages.js'
-import { ReplicaHost } from '../group/replica-host.js'
-import type { DataPort, ReplicaControl, ReplicaHostOptions, ReplicaSpec } from '../group/replica-host.js'
+import { join } from 'node:path'
+import { packPost, unpackPost, ReplicaHost } from '../replica/index.js'
+import type { DataPort, ReplicaControl, ReplicaHostOptions, ReplicaSpec, WorkerReply, WorkerRequest } from '../replica/index.js'
 import type { ActorLogger } from '../group/index.js'
 
 type Outgoing = WorkerRequest extends infer R ? (R extends { rid: number } ? Omit<R, 'rid'> : never) : never
@@ -93,13 +95,13 @@ export class GroupHost {
   }
 
   static async start(
-    opts: { workers: number; log: ActorLogger; logLevel: string; nodeId: number } & Omit<ReplicaHostOptions, 'seed'>,
+    opts: { workers: number; log: ActorLogger; logLevel: string; nodeId: number; walGeneration: string } & Omit<ReplicaHostOptions, 'seed' | 'walDir'>,
   ): Promise<GroupHost> {
-    const hostOptions = { tickMs: opts.tickMs, retentionCheckMs: opts.retentionCheckMs, producerExpiryMs: opts.producerExpiryMs }
+    const hostOptions = { tickMs: opts.tickMs, retentionCheckMs: opts.retentionCheckMs, producerExpiryMs: opts.producerExpiryMs, ...(opts.walSegmentBytes ? { walSegmentBytes: opts.walSegmentBytes } : {}) }
     const host = new GroupHost(opts.log)
     if (opts.workers === 0) {
       const channel = localChannel()
-      const replicas = new ReplicaHost(channel.host, opts.log, { ...hostOptions, seed: opts.nodeId * 1000 })
+      const replicas = ReplicaHost.create(channel.host, opts.log, { ...hostOptions, seed: opts.nodeId * 1000, walDir: join(opts.walGeneration, 'w0') })
       channel.main.on('message', (bytes) => host.#onReplies(bytes))
       host.#slots.push({ worker: null, port: channel.main, control: replicas, queue: [], groups: 0, exited: false })
       return host
@@ -109,7 +111,7 @@ export class GroupHost {
       const { port1, port2 } = new MessageChannel()
       const worker = new Worker(entry.source, {
         eval: entry.eval,
-        workerData: { port: port2, workerIndex: i, logLevel: opts.logLevel, nodeId: opts.nodeId, ...hostOptions },
+        workerData: { port: port2, workerIndex: i, logLevel: opts.logLevel, nodeId: opts.nodeId, walDir: join(opts.walGeneration, `w${i}`), ...hostOptions },
         transferList: [port2],
       })
       const slot: WorkerSlot = {
@@ -132,11 +134,20 @@ export class GroupHost {
     return host
   }
 
-  async openGroup(spec: ReplicaSpec): Promise<void> {
+  /** Opens a group on its worker; resolves with why it cannot serve (it is not placed then), or null. */
+  async openGroup(spec: ReplicaSpec): Promise<string | null> {
     const slot = this.#slots[spec.groupId % this.#slots.length]!
+    const err = await slot.control.open(spec)
+    if (err !== null) return err
     this.#placement.set(spec.groupId, slot)
     slot.groups++
-    await slot.control.open(spec)
+    return null
+  }
+
+  /** Durable WAL commits across the workers since start (each one write and one fdatasync). */
+  async syncs(): Promise<number> {
+    const counts = await Promise.all(this.#slots.filter((s) => !s.exited).map((s) => s.control.syncs()))
+    return counts.reduce((a, b) => a + b, 0)
   }
 
   async closeGroup(groupId: number, removeData: boolean): Promise<void> {

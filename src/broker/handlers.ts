@@ -12,8 +12,9 @@ import type { ApiName, ProduceSummary, RequestBody, ResponseBody } from '../prot
 import { wireError } from '../protocol/errors.js'
 import type { WireError } from '../protocol/errors.js'
 import type { Topic } from '../controller/index.js'
-import type { WorkerReply } from '../group/worker-messages.js'
+import type { WorkerReply } from '../replica/index.js'
 import type { Controller } from './controller.js'
+import { proposeError } from '../replica/index.js'
 import type { GroupHost } from './group-host.js'
 import { wantsPool } from './codec-pool.js'
 import type { CodecPool } from './codec-pool.js'
@@ -28,10 +29,12 @@ export interface BrokerContext {
   readonly groups: GroupHost
   readonly codecs: CodecPool
   readonly log: ActorLogger
-  /** Opens the partition groups of a topic that was just created. */
-  openTopic(topic: Topic): Promise<void>
+  /** Opens the partition groups of a topic that was just created; resolves with why one cannot serve, or null. */
+  openTopic(topic: Topic): Promise<string | null>
   /** Closes a deleted topic's groups and removes their data. */
   closeTopic(topic: Topic): Promise<void>
+  /** What the node counts (for `stats`, and the benchmarks' fsyncs per request). */
+  readonly counters: { produceRequests: number }
 }
 
 export type HandlerResult<A extends ApiName> = { readonly ok: true; readonly body: ResponseBody<A> } | { readonly ok: false; readonly error: WireError }
@@ -71,10 +74,8 @@ function controllerError(code: string, message: string): WireError {
     case 'UNKNOWN_TOPIC':
     case 'INVALID_REQUEST':
       return { code, message }
-    case 'STOPPED':
-      return wireError('SHUTTING_DOWN')
     default:
-      return wireError('LEADER_NOT_AVAILABLE', { topic: '(metadata)', partition: 0 })
+      return proposeError(code, message, { topic: '(metadata)', partition: 0, leader: 0 })
   }
 }
 
@@ -121,7 +122,14 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
     const applied = r.value
     if (!applied.ok) return failed(controllerError(applied.error.code, applied.error.message))
     const topic = (applied.value as { topic: Topic }).topic
-    await ctx.openTopic(topic)
+    const err = await ctx.openTopic(topic)
+    if (err !== null) {
+      // all or nothing: a topic whose partitions cannot all serve is taken back
+      ctx.log.error({ topic: topic.name, err }, 'topic creation failed: a partition store could not open; rolled back')
+      await ctx.controller.submit({ op: 'deleteTopic', name: topic.name })
+      await ctx.closeTopic(topic)
+      return failed(/STORE_FULL|STORAGE_FULL|ENOSPC/.test(err) ? wireError('STORAGE_FULL', { reason: err }) : wireError('STORAGE_FAILED', { topic: topic.name, partition: 0, reason: err }))
+    }
     ctx.log.info({ topic: topic.name, partitions: topic.partitions.length }, 'topic created')
     return done<'createTopic'>({ name: topic.name, partitions: topic.partitions.length })
   },
@@ -163,6 +171,7 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
   },
 
   async produce(ctx, body) {
+    ctx.counters.produceRequests++
     const atomic = body.atomic === true
     // partitions fan out to their groups in parallel; each is one proposal
     const partitions = await Promise.all(

@@ -6,10 +6,11 @@
  *
  * Imports base, storage, group and ./ modules of the broker.
  */
+import { join } from 'node:path'
 import { pino } from 'pino'
 import { fail, ok } from '../base/index.js'
 import type { Result } from '../base/index.js'
-import { DataDir } from '../storage/index.js'
+import { DataDir, NodeWalFs, recoverWals, removeGenerations } from '../storage/index.js'
 import type { Topic } from '../controller/index.js'
 import { CONTROLLER_GROUP_ID, Controller } from './controller.js'
 import { GroupHost } from './group-host.js'
@@ -24,10 +25,12 @@ export interface RunningNode {
   readonly address: { readonly host: string; readonly port: number }
   /** Requests to partition workers awaiting their reply, parked long polls included. */
   workerRequestsInFlight(): number
+  /** Durable WAL commits (each one write and one fdatasync) of every thread, and produce requests served, since start. */
+  stats(): Promise<{ readonly walSyncs: number; readonly produceRequests: number }>
   stop(reason?: string): Promise<void>
 }
 
-export type StartError = 'DATA_DIR' | 'LISTEN' | 'CONTROLLER'
+export type StartError = 'DATA_DIR' | 'LISTEN' | 'CONTROLLER' | 'STORAGE'
 
 export async function startNode(config: BrokerConfig): Promise<Result<RunningNode, StartError>> {
   const log = pino({ level: config.logLevel, base: { node: config.nodeId } })
@@ -45,7 +48,31 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
     await dir.close()
   }
   try {
-    controller = await Controller.open({ dir: dir.groupDir(CONTROLLER_GROUP_ID), nodeId: config.nodeId, voters, electionTicks: config.electionTicks, log })
+    // every write-ahead log of the previous run goes into the partition stores first (recovery.ts)
+    const fs = new NodeWalFs()
+    const walRoot = join(dir.groupDir(CONTROLLER_GROUP_ID), '..', '..', 'wal')
+    const recovered = await recoverWals({ fs, walRoot, groupDir: (g) => dir.groupDir(g), log })
+    if (!recovered.ok) {
+      await undo()
+      return fail('STORAGE', `cannot start on this data directory: ${recovered.error.message}`)
+    }
+    const generation = join(walRoot, recovered.value.nextGeneration)
+    const expect = recovered.value.expect
+    const opened = await Controller.open({
+      dir: dir.groupDir(CONTROLLER_GROUP_ID),
+      walDir: join(generation, 'main'),
+      fs,
+      nodeId: config.nodeId,
+      voters,
+      electionTicks: config.electionTicks,
+      ...(expect.has(CONTROLLER_GROUP_ID) ? { expectApplied: expect.get(CONTROLLER_GROUP_ID)! } : {}),
+      log,
+    })
+    if (!opened.ok) {
+      await undo()
+      return fail('STORAGE', `cannot start: ${opened.error.message}`)
+    }
+    controller = opened.value
     const tick = setInterval(() => controller!.tick(), config.tickMs)
     if (!(await controller.ready(30_000))) {
       clearInterval(tick)
@@ -60,9 +87,11 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
       tickMs: config.tickMs,
       retentionCheckMs: config.retentionCheckMs,
       producerExpiryMs: config.producerExpiryMs,
+      walGeneration: generation,
+      walSegmentBytes: config.walSegmentMb << 20,
     })
-    const openTopic = async (topic: Topic): Promise<void> => {
-      await Promise.all(
+    const openTopic = async (topic: Topic): Promise<string | null> => {
+      const errors = await Promise.all(
         topic.partitions.map((p) =>
           groups!.openGroup({
             groupId: p.groupId,
@@ -74,9 +103,11 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
             retentionMs: topic.config.retentionMs,
             retentionBytes: topic.config.retentionBytes,
             electionTicks: config.electionTicks,
+            ...(expect.has(p.groupId) ? { expectApplied: expect.get(p.groupId)! } : {}),
           }),
         ),
       )
+      return errors.find((e) => e !== null) ?? null
     }
     const closeTopic = async (topic: Topic): Promise<void> => {
       for (const p of topic.partitions) await groups!.closeGroup(p.groupId, true)
@@ -92,8 +123,19 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
         log.warn({ group: name, quarantine: moved.value, remove }, 'moved the data of a group no topic owns to quarantine')
       }
     }
-    for (const topic of controller.metadata.topics.values()) await openTopic(topic)
-    const ctx: BrokerContext = { config, controller, groups, codecs, log, openTopic, closeTopic }
+    for (const topic of controller.metadata.topics.values()) {
+      const err = await openTopic(topic)
+      if (err !== null) {
+        clearInterval(tick)
+        await undo()
+        return fail('STORAGE', `cannot start: topic ${topic.name}: ${err}`)
+      }
+    }
+    // every group's checkpoint is in this run's logs now: the replayed ones may go
+    const removed = removeGenerations(fs, walRoot, recovered.value.generations)
+    if (!removed.ok) log.warn({ err: removed.error.message }, 'could not remove replayed write-ahead logs; they are replayed again at the next start')
+    const counters = { produceRequests: 0 }
+    const ctx: BrokerContext = { config, controller, groups, codecs, log, openTopic, closeTopic, counters }
     let server: ClientServer
     try {
       server = await ClientServer.listen(ctx, config.listen.host, config.listen.port)
@@ -112,6 +154,9 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
       config,
       address,
       workerRequestsInFlight: () => groups!.inFlight,
+      async stats() {
+        return { walSyncs: (await groups!.syncs()) + controller!.syncs, produceRequests: counters.produceRequests }
+      },
       stop(reason = 'stop'): Promise<void> {
         stopped ??= (async () => {
           log.info({ reason }, 'shutting down: no new connections, finishing requests in flight')
@@ -147,6 +192,10 @@ export async function runNodeProcess(config: BrokerConfig, prefix: string): Prom
     stopping = true
     void node.value.stop(signal).then(() => process.exit(0))
   }
+  // the benchmarks ask a node in another process what it counted (fsyncs per request)
+  process.on('SIGUSR2', () => {
+    void node.value.stats().then((s) => process.stdout.write(`raftmq stats ${JSON.stringify(s)}\n`))
+  })
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGTERM', () => stop('SIGTERM'))
 }

@@ -62,9 +62,13 @@ export class MetadataStateMachine {
   #nextProducerId = 1
   /** Incremented on every change, so caches can tell they are stale. */
   version = 0
+  /** Raft index of the last entry applied. */
+  appliedIndex = 0
 
   /** Applies one command (entry data); empty entries (a new leader's) change nothing. */
   apply(index: number, data: Uint8Array): MetadataResult {
+    assert(index > this.appliedIndex, () => `metadata: applying ${index} after ${this.appliedIndex}`)
+    this.appliedIndex = index
     if (data.byteLength === 0) return ok(null)
     let cmd: MetadataCommand
     try {
@@ -103,6 +107,33 @@ export class MetadataStateMachine {
     this.topics.delete(name)
     this.version++
     return ok({ deleted: topic })
+  }
+
+  /** The whole state as bytes (the controller's saved state); `restore` gives it back. */
+  snapshot(): Uint8Array {
+    return new Uint8Array(packr.pack({ v: 1, appliedIndex: this.appliedIndex, topics: [...this.topics.values()], nextGroupId: this.#nextGroupId, nextProducerId: this.#nextProducerId }))
+  }
+
+  /** The state `snapshot()` described; bytes of another shape are refused. */
+  static restore(bytes: Uint8Array): Result<MetadataStateMachine, 'MALFORMED_SNAPSHOT'> {
+    let s: { v?: unknown; appliedIndex?: unknown; topics?: unknown; nextGroupId?: unknown; nextProducerId?: unknown }
+    try {
+      s = packr.unpack(bytes) as typeof s
+    } catch {
+      return fail('MALFORMED_SNAPSHOT', 'metadata snapshot: not msgpack')
+    }
+    if (s === null || typeof s !== 'object' || s.v !== 1 || !Number.isSafeInteger(s.appliedIndex) || !Array.isArray(s.topics) || !Number.isSafeInteger(s.nextGroupId) || !Number.isSafeInteger(s.nextProducerId)) {
+      return fail('MALFORMED_SNAPSHOT', 'metadata snapshot: unknown version or missing fields')
+    }
+    const m = new MetadataStateMachine()
+    for (const t of s.topics as Topic[]) {
+      if (typeof t?.name !== 'string' || !Array.isArray(t.partitions)) return fail('MALFORMED_SNAPSHOT', 'metadata snapshot: a topic without name or partitions')
+      m.topics.set(t.name, t)
+    }
+    m.appliedIndex = s.appliedIndex as number
+    m.#nextGroupId = s.nextGroupId as number
+    m.#nextProducerId = s.nextProducerId as number
+    return ok(m)
   }
 
   /** Every group id in use, for the node to open at start. */

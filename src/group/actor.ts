@@ -1,13 +1,13 @@
 /**
- * GroupActor: one Raft group replica as an actor. It owns a RaftNode, its storage and
- * its state machine, and follows the Ready contract (src/raft/types.ts) against an
- * asynchronous, durable `persist`: while one write is in flight, proposals and messages
- * accumulate, and the next Ready writes them all with one sync (group commit). Appends
- * to peers go out at once (takeMessages), acknowledgements only after the write.
+ * GroupActor: one Raft group replica as an actor. It owns a RaftNode and the proposals
+ * waiting on it, and applies committed entries to an injected state machine. It does not
+ * drive itself: the worker's Ready loop (worker-loop.ts) takes its Ready, makes it
+ * durable together with every other group's in one write, and hands it back
+ * (`afterPersist`), so the actor only says when it has work (`loop.kick`).
  *
- * The same class runs in a worker thread (with LevelDB storage and real timers) and in
- * tests (with MemoryStorage); it knows nothing about partitions or topics: the state
- * machine is injected and `apply` returns whatever result the proposer should get.
+ * The same class runs in a worker thread (over the WAL engine) and in tests and the
+ * simulator (over an in-memory engine); it knows nothing about partitions or topics:
+ * `apply` returns whatever result the proposer should get.
  *
  * Invariant: entries are applied in index order exactly once per process lifetime, and
  * a proposal resolves only with the results of its own entries (same index and term);
@@ -19,13 +19,6 @@ import { assert, fail, ok } from '../base/index.js'
 import type { Prng, Result } from '../base/index.js'
 import { RaftNode } from '../raft/index.js'
 import type { Entry, Message, NodeId, ProposeError, RaftOptions, Ready, Storage } from '../raft/index.js'
-
-export interface ActorStorage {
-  /** What the Raft core reads (synchronously). */
-  readonly raft: Storage
-  /** Writes the Ready's snapshot, entries and hard state in one write, synced when `rd.mustSync`; writes land in call order. */
-  persist(rd: Ready): Promise<void>
-}
 
 export interface ActorStateMachine<R> {
   /** Applies one committed entry (empty entries and configuration changes included) and returns its result. */
@@ -40,10 +33,28 @@ export interface ActorLogger {
   debug(obj: object, msg: string): void
 }
 
+/** What the loop sees of an actor (whatever its result type). */
+export interface LoopActor {
+  readonly groupId: number
+  takeReady(): Ready | null
+  afterPersist(rd: Ready): void
+  failStorage(message: string): void
+  stop(): void
+}
+
+/** What an actor needs from the loop that drives it. */
+export interface ActorLoop {
+  /** The actor has work (a Ready may be waiting): take it in the next turn. */
+  kick(actor: LoopActor): void
+  /** Why proposals are refused now (the disk is full, or failed), or null. */
+  readonly blocked: { readonly code: 'STORAGE_FULL' | 'STORAGE_FAILED'; readonly message: string } | null
+}
+
 export interface GroupActorOptions<R> {
   readonly groupId: number
   readonly nodeId: NodeId
-  readonly storage: ActorStorage
+  /** The view of the group's log the core reads (the loop's engine keeps it current). */
+  readonly storage: Storage
   readonly stateMachine: ActorStateMachine<R>
   readonly prng: Prng
   /** Index the state machine has already applied (it persists its own state). */
@@ -51,14 +62,12 @@ export interface GroupActorOptions<R> {
   readonly raft?: Partial<Omit<RaftOptions, 'id' | 'storage' | 'prng' | 'applied'>>
   /** Sends Raft messages to peers (unused by a single-voter group). */
   readonly sendToPeers?: (msgs: readonly Message[]) => void
-  /** Called after each applied batch of entries (e.g. to wake long-polling fetches). */
+  /** Called after each applied run of entries (e.g. to write them out and wake long-polling fetches). */
   readonly onApplied?: (lastIndex: number) => void
   readonly log: ActorLogger
-  /** Schedules the next drive step; defaults to queueMicrotask (everything stepped in one turn shares a Ready). */
-  readonly schedule?: (fn: () => void) => void
 }
 
-export type ActorProposeError = ProposeError | 'PROPOSAL_DROPPED' | 'STOPPED' | 'STORAGE_FAILED'
+export type ActorProposeError = ProposeError | 'PROPOSAL_DROPPED' | 'STOPPED' | 'STORAGE_FULL' | 'STORAGE_FAILED'
 
 export interface Committed<R> {
   readonly firstIndex: number
@@ -74,27 +83,38 @@ interface Pending<R> {
   readonly resolve: (r: Result<Committed<R>, ActorProposeError>) => void
 }
 
-export class GroupActor<R> {
+export class GroupActor<R> implements LoopActor {
   readonly groupId: number
   readonly node: RaftNode
   readonly #opts: GroupActorOptions<R>
+  readonly #loop: ActorLoop
   /** Pending proposals, sorted by index (a new term's proposals may land below an old term's). */
   #pending: Pending<R>[] = []
-  #persisting: Promise<void> | null = null
-  #scheduled = false
   #stopped = false
   #failed: Error | null = null
   #appliedIndex: number
+  #appliedTerm = 0
 
-  constructor(opts: GroupActorOptions<R>) {
+  constructor(loop: ActorLoop, opts: GroupActorOptions<R>) {
+    this.#loop = loop
     this.#opts = opts
     this.groupId = opts.groupId
     this.#appliedIndex = opts.applied
-    this.node = new RaftNode({ id: opts.nodeId, storage: opts.storage.raft, prng: opts.prng, applied: opts.applied, ...opts.raft })
+    this.node = new RaftNode({ id: opts.nodeId, storage: opts.storage, prng: opts.prng, applied: opts.applied, ...opts.raft })
+    this.#appliedTerm = Math.max(0, this.node.logTerm(opts.applied))
   }
 
   get appliedIndex(): number {
     return this.#appliedIndex
+  }
+
+  /** The term of the entry at appliedIndex (for the state the host saves with it). */
+  get appliedTerm(): number {
+    return this.#appliedTerm
+  }
+
+  get stopped(): boolean {
+    return this.#stopped || this.#failed !== null
   }
 
   isLeader(): boolean {
@@ -104,25 +124,27 @@ export class GroupActor<R> {
   /** A lone voter need not wait for an election timeout. */
   campaign(): void {
     this.node.campaign()
-    this.#kick()
+    this.#loop.kick(this)
   }
 
   tick(): void {
-    if (this.#stopped) return
+    if (this.stopped) return
     this.node.tick()
-    this.#kick()
+    if (this.node.hasReady()) this.#loop.kick(this)
   }
 
   step(m: Message): void {
-    if (this.#stopped) return
+    if (this.stopped) return
     this.node.step(m)
-    this.#kick()
+    this.#loop.kick(this)
   }
 
   /** Proposes `datas` as one proposal; resolves once they are committed, durable and applied, with their results. */
   propose(datas: readonly Uint8Array[]): Promise<Result<Committed<R>, ActorProposeError>> {
     if (this.#stopped) return Promise.resolve(fail('STOPPED', `group ${this.groupId} is stopping`))
     if (this.#failed) return Promise.resolve(fail('STORAGE_FAILED', `group ${this.groupId} storage failed: ${this.#failed.message}`))
+    const blocked = this.#loop.blocked
+    if (blocked) return Promise.resolve(fail(blocked.code, blocked.message))
     const r = this.node.propose(datas)
     if (!r.ok) return Promise.resolve(r)
     const { firstIndex, lastIndex, term } = r.value
@@ -131,76 +153,47 @@ export class GroupActor<R> {
       let k = this.#pending.length
       while (k > 0 && this.#pending[k - 1]!.firstIndex > firstIndex) k--
       this.#pending.splice(k, 0, p)
-      this.#kick()
+      this.#loop.kick(this)
     })
   }
 
-  /** Stops taking work, waits for the write in flight and fails what is still pending. */
-  async stop(): Promise<void> {
+  /** Stops taking work and fails what is still pending (the loop holds no Ready of a stopped actor). */
+  stop(): void {
     this.#stopped = true
-    while (this.#persisting) await this.#persisting
     for (const p of this.#pending) p.resolve(fail('STOPPED', `group ${this.groupId} stopped before entry ${p.lastIndex} committed`))
     this.#pending = []
   }
 
-  #kick(): void {
-    if (this.#scheduled) return
-    this.#scheduled = true
-    const run = (): void => {
-      this.#scheduled = false
-      this.#drive()
-    }
-    if (this.#opts.schedule) this.#opts.schedule(run)
-    else queueMicrotask(run)
-  }
+  // ---- the loop's side -----------------------------------------------------------------
 
-  #drive(): void {
-    if (this.#failed) return
-    const node = this.node
-    if (this.#persisting) {
-      const msgs = node.takeMessages()
-      if (msgs.length > 0) this.#opts.sendToPeers?.(msgs)
-      return
-    }
-    if (!node.hasReady()) return
-    const rd = node.ready()
+  /** Step 1 of the Ready contract: takes the Ready and sends what may go before the write. Null: nothing to do. */
+  takeReady(): Ready | null {
+    if (this.stopped || !this.node.hasReady()) return null
+    const rd = this.node.ready()
     if (rd.softState) {
-      this.#opts.log.info({ group: this.groupId, role: rd.softState.role, leader: rd.softState.leader, term: node.term }, 'raft role changed')
+      // a lone voter's first election is not news; changes after it are
+      const quiet = rd.softState.role === 'leader' && this.node.voters().length === 1
+      this.#opts.log[quiet ? 'debug' : 'info']({ group: this.groupId, role: rd.softState.role, leader: rd.softState.leader, term: this.node.term }, 'raft role changed')
     }
     if (rd.messages.length > 0) this.#opts.sendToPeers?.(rd.messages)
-    if (!rd.mustSync) {
-      // only a new commit index (or nothing) to write: no sync to wait for; the store
-      // writes in order, so it lands before anything persisted after it
-      if (rd.hardState) void this.#opts.storage.persist(rd).catch((err: unknown) => this.#fail(err))
-      this.#afterPersist(rd)
-      return
-    }
-    this.#persisting = this.#opts.storage.persist(rd).then(
-      () => {
-        this.#persisting = null
-        this.#afterPersist(rd)
-      },
-      (err: unknown) => {
-        this.#persisting = null
-        this.#fail(err)
-      },
-    )
+    return rd
   }
 
-  /** A failed write leaves the disk state unknown: stop serving rather than guess. */
-  #fail(err: unknown): void {
-    if (this.#failed) return
-    this.#failed = err instanceof Error ? err : new Error(String(err))
-    this.#opts.log.error({ group: this.groupId, err: this.#failed }, 'storage write failed; group stopped')
-    for (const p of this.#pending) p.resolve(fail('STORAGE_FAILED', this.#failed.message))
-    this.#pending = []
-  }
-
-  #afterPersist(rd: Ready): void {
+  /** Step 3 and 4, once the loop made `rd` durable: acknowledge, apply, advance. */
+  afterPersist(rd: Ready): void {
     if (rd.messagesAfterPersist.length > 0) this.#opts.sendToPeers?.(rd.messagesAfterPersist)
     if (rd.committedEntries.length > 0) this.#apply(rd.committedEntries)
     this.node.advance()
-    this.#kick()
+  }
+
+  /** The loop's storage failed: stop serving rather than guess (fail-stop). */
+  failStorage(message: string): void {
+    if (!this.#failed) {
+      this.#failed = new Error(message)
+      this.#opts.log.error({ group: this.groupId, err: message }, 'storage write failed; group stopped')
+    }
+    for (const p of this.#pending) p.resolve(fail('STORAGE_FAILED', message))
+    this.#pending = []
   }
 
   #apply(entries: readonly Entry[]): void {
@@ -210,6 +203,7 @@ export class GroupActor<R> {
       assert(e.index === this.#appliedIndex + 1, () => `group ${this.groupId}: applying ${e.index} after ${this.#appliedIndex}`)
       const result = sm.apply(e)
       this.#appliedIndex = e.index
+      this.#appliedTerm = e.term
       this.#settle(e, result)
     }
     this.#opts.onApplied?.(this.#appliedIndex)

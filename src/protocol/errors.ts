@@ -58,6 +58,14 @@ export const errorCodes = {
     message: 'offset {offset} is outside the log [{logStartOffset}, {highWatermark}]',
   },
 
+  // storage: a bad disk is bad input too (DESIGN §4 failure rules)
+  /** Stored data failed its checks: reported, never served; retrying on this node cannot help. */
+  STORAGE_CORRUPT: { retriable: false, message: 'stored data of {topic}/{partition} at offset {offset} is damaged: {reason}' },
+  /** The disk is full: writes resume by themselves once space is freed. */
+  STORAGE_FULL: { retriable: true, message: 'the disk of this node is full: {reason}' },
+  /** A write failed (I/O error): the partition stopped taking writes until the node restarts on a sound disk. */
+  STORAGE_FAILED: { retriable: false, message: 'the storage of {topic}/{partition} failed: {reason}' },
+
   // requests and sessions
   TIMEOUT: { retriable: true, message: 'timed out after {timeoutMs} ms' },
   INVALID_REQUEST: { retriable: false, message: 'invalid request: {reason}' },

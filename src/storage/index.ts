@@ -1,13 +1,20 @@
 /**
- * src/storage: durable state of a node. A data directory (data-dir.ts) holds one LevelDB
- * per group replica; in it, LevelRaftStorage (raft-log-store.ts) keeps the Raft log —
- * which is also the record store — hard state, snapshot metadata and the state
- * machine's applied state, under the key layout of keys.ts.
+ * src/storage: durable state of a node (DESIGN §4). A data directory (data-dir.ts); per
+ * worker thread, one Raft write-ahead log (wal/) shared by its groups, under the log
+ * engine (log-engine.ts) that keeps each group's in-memory view; per group, one LevelDB
+ * partition store (group-store.ts, key layout in keys.ts); recovery at start
+ * (recovery.ts).
  *
- * Imports src/base, src/raft, classic-level and node:* modules.
+ * Imports src/base, src/raft, classic-level, @node-rs/crc32 and node:* modules.
  */
-export { LevelRaftStorage, ENTRY_CACHE_BYTES_DEFAULT } from './raft-log-store.js'
-export type { AppliedState, EntryCacheInfo, LevelRaftStorageOptions, ReadEntriesError, StateMachineOp, StoreOpenError } from './raft-log-store.js'
 export { DataDir, DATA_DIR_FORMAT_VERSION } from './data-dir.js'
-export type { DataDirError, DataDirMeta, DataDirOptions, GroupId } from './data-dir.js'
-export { FORMAT_VERSION, KeySpace, stateMachineKey } from './keys.js'
+export type { DataDirError, DataDirMeta, DataDirOptions, GroupId, QuarantinedGroup } from './data-dir.js'
+export { GroupStore, GROUP_STORE_LEVELDB } from './group-store.js'
+export type { GroupStoreOptions, GroupStoreState, StoreOpenError, StoreWriteError } from './group-store.js'
+export type { AppliedState } from './keys.js'
+export { FORMAT_VERSION } from './keys.js'
+export { LogEngine, WalRecordType } from './log-engine.js'
+export { recoverWals, removeGenerations, listGenerations } from './recovery.js'
+export type { RecoveryError, RecoveryReport, RecoveryLogger } from './recovery.js'
+export { Wal, NodeWalFs, MemoryWalFs } from './wal/index.js'
+export type { WalFs, WalRecord, WalOpenError, WalWriteError } from './wal/index.js'

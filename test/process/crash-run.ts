@@ -156,7 +156,8 @@ export async function runCrashScenario(opts: CrashRunOptions): Promise<CrashRepo
     dataDir: join(workDir, 'data'),
     port: await freePort(),
     logFile: join(workDir, 'broker.log'),
-    args: ['--workers', '2', '--tick-ms', '20', '--shutdown-timeout-ms', '5000'],
+    // 1 MiB segments: kills land in segment rolls, checkpoints and retirements too
+    args: ['--workers', '2', '--tick-ms', '20', '--shutdown-timeout-ms', '5000', '--wal-segment-mb', '1'],
   })
   const clientOpts = { brokers: [broker.address], connectTimeoutMs: 2_000, requestTimeoutMs: 15_000 }
   const idemClient = new Client({ ...clientOpts, clientId: 'crash-idempotent' })

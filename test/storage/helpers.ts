@@ -1,6 +1,6 @@
 /**
- * Helpers for the storage tests: temp directories, opening a store (unwrapping the
- * Result), hand-built Readies and entries, and spawning fixture processes.
+ * Helpers for the storage tests: temp directories, hand-built Readies and entries, and
+ * spawning fixture processes.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
@@ -9,8 +9,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { EntryType } from '../../src/raft/index.js'
 import type { Entry, HardState, Ready, Snapshot } from '../../src/raft/index.js'
-import { LevelRaftStorage } from '../../src/storage/index.js'
-import type { LevelRaftStorageOptions } from '../../src/storage/index.js'
 
 export const root = join(import.meta.dirname, '..', '..')
 
@@ -18,12 +16,6 @@ export const root = join(import.meta.dirname, '..', '..')
 export async function tempDir(): Promise<{ readonly dir: string; readonly remove: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'raftmq-storage-'))
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) }
-}
-
-export async function openStore(dir: string, opts: Partial<LevelRaftStorageOptions> = {}): Promise<LevelRaftStorage> {
-  const r = await LevelRaftStorage.open(dir, { voters: [1], entryCacheBytesMax: 1 << 30, ...opts })
-  if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`)
-  return r.value
 }
 
 /** Deterministic data for entry (index, term): its bytes say where they belong, so a misplaced entry shows. */
@@ -57,14 +49,6 @@ export function ready(fields: { entries?: readonly Entry[]; hardState?: HardStat
     messagesAfterPersist: [],
     mustSync: hardState !== null || snapshot !== null || entries.length > 0,
   }
-}
-
-/** "index@term" for every entry of the log, read through the async path. */
-export async function logOf(st: LevelRaftStorage): Promise<string[]> {
-  if (st.lastIndex() < st.firstIndex()) return []
-  const r = await st.readEntries(st.firstIndex(), st.lastIndex() + 1)
-  if (!r.ok) throw new Error(r.error.message)
-  return r.value.map((e) => `${e.index}@${e.term}`)
 }
 
 /** Runs `node --import tsx <fixture> ...args` from the repository root. */
@@ -103,14 +87,4 @@ export async function killHard(child: ChildProcessWithoutNullStreams): Promise<v
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   child.kill('SIGKILL')
   await exited
-}
-
-/** The data the crash writer puts in entry (index, term): mostly small, now and then a large batch. */
-export function crashData(index: number, term: number): Uint8Array {
-  return dataFor(index, term, index % 97 === 0 ? 64 * 1024 : 16 + ((index * 7919 + term * 104_729) % 1000))
-}
-
-/** The applied-state blob the crash writer saves at `index`. */
-export function crashBlob(index: number): Uint8Array {
-  return dataFor(index, 0, 32)
 }

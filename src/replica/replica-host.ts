@@ -1,28 +1,36 @@
 /**
  * ReplicaHost: everything a worker thread does. It hosts any number of partition
- * replicas (shard-per-core: groups beyond the worker count share workers), ticks them
- * on one timer, serves the data-path requests that arrive packed on its MessagePort and
- * answers with one packed post per event-loop turn, and exposes `ReplicaControl` (open,
- * close, shutdown) for comlink.
+ * replicas (shard-per-core: groups beyond the worker count share workers) on ONE
+ * GroupRuntime — one write-ahead log, one Ready loop — ticks them on one timer, serves
+ * the data-path requests that arrive packed on its MessagePort and answers with one
+ * packed post per event-loop turn, and exposes `ReplicaControl` (open, close, shutdown)
+ * for comlink.
  *
- * Imports base, group and node modules only; workers/group-worker.ts wires it to the
+ * Imports base, storage, group and ./ modules; workers/group-worker.ts wires it to the
  * thread's ports and logger.
  */
 import { rm } from 'node:fs/promises'
 import { Prng } from '../base/index.js'
+import { NodeWalFs } from '../storage/index.js'
+import type { WalFs } from '../storage/index.js'
+import type { ActorLogger } from '../group/index.js'
+import { GroupRuntime } from './group-runtime.js'
 import { PartitionReplica } from './partition-replica.js'
 import type { ReplicaSpec } from './partition-replica.js'
 import { packPost, unpackPost } from './worker-messages.js'
 import type { WorkerReply, WorkerRequest } from './worker-messages.js'
-import type { ActorLogger } from './actor.js'
 
 export type { ReplicaSpec }
 
 export interface ReplicaControl {
   ready(): Promise<true>
-  open(spec: ReplicaSpec): Promise<void>
+  /** Opens a replica; resolves with an error message when its store cannot serve (nothing is opened then). */
+  open(spec: ReplicaSpec): Promise<string | null>
+  /** `removeData`: the topic is gone: its records leave the WAL's care and its directory is deleted. */
   close(groupId: number, removeData: boolean): Promise<void>
   shutdown(): Promise<void>
+  /** Durable WAL commits (one write + one fdatasync each) since start. */
+  syncs(): Promise<number>
 }
 
 export interface ReplicaHostOptions {
@@ -32,6 +40,9 @@ export interface ReplicaHostOptions {
   /** Idempotent producers silent this long are forgotten. */
   readonly producerExpiryMs: number
   readonly seed: number
+  /** This worker's write-ahead log directory. */
+  readonly walDir: string
+  readonly walSegmentBytes?: number
 }
 
 export interface DataPort {
@@ -41,19 +52,21 @@ export interface DataPort {
 
 export class ReplicaHost implements ReplicaControl {
   readonly #replicas = new Map<number, PartitionReplica>()
-  readonly #opening = new Map<number, Promise<PartitionReplica>>()
+  readonly #opening = new Map<number, Promise<string | null>>()
   readonly #port: DataPort
   readonly #log: ActorLogger
   readonly #prng: Prng
+  readonly #runtime: GroupRuntime
   readonly #cancels = new Map<number, () => void>()
   #outbox: WorkerReply[] = []
   #flushScheduled = false
   #ticker: NodeJS.Timeout
   #retention: NodeJS.Timeout
 
-  constructor(port: DataPort, log: ActorLogger, opts: ReplicaHostOptions) {
+  private constructor(port: DataPort, log: ActorLogger, runtime: GroupRuntime, opts: ReplicaHostOptions) {
     this.#port = port
     this.#log = log
+    this.#runtime = runtime
     this.#prng = new Prng(opts.seed)
     port.on('message', (bytes) => this.#onRequests(bytes))
     this.#ticker = setInterval(() => {
@@ -68,16 +81,34 @@ export class ReplicaHost implements ReplicaControl {
     }, opts.retentionCheckMs)
   }
 
+  /** Opens the worker's WAL; a WAL that cannot be opened is thrown (the worker cannot run without it). */
+  static create(port: DataPort, log: ActorLogger, opts: ReplicaHostOptions, fs: WalFs = new NodeWalFs()): ReplicaHost {
+    const runtime = GroupRuntime.open({ fs, walDir: opts.walDir, log, ...(opts.walSegmentBytes ? { segmentBytes: opts.walSegmentBytes } : {}) })
+    if (!runtime.ok) throw new Error(`write-ahead log ${opts.walDir}: ${runtime.error.message}`)
+    return new ReplicaHost(port, log, runtime.value, opts)
+  }
+
   async ready(): Promise<true> {
     return true
   }
 
-  async open(spec: ReplicaSpec): Promise<void> {
-    if (this.#replicas.has(spec.groupId) || this.#opening.has(spec.groupId)) return
-    const opening = PartitionReplica.open(spec, this.#log, this.#prng.fork())
+  async syncs(): Promise<number> {
+    return this.#runtime.engine.syncs
+  }
+
+  async open(spec: ReplicaSpec): Promise<string | null> {
+    if (this.#replicas.has(spec.groupId)) return null
+    const pending = this.#opening.get(spec.groupId)
+    if (pending) return pending
+    const opening = (async () => {
+      const r = await PartitionReplica.open(spec, this.#runtime, this.#log, this.#prng.fork())
+      if (!r.ok) return `${r.error.code}: ${r.error.message}`
+      this.#replicas.set(spec.groupId, r.value)
+      return null
+    })()
     this.#opening.set(spec.groupId, opening)
     try {
-      this.#replicas.set(spec.groupId, await opening)
+      return await opening
     } finally {
       this.#opening.delete(spec.groupId)
     }
@@ -87,7 +118,7 @@ export class ReplicaHost implements ReplicaControl {
     const r = this.#replicas.get(groupId)
     if (!r) return
     this.#replicas.delete(groupId)
-    await r.close()
+    await r.close({ removed: removeData })
     if (removeData) await rm(r.spec.dir, { recursive: true, force: true })
   }
 
@@ -96,6 +127,7 @@ export class ReplicaHost implements ReplicaControl {
     clearInterval(this.#retention)
     for (const cancel of this.#cancels.values()) cancel()
     await Promise.all([...this.#replicas.keys()].map((gid) => this.close(gid, false)))
+    await this.#runtime.close()
     this.#flush()
   }
 

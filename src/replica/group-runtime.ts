@@ -1,0 +1,150 @@
+/**
+ * GroupRuntime: what one thread needs to host Raft groups — its write-ahead log, the log
+ * engine over it, and the Ready loop that drives the groups — plus the retirement of WAL
+ * segments. A worker thread has one (replica-host.ts), and so does the main thread for
+ * the controller group.
+ *
+ * Retirement (DESIGN §4): once a segment is sealed, every group with records in it that
+ * no checkpoint covers is asked to checkpoint (`RuntimeGroup.checkpoint`: its partition
+ * store written and synced as of now); when all have, their Checkpoint records are
+ * committed and the segments retired. One round at a time, off the acknowledgement
+ * path (the store syncs go through LevelDB, the loop keeps turning meanwhile).
+ *
+ * Imports base, raft, storage and group.
+ */
+import { fail, ok } from '../base/index.js'
+import type { Result } from '../base/index.js'
+import type { MemoryStorage, Ready } from '../raft/index.js'
+import { LogEngine, Wal } from '../storage/index.js'
+import type { WalFs, WalOpenError } from '../storage/index.js'
+import { WorkerLoop } from '../group/index.js'
+import type { ActorLogger, LoopEngine } from '../group/index.js'
+
+/** A hosted group, as retirement sees it. */
+export interface RuntimeGroup {
+  /** Writes and syncs the group's store as of now; resolves with the applied index it holds. */
+  checkpoint(): Promise<Result<{ readonly index: number; readonly term: number }, string>>
+}
+
+export interface GroupRuntimeOptions {
+  readonly fs: WalFs
+  readonly walDir: string
+  readonly log: ActorLogger
+  readonly segmentBytes?: number
+  /** Sealed segments allowed to wait for retirement before a round starts. */
+  readonly sealedSegmentsMax?: number
+  readonly schedule?: (fn: () => void) => void
+  readonly after?: (ms: number, fn: () => void) => void
+}
+
+export class GroupRuntime {
+  readonly engine: LogEngine
+  readonly loop: WorkerLoop
+  readonly #log: ActorLogger
+  readonly #groups = new Map<number, RuntimeGroup>()
+  readonly #sealedMax: number
+  #retiring: Promise<void> | null = null
+  #retiredThrough = 0
+  #closed = false
+
+  private constructor(wal: Wal, opts: GroupRuntimeOptions) {
+    this.#log = opts.log
+    this.#sealedMax = opts.sealedSegmentsMax ?? 1
+    this.engine = new LogEngine(wal)
+    const engine = this.engine
+    const loopEngine: LoopEngine = {
+      stage: (group: number, rd: Ready) => engine.stage(group, rd),
+      commit: () => {
+        const r = engine.commit()
+        if (r.ok) {
+          this.#maybeRetire()
+          return r
+        }
+        return { ok: false, error: { code: r.error.code === 'WAL_FULL' ? 'FULL' : 'FAILED', message: r.error.message } }
+      },
+    }
+    this.loop = new WorkerLoop(loopEngine, { log: opts.log, ...(opts.schedule ? { schedule: opts.schedule } : {}), ...(opts.after ? { after: opts.after } : {}) })
+  }
+
+  /** Opens a fresh WAL in `walDir` (recovery drained the old ones into the stores first). */
+  static open(opts: GroupRuntimeOptions): Result<GroupRuntime, WalOpenError> {
+    const opened = Wal.open({ fs: opts.fs, dir: opts.walDir, ...(opts.segmentBytes ? { segmentBytes: opts.segmentBytes } : {}) }, () => {})
+    if (!opened.ok) return opened
+    return ok(new GroupRuntime(opened.value.wal, opts))
+  }
+
+  /**
+   * Hosts a group whose view was loaded from its store at applied `index`: its checkpoint
+   * goes into this run's WAL, synced before this returns (the group may serve then).
+   */
+  host(id: number, view: MemoryStorage, checkpoint: { readonly index: number; readonly term: number }, group: RuntimeGroup): Result<null, 'STORAGE_FULL' | 'STORAGE_FAILED'> {
+    this.engine.addGroup(id, view, checkpoint)
+    this.#groups.set(id, group)
+    const r = this.engine.commit()
+    if (!r.ok) {
+      this.#groups.delete(id)
+      this.engine.removeGroup(id)
+      return fail(r.error.code === 'WAL_FULL' ? 'STORAGE_FULL' : 'STORAGE_FAILED', r.error.message)
+    }
+    return ok(null)
+  }
+
+  /** Stops hosting a group (its Removed record is written with the next commit, or now when `sync`). */
+  unhost(id: number, opts: { readonly removed: boolean }): void {
+    this.#groups.delete(id)
+    if (opts.removed) {
+      this.engine.removeGroup(id)
+      this.engine.commit()
+    }
+  }
+
+  #maybeRetire(): void {
+    if (this.#retiring || this.#closed) return
+    const sealedThrough = this.engine.wal.activeSeq - 1
+    if (sealedThrough - this.#retiredThrough < this.#sealedMax) return
+    this.#retiring = this.#retire(sealedThrough).finally(() => (this.#retiring = null))
+  }
+
+  async #retire(throughSeq: number): Promise<void> {
+    const due = this.engine.checkpointsDue(throughSeq)
+    const results = await Promise.all(due.map((id) => this.#checkpoint(id, throughSeq)))
+    if (this.#closed || !results.every(Boolean)) return
+    if (this.engine.checkpointsDue(throughSeq).length > 0) return
+    const retired = this.engine.retire(throughSeq)
+    if (!retired.ok) {
+      this.#log.warn({ err: retired.error.message }, 'retiring WAL segments failed')
+      return
+    }
+    this.#retiredThrough = throughSeq
+    this.#log.debug({ throughSeq, groups: due.length }, 'retired write-ahead log segments')
+  }
+
+  /**
+   * Checkpoints group `id` and records it in the WAL (committed before this resolves), so
+   * that recovery knows its store holds everything up to now. False when it could not.
+   */
+  async checkpointNow(id: number): Promise<boolean> {
+    return this.#checkpoint(id, this.engine.wal.activeSeq - 1)
+  }
+
+  async #checkpoint(id: number, throughSeq: number): Promise<boolean> {
+    const g = this.#groups.get(id)
+    if (!g) return true
+    this.engine.checkpointBegin(id)
+    const r = await g.checkpoint()
+    if (!r.ok) {
+      this.#log.warn({ group: id, err: r.error }, 'checkpoint failed: the WAL segments it needs stay until the next try')
+      return false
+    }
+    this.engine.checkpointed(id, r.value, throughSeq)
+    return this.engine.commit().ok
+  }
+
+  /** Waits for a retirement round in flight and closes the WAL. */
+  async close(): Promise<void> {
+    this.#closed = true
+    while (this.#retiring) await this.#retiring
+    this.engine.commit()
+    this.engine.wal.close()
+  }
+}

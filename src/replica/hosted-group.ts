@@ -1,0 +1,177 @@
+/**
+ * HostedGroup: what every group a node hosts has in common, partition or controller —
+ * its partition store opened and checked against what the WAL vouched for, the in-memory
+ * log view rebuilt from it, the actor hosted on a GroupRuntime, and the checkpoint that
+ * writes the whole group state into the store (synced) for WAL retirement and at close.
+ * Between checkpoints the same state is saved WITHOUT sync every SAVE_EVERY_MS or
+ * SAVE_EVERY_ENTRIES, whichever comes first: the WAL keeps everything it depends on, so
+ * it is only there to bound what a restart after a process crash re-applies (the page
+ * cache keeps such writes when only the process dies).
+ * The state machine stays the caller's: it says how to save and restore it.
+ *
+ * Imports base, raft, storage, group and ./group-runtime.
+ */
+import { fail, ok } from '../base/index.js'
+import type { Prng, Result } from '../base/index.js'
+import { MemoryStorage } from '../raft/index.js'
+import type { Entry } from '../raft/index.js'
+import { GroupStore } from '../storage/index.js'
+import type { StoreOpenError } from '../storage/index.js'
+import { GroupActor } from '../group/index.js'
+import type { ActorLogger } from '../group/index.js'
+import type { GroupRuntime } from './group-runtime.js'
+
+export interface HostedGroupOptions<R> {
+  readonly groupId: number
+  readonly dir: string
+  readonly nodeId: number
+  /** The initial voters of a group this store has no saved state for. */
+  readonly voters: readonly number[]
+  readonly electionTicks: number
+  /** The applied index recovery says the store was synced at (undefined: the WAL never saw this group). */
+  readonly expectApplied?: number
+  readonly runtime: GroupRuntime
+  readonly log: ActorLogger
+  readonly prng: Prng
+  /** Rebuilds the state machine from its saved bytes (null: a new group); returns its applied index. */
+  readonly restore: (blob: Uint8Array | null) => Result<number, string>
+  readonly apply: (e: Entry) => R
+  /** The state machine's bytes as of the applied index. */
+  readonly snapshot: () => Uint8Array
+  readonly onApplied?: () => void
+}
+
+export type HostedGroupError = StoreOpenError | 'STORAGE_FULL' | 'STORAGE_FAILED'
+
+/** Unsynced saves of the group state, whichever bound comes first. */
+const SAVE_EVERY_ENTRIES = 50_000
+const SAVE_EVERY_MS = 5_000
+
+export class HostedGroup<R> {
+  readonly actor: GroupActor<R>
+  readonly store: GroupStore
+  readonly view: MemoryStorage
+  readonly #opts: HostedGroupOptions<R>
+  /** The store's unapplied-entry keys run from #tailFrom to #tailTo (none when from > to). */
+  #tailFrom: number
+  #tailTo: number
+  #closed = false
+  #savedIndex: number
+  #savedAt = Date.now()
+  #saving: Promise<unknown> | null = null
+
+  private constructor(opts: HostedGroupOptions<R>, store: GroupStore, view: MemoryStorage, applied: number, tail: { from: number; to: number }) {
+    this.#opts = opts
+    this.store = store
+    this.view = view
+    this.#tailFrom = tail.from
+    this.#tailTo = tail.to
+    this.#savedIndex = applied
+    this.actor = new GroupActor<R>(opts.runtime.loop, {
+      groupId: opts.groupId,
+      nodeId: opts.nodeId,
+      storage: view,
+      stateMachine: { apply: opts.apply },
+      prng: opts.prng,
+      applied,
+      raft: { electionTicks: opts.electionTicks, heartbeatTicks: 1 },
+      log: opts.log,
+      onApplied: () => {
+        opts.onApplied?.()
+        this.#maybeSave()
+      },
+    })
+  }
+
+  static async open<R>(opts: HostedGroupOptions<R>): Promise<Result<HostedGroup<R>, HostedGroupError>> {
+    const opened = await GroupStore.open(opts.dir, opts.expectApplied === undefined ? {} : { mustExist: true, expectApplied: opts.expectApplied })
+    if (!opened.ok) return opened
+    const { store, state } = opened.value
+    const saved = state.applied
+    const restored = opts.restore(saved?.blob ?? null)
+    const appliedIndex = saved?.index ?? 0
+    if (!restored.ok || restored.value !== appliedIndex) {
+      await store.close()
+      const why = restored.ok ? `its state says applied ${restored.value}, saved as ${appliedIndex}` : restored.error.message
+      return fail('STORE_CORRUPT', `group store ${opts.dir}: the saved state machine is unreadable: ${why}`)
+    }
+    const view = new MemoryStorage(saved?.conf.voters ?? opts.voters)
+    if (saved) view.applySnapshot({ metadata: { index: saved.index, term: saved.term, conf: saved.conf }, data: new Uint8Array(0) })
+    view.append(state.entries)
+    if (state.hardState) view.setHardState(state.hardState)
+    const g = new HostedGroup(opts, store, view, appliedIndex, { from: appliedIndex + 1, to: appliedIndex + state.entries.length })
+    const hosted = opts.runtime.host(opts.groupId, view, { index: appliedIndex, term: saved?.term ?? 0 }, { checkpoint: () => g.checkpoint() })
+    if (!hosted.ok) {
+      await store.close()
+      return hosted
+    }
+    opts.runtime.loop.add(g.actor)
+    return ok(g)
+  }
+
+  /** A lone voter elects itself at once and re-applies its log; resolves once it has (or after `waitMs`). */
+  async leadAlone(waitMs: number): Promise<boolean> {
+    const o = this.#opts
+    if (!(o.voters.length === 1 && o.voters[0] === o.nodeId)) return false
+    this.actor.campaign()
+    const until = Date.now() + waitMs
+    while (!this.caughtUp() && Date.now() < until) await new Promise((r) => setTimeout(r, 1))
+    // what was re-applied need not be again after another crash
+    if (this.caughtUp() && this.actor.appliedIndex > this.#savedIndex && !this.#saving) await this.#write(false)
+    return this.caughtUp()
+  }
+
+  caughtUp(): boolean {
+    return this.actor.isLeader() && this.actor.appliedIndex >= this.actor.node.lastIndex
+  }
+
+  /** Drops view entries the core no longer reads (a few behind the applied index stay). */
+  compactView(keep: number): void {
+    const applied = this.actor.appliedIndex
+    if (applied - this.view.firstIndex() > keep) this.view.compact(applied)
+  }
+
+  /** Writes the whole group state as of now into the store, synced (WAL retirement, close). */
+  checkpoint(): Promise<Result<{ index: number; term: number }, string>> {
+    return this.#write(true)
+  }
+
+  #maybeSave(): void {
+    if (this.#saving || this.#closed) return
+    const applied = this.actor.appliedIndex
+    if (applied === this.#savedIndex) return
+    if (applied - this.#savedIndex < SAVE_EVERY_ENTRIES && Date.now() - this.#savedAt < SAVE_EVERY_MS) return
+    this.#saving = this.#write(false).finally(() => (this.#saving = null))
+  }
+
+  async #write(sync: boolean): Promise<Result<{ index: number; term: number }, string>> {
+    const a = this.actor
+    const index = a.appliedIndex
+    const term = a.appliedTerm
+    this.store.saveApplied({ index, term, conf: a.node.confAt(index), blob: this.#opts.snapshot() })
+    this.store.putHardState(this.view.hardState())
+    const last = this.view.lastIndex()
+    const tail = last > index ? this.view.entries(index + 1, last + 1, Infinity) : []
+    this.store.replaceEntries(this.#tailFrom, this.#tailTo, tail)
+    this.#tailFrom = index + 1
+    this.#tailTo = last
+    this.#savedIndex = index
+    this.#savedAt = Date.now()
+    const r = await this.store.flush({ sync })
+    if (!r.ok) return fail(r.error.code, r.error.message)
+    return ok({ index, term })
+  }
+
+  /** Stops the actor, checkpoints (unless `removed`: the group is gone) and closes the store. */
+  async close(opts: { readonly removed: boolean }): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#opts.runtime.loop.remove(this.actor)
+    while (this.#saving) await this.#saving
+    if (!opts.removed && this.store.failure === null && !(await this.#opts.runtime.checkpointNow(this.#opts.groupId))) {
+      this.#opts.log.error({ group: this.#opts.groupId }, 'could not write the group state at close; it is rebuilt from the WAL at the next start')
+    }
+    this.#opts.runtime.unhost(this.#opts.groupId, opts)
+    await this.store.close()
+  }
+}

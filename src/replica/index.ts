@@ -1,0 +1,19 @@
+/**
+ * src/replica: the partition service (batch checks, reframing, fetch waiters, retention)
+ * over a group actor and the partition state machine, with storage injected through a
+ * GroupRuntime (one WAL and one Ready loop per thread); and the worker's host of them.
+ *
+ * Imports base, raft, protocol, storage, partition and group.
+ */
+export { GroupRuntime } from './group-runtime.js'
+export type { GroupRuntimeOptions, RuntimeGroup } from './group-runtime.js'
+export { HostedGroup } from './hosted-group.js'
+export type { HostedGroupOptions, HostedGroupError } from './hosted-group.js'
+export { PartitionReplica } from './partition-replica.js'
+export type { ReplicaSpec, ProduceOutcome, FetchOutcome } from './partition-replica.js'
+export { ReplicaHost } from './replica-host.js'
+export type { DataPort, ReplicaControl, ReplicaHostOptions } from './replica-host.js'
+export { proposeError } from './errors.js'
+export type { GroupWhere } from './errors.js'
+export { packPost, unpackPost } from './worker-messages.js'
+export type { WorkerReply, WorkerRequest, ProduceSummary, WireErrorLike } from './worker-messages.js'

@@ -1,0 +1,415 @@
+/**
+ * PartitionReplica: one partition's Raft group replica inside a worker — a GroupActor
+ * driven by the worker's Ready loop, applying to a PartitionStateMachine whose records go
+ * into the group's own partition store (LevelDB) — and the produce, fetch and retention
+ * service around it.
+ *
+ * Produce: the batch's fixed header and CRC-32C are checked here (never on the main
+ * thread), and then its records are walked (decompressed first if need be; a large
+ * compressed batch arrives already walked by the codec pool): the CRC proves only that
+ * the bytes are the ones the producer sent, not that they are well-formed records, and a
+ * batch stored with a malformed record could never be read back. Oversized records
+ * reject the whole batch when it is atomic or idempotent; otherwise the good records are
+ * re-framed into a new batch and proposed, and the refused records' positions are merged
+ * back into the answer: a summary `{ count, baseOffset, errors }`. One request is one
+ * proposal of one entry; requests that arrive during a disk sync share the next turn's
+ * write (group commit in WorkerLoop, across every group of the worker).
+ *
+ * Durability: an acknowledged entry is in the worker's WAL, synced. Apply then stamps
+ * the batch's baseOffset in place (it lies outside the CRC) and stages it into the
+ * partition store, written without sync after each applied run; until that write lands,
+ * and for a while after (a bounded cache of recent batches), fetch serves it from memory.
+ * The state machine's own state goes to the store at each checkpoint (WAL retirement)
+ * and at close; after a crash it is rebuilt by re-applying the log from there.
+ *
+ * Reads fail loudly: a stored batch whose CRC or offset does not match, or a batch
+ * missing below the high watermark, is STORAGE_CORRUPT with the partition and offset
+ * (logged), never an empty page.
+ *
+ * Housekeeping, on the leader, when the host asks: retention (a `cleanup` command) and
+ * idempotent producer expiry (an `expire` command); apply has no clock, so the leader's
+ * clock goes into the command.
+ *
+ * Imports base, raft, protocol, storage, partition, group and ./ modules.
+ */
+import { limits } from '../base/index.js'
+import type { Prng, Result } from '../base/index.js'
+import { ok } from '../base/index.js'
+import { EntryType } from '../raft/index.js'
+import type { Entry } from '../raft/index.js'
+import { checkBatch, readBatchHeader, recordSizes, reframe, setBaseOffset, verifyBatchCrc } from '../protocol/record-batch.js'
+import { wireError } from '../protocol/errors.js'
+import type { WireError } from '../protocol/errors.js'
+import { PartitionStateMachine, batchOf, encodeCleanup, encodeExpire, encodeProduceBatch, encodeProduceMessage } from '../partition/index.js'
+import type { ApplyResult, StoredBatch } from '../partition/index.js'
+import type { GroupActor } from '../group/index.js'
+import type { ActorLogger } from '../group/index.js'
+import type { GroupRuntime } from './group-runtime.js'
+import { proposeError } from './errors.js'
+import { HostedGroup } from './hosted-group.js'
+import type { HostedGroupError } from './hosted-group.js'
+import { RecentBatches } from './recent-batches.js'
+import type { ProduceSummary, WireErrorLike } from './worker-messages.js'
+
+export interface ReplicaSpec {
+  readonly groupId: number
+  readonly dir: string
+  readonly nodeId: number
+  readonly voters: readonly number[]
+  readonly topic: string
+  readonly partition: number
+  readonly retentionMs: number | null
+  readonly retentionBytes: number | null
+  readonly electionTicks: number
+  /** The applied index recovery says this group's store was synced at (undefined: a group the WAL never saw). */
+  readonly expectApplied?: number
+}
+
+export type ProduceOutcome = { readonly ok: true; readonly summary: ProduceSummary } | { readonly ok: false; readonly error: WireErrorLike }
+
+export type FetchOutcome =
+  | { readonly ok: true; readonly batches: Uint8Array[]; readonly highWatermark: number; readonly logStartOffset: number }
+  | { readonly ok: false; readonly error: WireErrorLike }
+
+interface Waiter {
+  readonly offset: number
+  readonly wake: () => void
+}
+
+/** How long opening a single-voter replica waits for it to elect itself. */
+const OPEN_LEADER_WAIT_MS = 5_000
+/** Entries the in-memory log view keeps behind the applied index before it compacts. */
+const VIEW_ENTRIES_MAX = 256
+/** How often a store write refused for a full disk is tried again. */
+const STORE_RETRY_MS = 500
+
+export class PartitionReplica {
+  readonly spec: ReplicaSpec
+  readonly #group: HostedGroup<ApplyResult>
+  readonly #actor: GroupActor<ApplyResult>
+  readonly #sm: PartitionStateMachine
+  readonly #log: ActorLogger
+  readonly #waiters = new Set<Waiter>()
+  readonly #recent = new RecentBatches(limits.storage.recentBatchBytesMax)
+  /** Records staged to the store end before this offset. */
+  #stagedOffset = 0
+  #flushing: Promise<void> | null = null
+  #flushAgain = false
+  #storeError: WireError | null = null
+  #closed = false
+
+  private constructor(spec: ReplicaSpec, group: HostedGroup<ApplyResult>, sm: PartitionStateMachine, log: ActorLogger) {
+    this.spec = spec
+    this.#group = group
+    this.#actor = group.actor
+    this.#sm = sm
+    this.#log = log
+  }
+
+  static async open(spec: ReplicaSpec, runtime: GroupRuntime, log: ActorLogger, prng: Prng): Promise<Result<PartitionReplica, HostedGroupError>> {
+    let sm = new PartitionStateMachine()
+    // the replica exists only once its group does; apply and the hooks reach it through this
+    let self: PartitionReplica | null = null
+    const group = await HostedGroup.open<ApplyResult>({
+      groupId: spec.groupId,
+      dir: spec.dir,
+      nodeId: spec.nodeId,
+      voters: spec.voters,
+      electionTicks: spec.electionTicks,
+      ...(spec.expectApplied === undefined ? {} : { expectApplied: spec.expectApplied }),
+      runtime,
+      log,
+      prng,
+      restore: (blob) => {
+        if (blob === null) return ok(0)
+        const r = PartitionStateMachine.restore(blob)
+        if (!r.ok) return r
+        sm = r.value
+        return ok(sm.appliedIndex)
+      },
+      apply: (e) => self!.#apply(e),
+      snapshot: () => sm.snapshot(),
+      onApplied: () => self!.#afterApply(),
+    })
+    if (!group.ok) return group
+    self = new PartitionReplica(spec, group.value, sm, log)
+    log.info({ group: spec.groupId, topic: spec.topic, partition: spec.partition, applied: sm.appliedIndex, nextOffset: sm.nextOffset }, 'partition replica opened')
+    // a lone voter answers only once it leads and has re-applied its whole log, so a topic
+    // is writable as soon as its creation is acknowledged and reads after a restart never see less
+    await group.value.leadAlone(OPEN_LEADER_WAIT_MS)
+    return ok(self)
+  }
+
+  get groupId(): number {
+    return this.spec.groupId
+  }
+
+  tick(): void {
+    this.#actor.tick()
+  }
+
+  // ---- apply -----------------------------------------------------------------------------
+
+  #apply(e: Entry): ApplyResult {
+    // configuration changes are the Raft layer's business; their bytes are no command
+    if (e.type !== EntryType.Normal) {
+      this.#sm.skip(e.index)
+      return { kind: 'noop' }
+    }
+    const r = this.#sm.apply(e.index, e.data)
+    if (r.kind === 'produce' && r.ok && !r.duplicate) {
+      // the entry's bytes are durable in the WAL already; the stamped view is what is stored and served
+      const batch = batchOf(e.data)
+      setBaseOffset(batch, r.baseOffset)
+      this.#group.store.putRecord(r.baseOffset, batch)
+      this.#recent.add(r.baseOffset, batch)
+      this.#stagedOffset = r.baseOffset + r.count
+    } else if (r.kind === 'cleanup') {
+      this.#group.store.deleteRecordsBelow(this.#firstRetainedBase())
+      this.#recent.dropBelow(this.#sm.logStartOffset)
+    }
+    return r
+  }
+
+  #firstRetainedBase(): number {
+    const loc = this.#sm.locate(this.#sm.logStartOffset, 0, 1)
+    return loc.kind === 'ok' ? loc.batches[0]!.baseOffset : this.#sm.nextOffset
+  }
+
+  #afterApply(): void {
+    for (const w of this.#waiters) if (this.#sm.nextOffset > w.offset) w.wake()
+    this.#flush()
+    this.#group.compactView(VIEW_ENTRIES_MAX)
+  }
+
+  /** Writes what apply staged (unsynced), one write at a time; a write asked for meanwhile follows it. */
+  #flush(): void {
+    if (this.#flushing) {
+      this.#flushAgain = true
+      return
+    }
+    const through = this.#stagedOffset
+    this.#flushing = this.#group.store.flush({ sync: false }).then((r) => {
+      this.#flushing = null
+      if (r.ok) {
+        if (this.#storeError?.code === 'STORAGE_FULL') this.#log.info({ group: this.spec.groupId }, 'the partition store took writes again')
+        this.#storeError = null
+        this.#recent.flushedThrough(through)
+        if (this.#flushAgain && !this.#closed) {
+          this.#flushAgain = false
+          this.#flush()
+        }
+        return
+      }
+      this.#storeFailed(r.error.code, r.error.message)
+    })
+  }
+
+  #storeFailed(code: 'STORE_FULL' | 'STORE_FAILED', message: string): void {
+    const where = { topic: this.spec.topic, partition: this.spec.partition }
+    if (this.#storeError === null) this.#log.error({ group: this.spec.groupId, code, err: message }, 'partition store write failed')
+    if (code === 'STORE_FULL') {
+      this.#storeError = wireError('STORAGE_FULL', { reason: message })
+      // the records stay staged (and served from memory): try again until space returns
+      if (!this.#closed) setTimeout(() => this.#flush(), STORE_RETRY_MS).unref()
+    } else {
+      this.#storeError = wireError('STORAGE_FAILED', { ...where, reason: message })
+    }
+  }
+
+  // ---- produce ---------------------------------------------------------------------------
+
+  #notLeader(): WireError {
+    const leader = this.#actor.node.leader
+    return wireError('NOT_LEADER', { topic: this.spec.topic, partition: this.spec.partition }, leader ? { leader } : {})
+  }
+
+  /** `verifiedSizes`: the record sizes, when the codec pool already decompressed and measured the batch. */
+  async produce(batch: Uint8Array, atomic: boolean, verifiedSizes?: readonly number[]): Promise<ProduceOutcome> {
+    if (!this.#actor.isLeader()) return { ok: false, error: this.#notLeader() }
+    if (this.#storeError) return { ok: false, error: this.#storeError }
+    const checked = checkBatch(batch)
+    if (!checked.ok) return { ok: false, error: checked.error }
+    const h = checked.value
+    if (h.transactional || h.control) {
+      return { ok: false, error: wireError('INVALID_RECORD', { reason: 'transactional and control batches are not supported' }) }
+    }
+    // the CRC covers the producer fields but not their sense; a produce command refuses these (commands.ts)
+    if (h.producerId < -1) return { ok: false, error: wireError('INVALID_RECORD', { reason: `producer id ${h.producerId}: -1 or a producer's id` }) }
+    if (h.producerId >= 0 && (h.producerEpoch < 0 || h.baseSequence < 0)) {
+      const reason = `idempotent producer ${h.producerId} with epoch ${h.producerEpoch} and base sequence ${h.baseSequence}`
+      return { ok: false, error: wireError('INVALID_RECORD', { reason }) }
+    }
+    // every record is walked, compressed or not (see the header); the CRC was checked above
+    const sizes = verifiedSizes
+      ? { ok: true as const, value: verifiedSizes }
+      : recordSizes(batch, { maxBytes: limits.produce.batchDecompressedBytesMax, verifyCrc: false })
+    if (!sizes.ok) return { ok: false, error: sizes.error }
+    const max = limits.produce.messageBytesMax
+    const count = sizes.value.length
+    const bad: number[] = []
+    for (let i = 0; i < count; i++) if (sizes.value[i]! > max) bad.push(i)
+    if (bad.length === 0) return this.#proposeBatch(batch, atomic)
+    const tooLarge = (i: number): WireErrorLike => wireError('MESSAGE_TOO_LARGE', { bytes: sizes.value[i]!, limit: max })
+    if (atomic || h.producerId >= 0 || bad.length === count) {
+      // all or nothing: an idempotent batch's sequence range cannot have holes
+      const rejected = wireError('BATCH_REJECTED')
+      const errors = sizes.value.map((_, i) => ({ index: i, error: bad.includes(i) ? tooLarge(i) : rejected }))
+      return { ok: true, summary: { count, errors } }
+    }
+    const kept = sizes.value.map((_, i) => i).filter((i) => !bad.includes(i))
+    const framed = reframe(batch, kept, { maxBytes: limits.produce.batchDecompressedBytesMax })
+    if (!framed.ok) return { ok: false, error: framed.error }
+    const outcome = await this.#proposeBatch(framed.value, atomic)
+    if (!outcome.ok) return outcome
+    // back to the positions the client sent: the kept records' errors move to their places
+    const s = outcome.summary
+    const errors = [...bad.map((i) => ({ index: i, error: tooLarge(i) })), ...(s.errors ?? []).map((e) => ({ index: kept[e.index]!, error: e.error }))]
+    errors.sort((a, b) => a.index - b.index)
+    return { ok: true, summary: { ...s, count, errors } }
+  }
+
+  /** Proposes `batch` as one produce command; its header fields are read from the batch itself, the one copy of them. */
+  async #proposeBatch(batch: Uint8Array, atomic: boolean): Promise<ProduceOutcome> {
+    const header = readBatchHeader(batch)
+    if (!header.ok) return { ok: false, error: header.error }
+    const h = header.value
+    const fields = { atomic, producerId: h.producerId, producerEpoch: h.producerEpoch, baseSequence: h.baseSequence, maxTimestamp: h.maxTimestamp }
+    const cmd = h.recordCount === 1 ? encodeProduceMessage(fields, batch) : encodeProduceBatch({ ...fields, recordCount: h.recordCount }, batch)
+    const r = await this.#actor.propose([cmd])
+    if (!r.ok) return { ok: false, error: proposeError(r.error.code, r.error.message, { topic: this.spec.topic, partition: this.spec.partition, leader: this.#actor.node.leader }) }
+    const applied = r.value.results[0]!
+    if (applied.kind !== 'produce') return { ok: false, error: wireError('INTERNAL', { reason: `produce applied as ${applied.kind}` }) }
+    if (!applied.ok) {
+      const error: WireErrorLike = { code: applied.error.code, message: applied.error.message }
+      return { ok: true, summary: { count: applied.count, errors: Array.from({ length: applied.count }, (_, index) => ({ index, error })) } }
+    }
+    const summary = { count: applied.count, baseOffset: applied.baseOffset }
+    return { ok: true, summary: applied.duplicate ? { ...summary, duplicate: true } : summary }
+  }
+
+  // ---- fetch -----------------------------------------------------------------------------
+
+  offsets(): { highWatermark: number; logStartOffset: number } {
+    return { highWatermark: this.#sm.highWatermark(), logStartOffset: this.#sm.logStartOffset }
+  }
+
+  /**
+   * Committed batches from `offset`, up to `maxBytes` (at least one batch) and about
+   * `maxMessages` records; waits up to `maxWaitMs` for data at the end of the log.
+   * `cancelled` ends the wait early.
+   */
+  async fetch(offset: number, maxBytes: number, maxMessages: number, maxWaitMs: number, cancelled?: Promise<void>): Promise<FetchOutcome> {
+    // locate bounds batches, not records: a batch holds at least one record, so maxMessages batches is enough
+    let loc = this.#sm.locate(offset, maxBytes, Math.max(1, maxMessages))
+    if (loc.kind === 'none' && maxWaitMs > 0) {
+      await this.#waitForData(offset, maxWaitMs, cancelled)
+      loc = this.#sm.locate(offset, maxBytes, Math.max(1, maxMessages))
+    }
+    const { highWatermark, logStartOffset } = this.offsets()
+    if (loc.kind === 'error') {
+      return { ok: false, error: wireError('OFFSET_OUT_OF_RANGE', { offset, logStartOffset: loc.logStartOffset, highWatermark: loc.highWatermark }, { details: { logStartOffset: loc.logStartOffset, highWatermark: loc.highWatermark } }) }
+    }
+    if (loc.kind === 'none') return { ok: true, batches: [], highWatermark, logStartOffset }
+    const wanted: StoredBatch[] = []
+    let records = 0
+    for (const b of loc.batches) {
+      wanted.push(b)
+      records += b.lastOffset - b.baseOffset + 1
+      if (records >= maxMessages) break
+    }
+    const read = await this.#read(wanted)
+    if (!read.ok) return { ok: false, error: read.error }
+    return { ok: true, batches: read.value, highWatermark, logStartOffset }
+  }
+
+  /** The stored bytes of `wanted` (consecutive batches), from memory or the store, each checked. */
+  async #read(wanted: readonly StoredBatch[]): Promise<Result<Uint8Array[], 'STORAGE_CORRUPT'> & { error?: WireError }> {
+    const out: Uint8Array[] = []
+    let k = 0
+    for (; k < wanted.length; k++) {
+      const cached = this.#recent.get(wanted[k]!.baseOffset)
+      if (cached === undefined) break
+      out.push(cached)
+    }
+    if (k === wanted.length) return ok(out)
+    // the rest from the store, in one range read; the cache may hold the tail again
+    const rest = wanted.slice(k)
+    const stored = await this.#group.store.readRecords(rest[0]!.baseOffset, rest[rest.length - 1]!.baseOffset)
+    const byOffset = new Map(stored)
+    for (const b of rest) {
+      const bytes = byOffset.get(b.baseOffset) ?? this.#recent.get(b.baseOffset)
+      if (bytes === undefined) {
+        // retention may have dropped it while we read; below the log start that is no damage
+        if (b.lastOffset < this.#sm.logStartOffset) break
+        return this.#corrupt(b.baseOffset, 'the record batch is missing from the partition store')
+      }
+      const why = checkStored(bytes, b)
+      if (why !== null) return this.#corrupt(b.baseOffset, why)
+      out.push(bytes)
+    }
+    return ok(out)
+  }
+
+  #corrupt(offset: number, reason: string): Result<never, 'STORAGE_CORRUPT'> & { error: WireError } {
+    this.#log.error({ group: this.spec.groupId, topic: this.spec.topic, partition: this.spec.partition, offset, store: this.spec.dir, reason }, 'stored data failed its checks; not served')
+    const error = wireError('STORAGE_CORRUPT', { topic: this.spec.topic, partition: this.spec.partition, offset, reason })
+    return { ok: false, error } as Result<never, 'STORAGE_CORRUPT'> & { error: WireError }
+  }
+
+  #waitForData(offset: number, maxWaitMs: number, cancelled?: Promise<void>): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.#waiters.delete(w)
+        resolve()
+      }
+      const w: Waiter = { offset, wake: done }
+      const timer = setTimeout(done, Math.min(maxWaitMs, limits.fetch.maxWaitMsMax))
+      this.#waiters.add(w)
+      void cancelled?.then(done)
+    })
+  }
+
+  // ---- housekeeping ----------------------------------------------------------------------
+
+  /** Leader only: proposes a cleanup if retention drops anything now. */
+  async enforceRetention(nowMs: number): Promise<void> {
+    if (!this.#actor.isLeader() || (this.spec.retentionMs === null && this.spec.retentionBytes === null)) return
+    const cutoff = this.#sm.retentionCutoff({ nowMs, retentionMs: this.spec.retentionMs, retentionBytes: this.spec.retentionBytes })
+    if (cutoff === null || cutoff <= this.#sm.logStartOffset) return
+    const r = await this.#actor.propose([encodeCleanup(cutoff)])
+    if (r.ok) this.#log.info({ group: this.spec.groupId, logStartOffset: cutoff }, 'retention advanced the log start')
+  }
+
+  /** Leader only: proposes an expire if some idempotent producer was last heard of before `idleBefore` (ms). */
+  async expireProducers(idleBefore: number): Promise<void> {
+    if (!this.#actor.isLeader()) return
+    const oldest = this.#sm.oldestProducerTimestamp()
+    if (oldest === null || oldest >= idleBefore) return
+    const r = await this.#actor.propose([encodeExpire(idleBefore)])
+    if (!r.ok) return
+    const applied = r.value.results[0]
+    if (applied?.kind === 'expire') this.#log.info({ group: this.spec.groupId, producers: applied.producersExpired, idleBefore }, 'forgot idle idempotent producers')
+  }
+
+  /** Stops the group, writes its whole state to the store (synced) and closes it; `removed`: the topic is gone. */
+  async close(opts: { readonly removed: boolean } = { removed: false }): Promise<void> {
+    if (this.#closed) return
+    this.#actor.stop()
+    for (const w of this.#waiters) w.wake()
+    while (this.#flushing) await this.#flushing
+    this.#closed = true
+    await this.#group.close(opts)
+  }
+}
+
+/** Why stored bytes are not the batch the index says (null: they are). */
+function checkStored(bytes: Uint8Array, b: StoredBatch): string | null {
+  if (bytes.length !== b.bytes) return `${bytes.length} bytes stored, ${b.bytes} expected`
+  if (!verifyBatchCrc(bytes)) return 'the record batch fails its CRC-32C'
+  const h = readBatchHeader(bytes)
+  if (!h.ok) return `the record batch header is unreadable: ${h.error.message}`
+  if (h.value.baseOffset !== b.baseOffset) return `the batch says base offset ${h.value.baseOffset}`
+  return null
+}

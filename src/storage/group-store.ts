@@ -1,0 +1,304 @@
+/**
+ * GroupStore: one group replica's partition store, its own LevelDB under
+ * `<data-dir>/groups/<group-id>/` (the design the user asked for, DESIGN §4). The group
+ * applies committed entries into it: record batches by offset, the state machine's saved
+ * state with the applied index, and — only when a WAL segment is retired or the node
+ * stops — the hard state and the Raft entries the applied state does not cover yet.
+ *
+ * It is written WITHOUT sync on the produce path: the Raft WAL (wal/) is what makes an
+ * acknowledged entry durable. A synced write here (`flush({ sync: true })`) also makes
+ * every earlier unsynced write durable (LevelDB's log is sequential), which is what lets
+ * the log engine retire a WAL segment once each group with entries in it has made one.
+ *
+ * Writes are staged (`putRecord`, `saveApplied`, ...) and go out as ONE chained batch per
+ * `flush`, one flush at a time in call order: two batches in flight at once could be
+ * reordered by libuv's pool. A failed write fails the store (every later flush fails with
+ * the same error, fail-stop), except ENOSPC, which leaves the staged ops staged so that a
+ * later flush retries them (disk full is retriable, DESIGN §4).
+ *
+ * Reads (`readRecords`) return the values as stored; the replica checks each batch's CRC
+ * and its offset against the key, so a damaged record is reported, never served.
+ *
+ * Opening: a directory that already holds a LevelDB (its CURRENT file) but no format key
+ * is damaged, not new (LevelDB skips a corrupt log record silently, so a store can come
+ * back looking empty); the caller may also insist the store exists (`mustExist`), when
+ * the WAL vouches that it was created.
+ *
+ * Imports classic-level, node:fs, src/base, src/raft types and ./keys.
+ */
+import { access } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ClassicLevel } from 'classic-level'
+import { assert, fail, ok } from '../base/index.js'
+import type { Result } from '../base/index.js'
+import type { Entry, HardState } from '../raft/index.js'
+import {
+  APPLIED_KEY,
+  FORMAT_KEY,
+  FORMAT_VERSION,
+  HARD_STATE_KEY,
+  KeySpace,
+  decodeApplied,
+  decodeEntryValue,
+  decodeFormat,
+  decodeHardState,
+  decodeIndexKey,
+  encodeApplied,
+  encodeEntryValue,
+  encodeFormat,
+  encodeHardState,
+  entryKey,
+  indexKey,
+  recordKey,
+  spaceEnd,
+} from './keys.js'
+import type { AppliedState } from './keys.js'
+
+type Db = ClassicLevel<Uint8Array, Uint8Array>
+type Op = { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array } | { readonly type: 'del'; readonly key: Uint8Array }
+
+export type StoreOpenError = 'STORE_IN_USE' | 'STORE_CORRUPT' | 'STORE_INCOMPATIBLE' | 'STORE_MISSING' | 'STORE_IO'
+export type StoreWriteError = 'STORE_FULL' | 'STORE_FAILED'
+
+export interface GroupStoreOptions {
+  /** Refuse to create: the WAL says this store was created, so a missing one was lost. */
+  readonly mustExist?: boolean
+  /** The applied index the store was last synced at (its newest checkpoint in the WAL): a store behind it lost synced data. */
+  readonly expectApplied?: number
+  /** LevelDB tuning (README: storage, and bench/results/storage.md for the measurements). */
+  readonly leveldb?: { readonly cacheSize?: number; readonly writeBufferSize?: number; readonly compression?: boolean }
+}
+
+/** What a store holds at open. */
+export interface GroupStoreState {
+  readonly applied: AppliedState | null
+  readonly hardState: HardState | null
+  /** Raft entries after the applied index, contiguous, oldest first. */
+  readonly entries: readonly Entry[]
+  /** The lowest record offset stored (Infinity: none). */
+  readonly firstRecordOffset: number
+}
+
+/** LevelDB defaults for a partition store; chosen in bench/results/storage.md. */
+export const GROUP_STORE_LEVELDB = { cacheSize: 1 << 20, writeBufferSize: 4 << 20, compression: false } as const
+
+const READ_CHUNK_BYTES = 1 << 20
+const READ_CHUNK_ITEMS = 1000
+
+export class GroupStore {
+  readonly dir: string
+  readonly #db: Db
+  #staged: Op[] = []
+  #stagedClear: number | null = null
+  #queue: Promise<unknown> = Promise.resolve()
+  #failure: { code: StoreWriteError; message: string } | null = null
+  #closed = false
+
+  private constructor(dir: string, db: Db) {
+    this.dir = dir
+    this.#db = db
+  }
+
+  static async open(dir: string, opts: GroupStoreOptions = {}): Promise<Result<{ store: GroupStore; state: GroupStoreState }, StoreOpenError>> {
+    const existed = await exists(join(dir, 'CURRENT'))
+    if (!existed && opts.mustExist) return fail('STORE_MISSING', `group store ${dir} is missing, yet the write-ahead log says it was created: restore it from a replica or a backup`)
+    const db: Db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view', ...GROUP_STORE_LEVELDB, ...opts.leveldb })
+    try {
+      await db.open({ createIfMissing: !existed })
+    } catch (e) {
+      if (errorCode(e) === 'LEVEL_LOCKED') return fail('STORE_IN_USE', `group store ${dir} is in use: its LevelDB LOCK is held by another process, or it is open in this one`)
+      return fail('STORE_IO', `cannot open group store ${dir}: ${describe(e)}`)
+    }
+    try {
+      const state = await load(db, dir, existed)
+      if (!state.ok) {
+        await db.close()
+        return state
+      }
+      const applied = state.value.applied?.index ?? 0
+      if (opts.expectApplied !== undefined && applied < opts.expectApplied) {
+        await db.close()
+        return fail('STORE_CORRUPT', `group store ${dir} holds state up to Raft index ${applied}, but it was synced up to ${opts.expectApplied}: it lost acknowledged data; restore it from a replica or a backup`)
+      }
+      return ok({ store: new GroupStore(dir, db), state: state.value })
+    } catch (e) {
+      await db.close()
+      return fail('STORE_IO', `cannot read group store ${dir}: ${describe(e)}`)
+    }
+  }
+
+  /** Why the store stopped taking writes, if it did. */
+  get failure(): { readonly code: StoreWriteError; readonly message: string } | null {
+    return this.#failure
+  }
+
+  /** Ops staged for the next flush. */
+  get stagedOps(): number {
+    return this.#staged.length
+  }
+
+  // ---- staging (no I/O) -----------------------------------------------------------------
+
+  /** A record batch stored at `offset` (the value is referenced until the flush that carries it). */
+  putRecord(offset: number, batch: Uint8Array): void {
+    this.#staged.push({ type: 'put', key: recordKey(offset), value: batch })
+  }
+
+  /** Records below `offset` go, after the next flush (retention). */
+  deleteRecordsBelow(offset: number): void {
+    this.#stagedClear = Math.max(this.#stagedClear ?? 0, offset)
+  }
+
+  saveApplied(a: AppliedState): void {
+    this.#staged.push({ type: 'put', key: APPLIED_KEY, value: encodeApplied(a) })
+  }
+
+  putHardState(hs: HardState): void {
+    this.#staged.push({ type: 'put', key: HARD_STATE_KEY, value: encodeHardState(hs) })
+  }
+
+  /** The Raft entries after the applied state become exactly `entries` (deleting stored ones in `[from, to]` first). */
+  replaceEntries(deleteFrom: number, deleteTo: number, entries: readonly Entry[]): void {
+    for (let i = deleteFrom; i <= deleteTo; i++) this.#staged.push({ type: 'del', key: entryKey(i) })
+    for (const e of entries) this.#staged.push({ type: 'put', key: entryKey(e.index), value: encodeEntryValue(e) })
+  }
+
+  // ---- writing ---------------------------------------------------------------------------
+
+  /**
+   * Writes everything staged so far as one batch, after any flush in flight. `sync` makes
+   * it, and every earlier write, durable. An empty unsynced flush writes nothing.
+   */
+  flush(opts: { sync: boolean }): Promise<Result<void, StoreWriteError>> {
+    assert(!this.#closed, () => `flush of closed group store ${this.dir}`)
+    const run = async (): Promise<Result<void, StoreWriteError>> => {
+      if (this.#failure) return fail(this.#failure.code, this.#failure.message)
+      const ops = this.#staged
+      const clear = this.#stagedClear
+      this.#staged = []
+      this.#stagedClear = null
+      try {
+        if (ops.length > 0 || opts.sync) {
+          const batch = this.#db.batch()
+          for (const op of ops) {
+            if (op.type === 'put') batch.put(op.key, op.value)
+            else batch.del(op.key)
+          }
+          // a synced empty batch still syncs LevelDB's log: the earlier writes become durable
+          if (batch.length === 0) batch.put(FORMAT_KEY, encodeFormat(FORMAT_VERSION))
+          await batch.write({ sync: opts.sync })
+        }
+        if (clear !== null) await this.#db.clear({ gte: recordKey(0), lt: recordKey(clear) })
+        return ok(undefined)
+      } catch (e) {
+        if (errorCode(e) === 'ENOSPC' || /No space left/i.test(describe(e))) {
+          // keep them for the next try, ahead of whatever was staged meanwhile
+          this.#staged = ops.concat(this.#staged)
+          if (clear !== null) this.#stagedClear = Math.max(this.#stagedClear ?? 0, clear)
+          return fail('STORE_FULL', `group store ${this.dir}: the disk is full (${describe(e)})`)
+        }
+        this.#failure = { code: 'STORE_FAILED', message: `group store ${this.dir} failed a write: ${describe(e)}` }
+        return fail(this.#failure.code, this.#failure.message)
+      }
+    }
+    const p = this.#queue.then(run)
+    this.#queue = p
+    return p
+  }
+
+  // ---- reading ---------------------------------------------------------------------------
+
+  /**
+   * Stored record batches with offsets in [from, to], oldest first, up to about
+   * `bytesMax` (always the first one), as [offset, bytes] pairs straight from the store.
+   */
+  async readRecords(from: number, to: number, bytesMax = Infinity): Promise<Array<[number, Uint8Array]>> {
+    assert(!this.#closed, () => `read of closed group store ${this.dir}`)
+    const out: Array<[number, Uint8Array]> = []
+    const it = this.#db.iterator({ gte: recordKey(from), lte: recordKey(to), highWaterMarkBytes: READ_CHUNK_BYTES })
+    let bytes = 0
+    try {
+      for (;;) {
+        const chunk = await it.nextv(READ_CHUNK_ITEMS)
+        if (chunk.length === 0) break
+        for (const [key, value] of chunk) {
+          out.push([decodeIndexKey(key, KeySpace.Record), value])
+          bytes += value.length
+          if (bytes >= bytesMax) return out
+        }
+      }
+    } finally {
+      await it.close()
+    }
+    return out
+  }
+
+  /** Waits for flushes in flight and closes the database. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#queue
+    await this.#db.close()
+  }
+}
+
+async function load(db: Db, dir: string, existed: boolean): Promise<Result<GroupStoreState, StoreOpenError>> {
+  const corrupt = (what: string) => fail('STORE_CORRUPT' as const, `group store ${dir} is damaged: ${what}`)
+  const format = await db.get(FORMAT_KEY)
+  if (format === undefined) {
+    // LevelDB drops a damaged log record silently: an existing store without its marker lost data
+    if (existed) return corrupt('it has no format marker (a damaged or foreign LevelDB)')
+    const batch = db.batch()
+    batch.put(FORMAT_KEY, encodeFormat(FORMAT_VERSION))
+    await batch.write({ sync: true })
+    return ok({ applied: null, hardState: null, entries: [], firstRecordOffset: Infinity })
+  }
+  const version = decodeFormat(format)
+  if (version !== FORMAT_VERSION) return fail('STORE_INCOMPATIBLE', `group store ${dir} has format ${version ?? 'unreadable'}, this raftmq reads format ${FORMAT_VERSION}`)
+  const appliedRaw = await db.get(APPLIED_KEY)
+  const applied = appliedRaw === undefined ? null : decodeApplied(appliedRaw)
+  if (appliedRaw !== undefined && applied === null) return corrupt('its applied state fails its checksum')
+  const hsRaw = await db.get(HARD_STATE_KEY)
+  const hardState = hsRaw === undefined ? null : decodeHardState(hsRaw)
+  if (hsRaw !== undefined && hardState === null) return corrupt('its hard state fails its checksum')
+
+  const after = applied?.index ?? 0
+  // entries the applied state covers are garbage left by a crash before their delete
+  await db.clear({ gte: indexKey(KeySpace.Entry, 0), lte: entryKey(after) })
+  const entries: Entry[] = []
+  for await (const [key, value] of db.iterator({ gt: entryKey(after), lt: spaceEnd(KeySpace.Entry) })) {
+    const index = decodeIndexKey(key, KeySpace.Entry)
+    const want = after + 1 + entries.length
+    if (index !== want) return corrupt(`Raft entry ${want} is missing (found ${index})`)
+    const e = decodeEntryValue(index, value)
+    if (e === null) return corrupt(`Raft entry ${index} fails its checksum`)
+    entries.push(e)
+  }
+  let firstRecordOffset = Infinity
+  for await (const key of db.keys({ gte: Uint8Array.of(KeySpace.Record), lt: spaceEnd(KeySpace.Record), limit: 1 })) {
+    firstRecordOffset = decodeIndexKey(key, KeySpace.Record)
+  }
+  return ok({ applied, hardState, entries, firstRecordOffset })
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path)
+    return true
+  } catch {
+    return false
+  }
+}
+
+export function errorCode(e: unknown): string | undefined {
+  const err = e as { code?: unknown; cause?: { code?: unknown } } | null
+  const cause = err?.cause?.code
+  if (typeof cause === 'string') return cause
+  return typeof err?.code === 'string' ? err.code : undefined
+}
+
+export function describe(e: unknown): string {
+  const err = e as { message?: unknown; cause?: { message?: unknown } } | null
+  const m = typeof err?.message === 'string' ? err.message : String(e)
+  return typeof err?.cause?.message === 'string' ? `${m} (${err.cause.message})` : m
+}

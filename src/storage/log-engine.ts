@@ -1,0 +1,227 @@
+/**
+ * LogEngine: the Raft logs of every group one worker hosts, over ONE write-ahead log.
+ *
+ * Each group's log is a MemoryStorage (src/raft): the view the Raft core reads
+ * synchronously, made current only once what it shows is durable. `stage(group, ready)`
+ * turns a Ready's snapshot, entries and hard state into WAL records (no I/O); `commit()`
+ * makes everything staged in this turn durable with ONE vectored write and ONE fdatasync,
+ * on the calling thread, and then updates every staged group's view: group commit across
+ * groups (DESIGN §4). A turn whose Readys only move commit indexes needs no sync: their
+ * hard-state records ride with the next commit, the view changes at once (a lost commit
+ * index is learned again; applied state ahead of it is the restart contract of
+ * src/raft/log.ts).
+ *
+ * WAL records (the WAL itself treats them as opaque):
+ *
+ * | type       | index          | term         | payload                              |
+ * | ---------- | -------------- | ------------ | ------------------------------------ |
+ * | Entry      | entry index    | entry term   | entry data (a Normal entry)          |
+ * | ConfEntry  | entry index    | entry term   | entry data (a ConfChange entry)      |
+ * | HardState  | commit index   | current term | u32 vote                             |
+ * | Snapshot   | snapshot index | its term     | its voters, u32 each                 |
+ * | CheckpointBegin | 0         | 0            | -                                    |
+ * | Checkpoint | applied index  | its term     | -                                    |
+ * | Removed    | 0              | 0            | -                                    |
+ *
+ * An Entry record at index i replaces whatever the group's log held from i on (Raft's
+ * suffix replacement), so recovery replays records in order. A Checkpoint says the
+ * group's partition store (group-store.ts) holds, synced, everything up to that applied
+ * index plus the hard state and unapplied entries of the moment its CheckpointBegin was
+ * staged (records after the Begin may postdate what the store got): it is what allows
+ * the segments before it to be retired, what lets recovery skip a store nothing changed
+ * since, and what recovery holds the store to (a store behind
+ * its checkpoint lost synced data: refused, never served). Removed ends a group (topic
+ * deletion), so recovery does not look for its store.
+ *
+ * Retirement: the engine knows, per group, the oldest segment holding records not yet
+ * covered by a checkpoint. `checkpointsDue(throughSeq)` names the groups that must
+ * checkpoint before segments through `throughSeq` can go; the host makes their stores
+ * durable, calls `checkpointed(group, index, term)` for each, commits, then `retire`.
+ *
+ * Imports src/base, src/raft and ./wal.
+ */
+import { Buffer } from 'node:buffer'
+import { assert, ok } from '../base/index.js'
+import type { Result } from '../base/index.js'
+import { EntryType, MemoryStorage } from '../raft/index.js'
+import type { Ready } from '../raft/index.js'
+import type { Wal, WalWriteError } from './wal/index.js'
+
+export const WalRecordType = {
+  Entry: 1,
+  ConfEntry: 2,
+  HardState: 3,
+  Snapshot: 4,
+  Checkpoint: 5,
+  Removed: 6,
+  CheckpointBegin: 7,
+} as const
+export type WalRecordType = (typeof WalRecordType)[keyof typeof WalRecordType]
+
+const EMPTY = new Uint8Array(0)
+
+interface EngineGroup {
+  readonly id: number
+  readonly log: MemoryStorage
+  /** The oldest WAL segment with records of this group that no checkpoint covers (null: none). */
+  dirtySince: number | null
+  /** Records added since the last commit. */
+  pending: boolean
+  /** The newest segment this group's records went to. */
+  lastSeq: number
+}
+
+export class LogEngine {
+  readonly #wal: Wal
+  readonly #groups = new Map<number, EngineGroup>()
+  #staged: { readonly g: EngineGroup; readonly rd: Ready }[] = []
+  #syncNeeded = false
+  #commits = 0
+  #syncs = 0
+
+  constructor(wal: Wal) {
+    this.#wal = wal
+  }
+
+  get wal(): Wal {
+    return this.#wal
+  }
+
+  /** Durable WAL commits (each one write and one fdatasync) since the engine started. */
+  get syncs(): number {
+    return this.#syncs
+  }
+
+  /** Turns that made their Readys current, synced or not. */
+  get commits(): number {
+    return this.#commits
+  }
+
+  /**
+   * Hosts group `id` over `log` (its recovered view). The group's checkpoint of the state
+   * it was loaded from is staged, and must be committed before the group serves: it is
+   * what the next recovery holds its store to.
+   */
+  addGroup(id: number, log: MemoryStorage, checkpoint: { readonly index: number; readonly term: number }): void {
+    assert(!this.#groups.has(id), () => `group ${id} is already in the log engine`)
+    const g: EngineGroup = { id, log, dirtySince: null, pending: false, lastSeq: 0 }
+    this.#groups.set(id, g)
+    this.#add(g, WalRecordType.CheckpointBegin, 0, 0, EMPTY)
+    this.#add(g, WalRecordType.Checkpoint, checkpoint.index, checkpoint.term, EMPTY)
+    this.#syncNeeded = true
+  }
+
+  /** Ends group `id`: a Removed record (synced with the next commit) so recovery forgets it. */
+  removeGroup(id: number): void {
+    const g = this.#groups.get(id)
+    if (!g) return
+    this.#groups.delete(id)
+    this.#staged = this.#staged.filter((s) => s.g !== g)
+    this.#wal.add({ group: id, type: WalRecordType.Removed, index: 0, term: 0, payload: EMPTY })
+    this.#syncNeeded = true
+  }
+
+  log(id: number): MemoryStorage {
+    const g = this.#groups.get(id)
+    assert(g !== undefined, () => `group ${id} is not in the log engine`)
+    return g.log
+  }
+
+  /** Queues the durable part of `rd` (step 2 of the Ready contract) for this turn's commit. */
+  stage(id: number, rd: Ready): void {
+    const g = this.#groups.get(id)
+    assert(g !== undefined, () => `stage for group ${id}, not in the log engine`)
+    const s = rd.snapshot
+    if (s !== null) {
+      const voters = s.metadata.conf.voters
+      const payload = Buffer.allocUnsafe(4 * voters.length)
+      for (let k = 0; k < voters.length; k++) payload.writeUInt32BE(voters[k]!, 4 * k)
+      this.#add(g, WalRecordType.Snapshot, s.metadata.index, s.metadata.term, payload)
+    }
+    const ents = rd.entries
+    for (let k = 0; k < ents.length; k++) {
+      const e = ents[k]!
+      this.#add(g, e.type === EntryType.ConfChange ? WalRecordType.ConfEntry : WalRecordType.Entry, e.index, e.term, e.data)
+    }
+    const hs = rd.hardState
+    if (hs !== null) {
+      const vote = Buffer.allocUnsafe(4)
+      vote.writeUInt32BE(hs.vote, 0)
+      this.#add(g, WalRecordType.HardState, hs.commit, hs.term, vote)
+    }
+    if (rd.mustSync) this.#syncNeeded = true
+    this.#staged.push({ g, rd })
+  }
+
+  /** Does this turn need the disk (some staged Ready must be synced)? */
+  get syncNeeded(): boolean {
+    return this.#syncNeeded
+  }
+
+  /**
+   * Makes this turn durable (one write, one sync) if any of it must be, and then every
+   * staged Ready current in its group's view. On failure nothing staged becomes current:
+   * the records stay queued in the WAL and the same Readys stay staged, so a later
+   * commit() retries them (WAL_FULL); after WAL_IO the caller must stop (fail-stop).
+   */
+  commit(): Result<void, WalWriteError> {
+    if (this.#syncNeeded) {
+      const r = this.#wal.commit()
+      if (!r.ok) return r
+      this.#syncs++
+      this.#syncNeeded = false
+      for (const g of this.#groups.values()) {
+        if (!g.pending) continue
+        g.pending = false
+        g.dirtySince ??= r.value.seq
+        g.lastSeq = r.value.seq
+      }
+    }
+    this.#commits++
+    const staged = this.#staged
+    this.#staged = []
+    for (const { g, rd } of staged) g.log.persist(rd)
+    return ok(undefined)
+  }
+
+  /** Groups whose records in segments through `throughSeq` no checkpoint covers yet. */
+  checkpointsDue(throughSeq: number): number[] {
+    const out: number[] = []
+    for (const g of this.#groups.values()) if (g.dirtySince !== null && g.dirtySince <= throughSeq) out.push(g.id)
+    return out
+  }
+
+  /** Marks the moment group `id`'s state is captured for a checkpoint (call it right then, outside a turn). */
+  checkpointBegin(id: number): void {
+    const g = this.#groups.get(id)
+    if (g) this.#add(g, WalRecordType.CheckpointBegin, 0, 0, EMPTY)
+  }
+
+  /**
+   * Group `id`'s store now holds, synced, its state as of the moment its checkpoint
+   * began: the checkpoint record is staged, and the group's older records are covered
+   * (records committed since went to segments after `coveredThroughSeq`, the last sealed
+   * one when the checkpoint began). Commit before retiring.
+   */
+  checkpointed(id: number, applied: { readonly index: number; readonly term: number }, coveredThroughSeq: number): void {
+    const g = this.#groups.get(id)
+    if (!g) return // removed meanwhile
+    // anything in later segments may postdate the checkpoint: keep them (conservatively) owed
+    g.dirtySince = g.lastSeq > coveredThroughSeq || g.pending ? coveredThroughSeq + 1 : null
+    this.#add(g, WalRecordType.Checkpoint, applied.index, applied.term, EMPTY)
+    this.#syncNeeded = true
+  }
+
+  /** Retires the segments through `throughSeq`: only once no group still needs them. */
+  retire(throughSeq: number): Result<void, WalWriteError> {
+    const due = this.checkpointsDue(throughSeq)
+    assert(due.length === 0, () => `retire(${throughSeq}) while groups ${due.join(', ')} still need those segments`)
+    assert(!this.#syncNeeded || this.#wal.pendingRecords === 0, 'retire before the checkpoints that allow it are committed')
+    return this.#wal.retire(throughSeq)
+  }
+
+  #add(g: EngineGroup, type: WalRecordType, index: number, term: number, payload: Uint8Array): void {
+    this.#wal.add({ group: g.id, type, index, term, payload })
+    g.pending = true
+  }
+}
