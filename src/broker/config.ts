@@ -25,6 +25,8 @@ export interface BrokerConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   /** Wall-clock length of one Raft tick. */
   readonly tickMs: number
+  /** Partitions this node may host. */
+  readonly maxPartitions: number
   /** Pre-allocated size of one write-ahead log segment, MiB. */
   readonly walSegmentMb: number
   /** Ticks without a leader before an election (heartbeats go every tick). */
@@ -61,6 +63,7 @@ export const settings: readonly Setting[] = [
     help: 'forget an idempotent producer silent this long (its retries older than that may be stored twice)',
     default: '86400000',
   },
+  { key: 'maxPartitions', flag: '--max-partitions <n>', env: 'RAFTMQ_MAX_PARTITIONS', help: 'partitions this node may host; a topic creation past it is refused before anything is created', default: '10000' },
   {
     key: 'walSegmentMb',
     flag: '--wal-segment-mb <mb>',
@@ -96,6 +99,7 @@ export function resolveConfig(raw: RawConfig): Result<BrokerConfig, 'INVALID_CON
   const retentionCheckMs = int('retentionCheckMs', 10, 86_400_000)
   const producerExpiryMs = int('producerExpiryMs', 1_000, 365 * 86_400_000)
   const walSegmentMb = int('walSegmentMb', 1, 4096)
+  const maxPartitions = int('maxPartitions', 1, 1_000_000)
   const listen = parseHostPort(get('listen'))
   if (!listen.ok) errors.push(`listen: ${listen.error.message}`)
   const logLevel = get('logLevel')
@@ -118,6 +122,7 @@ export function resolveConfig(raw: RawConfig): Result<BrokerConfig, 'INVALID_CON
     retentionCheckMs,
     producerExpiryMs,
     walSegmentMb,
+    maxPartitions,
   })
 }
 

@@ -111,6 +111,12 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
     if (body.replicationFactor !== 1) {
       return failed(wireError('INVALID_CONFIG', { reason: `replicationFactor ${body.replicationFactor}: this cluster has 1 node` }))
     }
+    // the cap is checked before anything is created, so a refused topic leaves no trace
+    let hosted = 0
+    for (const t of ctx.controller.metadata.topics.values()) hosted += t.partitions.length
+    if (hosted + body.partitions > ctx.config.maxPartitions) {
+      return failed(wireError('PARTITION_LIMIT', { partitions: hosted + body.partitions, limit: ctx.config.maxPartitions }))
+    }
     const r = await ctx.controller.submit({
       op: 'createTopic',
       name: body.name,

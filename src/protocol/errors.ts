@@ -31,6 +31,8 @@ export const errorCodes = {
   TOPIC_EXISTS: { retriable: false, message: 'topic {topic} already exists' },
   INVALID_TOPIC: { retriable: false, message: 'invalid topic name: {reason}' },
   INVALID_CONFIG: { retriable: false, message: 'invalid configuration: {reason}' },
+  /** Creating the topic would take a node past its partition cap: nothing was created. */
+  PARTITION_LIMIT: { retriable: false, message: 'this node would host {partitions} partitions, past its limit of {limit} (--max-partitions)' },
 
   // sizes: each names the limit it broke so the caller can split its input
   MESSAGE_TOO_LARGE: { retriable: false, message: 'a message of {bytes} bytes exceeds the limit of {limit} bytes' },
