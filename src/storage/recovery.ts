@@ -58,7 +58,8 @@ export interface RecoveryReport {
   readonly tornBytesDropped: number
 }
 
-interface Replay {
+/** What one group's records say, folded in WAL order (`replayRecord`). */
+export interface GroupReplay {
   entries: Entry[]
   hardState: HardState | null
   checkpoint: number
@@ -91,7 +92,7 @@ export async function recoverWals(opts: {
   const listed = listGenerations(fs, walRoot)
   if (!listed.ok) return listed
   const generations = listed.value
-  const replays = new Map<number, Replay>()
+  const replays = new Map<number, GroupReplay>()
   let records = 0
   let torn = 0
   for (const gen of generations) {
@@ -102,7 +103,7 @@ export async function recoverWals(opts: {
       let bad: string | null = null
       const opened = Wal.open({ fs, dir }, (rec: WalRecord) => {
         records++
-        if (bad === null) bad = replay(replays, rec)
+        if (bad === null) bad = replayRecord(replays, rec)
       })
       if (!opened.ok) return opened
       const { wal, report } = opened.value
@@ -158,8 +159,11 @@ export function removeGenerations(fs: WalFs, walRoot: string, generations: reado
   return ok(null)
 }
 
-/** Folds one record into its group's replay; a string says why the log cannot be trusted. */
-function replay(replays: Map<number, Replay>, rec: WalRecord): string | null {
+/**
+ * Folds one record into its group's replay; a string says why the log cannot be trusted.
+ * (Exported for hosts that replay a WAL into memory, as the simulator does.)
+ */
+export function replayRecord(replays: Map<number, GroupReplay>, rec: WalRecord): string | null {
   let r = replays.get(rec.group)
   if (!r) {
     r = { entries: [], hardState: null, checkpoint: 0, removed: false, dirty: false, inCheckpoint: false, sinceBegin: false }
@@ -186,7 +190,7 @@ function replay(replays: Map<number, Replay>, rec: WalRecord): string | null {
     case WalRecordType.HardState: {
       if (rec.payload.length !== 4) return `group ${rec.group}: a hard-state record of ${rec.payload.length} bytes`
       const vote = (rec.payload[0]! << 24) | (rec.payload[1]! << 16) | (rec.payload[2]! << 8) | rec.payload[3]!
-      r.hardState = newer(r.hardState, { term: rec.term, vote: vote >>> 0, commit: rec.index })
+      r.hardState = newerHardState(r.hardState, { term: rec.term, vote: vote >>> 0, commit: rec.index })
       return null
     }
     case WalRecordType.Snapshot:
@@ -213,14 +217,15 @@ function replay(replays: Map<number, Replay>, rec: WalRecord): string | null {
   }
 }
 
-function newer(a: HardState | null, b: HardState | null): HardState | null {
+/** The newer of two hard states (term, then vote, then commit never go back). */
+export function newerHardState(a: HardState | null, b: HardState | null): HardState | null {
   if (a === null) return b
   if (b === null) return a
   if (a.term !== b.term) return a.term > b.term ? a : b
   return { term: a.term, vote: a.vote || b.vote, commit: Math.max(a.commit, b.commit) }
 }
 
-async function intoStore(dir: string, group: number, r: Replay): Promise<Result<null, RecoveryError>> {
+async function intoStore(dir: string, group: number, r: GroupReplay): Promise<Result<null, RecoveryError>> {
   const opened = await GroupStore.open(dir, { mustExist: true, expectApplied: r.checkpoint })
   if (!opened.ok) return opened
   const { store, state } = opened.value
@@ -237,7 +242,7 @@ async function intoStore(dir: string, group: number, r: Replay): Promise<Result<
       }
       merged = tail.slice(0, from - applied - 1).concat(wal)
     }
-    const hs = newer(state.hardState, r.hardState)
+    const hs = newerHardState(state.hardState, r.hardState)
     const tailLast = applied + tail.length
     const changed = merged !== tail || hs !== state.hardState
     if (changed) {
