@@ -20,6 +20,7 @@ interface WorkerData {
   readonly producerExpiryMs: number
   readonly walDir: string
   readonly walSegmentBytes?: number
+  readonly openStoresMax?: number
 }
 
 const data = workerData as WorkerData
@@ -32,5 +33,6 @@ const host = ReplicaHost.create(data.port as never, log, {
   seed: data.nodeId * 1000 + data.workerIndex,
   walDir: data.walDir,
   ...(data.walSegmentBytes ? { walSegmentBytes: data.walSegmentBytes } : {}),
+  ...(data.openStoresMax ? { openStoresMax: data.openStoresMax } : {}),
 })
 Comlink.expose(host, nodeEndpoint(parentPort as never))

@@ -56,6 +56,12 @@ export const limits = {
      * from here whatever this says).
      */
     recentBatchBytesMax: 2 << 20,
+    /**
+     * Partition stores (LevelDB databases) one node keeps open at once, shared out over its
+     * threads: each holds at least four file descriptors, so 10,000 open at once would
+     * exhaust a default descriptor limit. The others are closed until used.
+     */
+    openStoresMax: 1024,
     /** Pre-allocated size of one write-ahead log segment. */
     walSegmentBytes: 64 << 20,
   },

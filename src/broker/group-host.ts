@@ -24,6 +24,8 @@ import { fileURLToPath } from 'node:url'
 import * as Comlink from 'comlink'
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
 import { join } from 'node:path'
+import { limits } from '../base/index.js'
+import { GroupStore } from '../storage/index.js'
 import { packPost, unpackPost, ReplicaHost } from '../replica/index.js'
 import type { DataPort, ReplicaControl, ReplicaHostOptions, ReplicaSpec, WorkerReply, WorkerRequest } from '../replica/index.js'
 import type { ActorLogger } from '../group/index.js'
@@ -97,7 +99,10 @@ export class GroupHost {
   static async start(
     opts: { workers: number; log: ActorLogger; logLevel: string; nodeId: number; walGeneration: string } & Omit<ReplicaHostOptions, 'seed' | 'walDir'>,
   ): Promise<GroupHost> {
-    const hostOptions = { tickMs: opts.tickMs, retentionCheckMs: opts.retentionCheckMs, producerExpiryMs: opts.producerExpiryMs, ...(opts.walSegmentBytes ? { walSegmentBytes: opts.walSegmentBytes } : {}) }
+    // every thread hosting groups (the main thread's controller too) gets its share of the open stores
+    const openStoresMax = Math.max(16, Math.floor(limits.storage.openStoresMax / (opts.workers + 1)))
+    GroupStore.setOpenBudget(openStoresMax)
+    const hostOptions = { openStoresMax, tickMs: opts.tickMs, retentionCheckMs: opts.retentionCheckMs, producerExpiryMs: opts.producerExpiryMs, ...(opts.walSegmentBytes ? { walSegmentBytes: opts.walSegmentBytes } : {}) }
     const host = new GroupHost(opts.log)
     if (opts.workers === 0) {
       const channel = localChannel()

@@ -146,5 +146,7 @@ export class GroupRuntime {
     while (this.#retiring) await this.#retiring
     this.engine.commit()
     this.engine.wal.close()
+    // background segment preparation must stop before the directory is opened again
+    await this.engine.wal.settled()
   }
 }

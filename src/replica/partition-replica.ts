@@ -148,6 +148,11 @@ export class PartitionReplica {
     this.#actor.tick()
   }
 
+  /** A single-voter group that leads: nothing for ticks to do. */
+  leadsAlone(): boolean {
+    return this.#actor.isLeader() && this.#actor.node.voters().length === 1
+  }
+
   // ---- apply -----------------------------------------------------------------------------
 
   #apply(e: Entry): ApplyResult {

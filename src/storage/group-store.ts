@@ -19,6 +19,12 @@
  * Reads (`readRecords`) return the values as stored; the replica checks each batch's CRC
  * and its offset against the key, so a damaged record is reported, never served.
  *
+ * Open handles are a budget, not one per group: a LevelDB holds at least four file
+ * descriptors (LOCK, LOG, MANIFEST, its log file), so 10,000 partitions open at once would
+ * need 40,000. A thread keeps at most `setOpenBudget(n)` databases open (least recently
+ * used closed first, never one in use) and reopens a closed one when it is next written
+ * or read: an idle partition costs no descriptor.
+ *
  * Opening: a directory that already holds a LevelDB (its CURRENT file) but no format key
  * is damaged, not new (LevelDB skips a corrupt log record silently, so a store can come
  * back looking empty); the caller may also insist the store exists (`mustExist`), when
@@ -85,9 +91,48 @@ export const GROUP_STORE_LEVELDB = { cacheSize: 1 << 20, writeBufferSize: 4 << 2
 const READ_CHUNK_BYTES = 1 << 20
 const READ_CHUNK_ITEMS = 1000
 
+/**
+ * The databases this thread keeps open, least recently used first. Over the budget, idle
+ * ones are closed (a closed one reopens on its next use).
+ */
+class OpenBudget {
+  max = 256
+  readonly #lru = new Set<GroupStore>()
+
+  touch(s: GroupStore): void {
+    this.#lru.delete(s)
+    this.#lru.add(s)
+  }
+
+  forget(s: GroupStore): void {
+    this.#lru.delete(s)
+  }
+
+  get open(): number {
+    return this.#lru.size
+  }
+
+  trim(): void {
+    if (this.#lru.size <= this.max) return
+    for (const s of this.#lru) {
+      if (this.#lru.size <= this.max) return
+      if (s.idle) {
+        this.#lru.delete(s)
+        void s.park()
+      }
+    }
+  }
+}
+
+const budget = new OpenBudget()
+
 export class GroupStore {
   readonly dir: string
   readonly #db: Db
+  /** Operations using the database now (it is not parked while any runs). */
+  #inUse = 0
+  /** Closing (parking) or reopening, in progress. */
+  #transition: Promise<void> | null = null
   #staged: Op[] = []
   #stagedClear: number | null = null
   #queue: Promise<unknown> = Promise.resolve()
@@ -97,6 +142,51 @@ export class GroupStore {
   private constructor(dir: string, db: Db) {
     this.dir = dir
     this.#db = db
+    budget.touch(this)
+    budget.trim()
+  }
+
+  /** How many databases this thread may keep open at once (the rest are parked: closed until used). */
+  static setOpenBudget(max: number): void {
+    assert(Number.isSafeInteger(max) && max >= 1, () => `open budget ${max}`)
+    budget.max = max
+    budget.trim()
+  }
+
+  /** Databases open in this thread now. */
+  static get openCount(): number {
+    return budget.open
+  }
+
+  /** True when nothing uses the database (the budget may park it). */
+  get idle(): boolean {
+    return this.#inUse === 0 && this.#transition === null && !this.#closed && this.#db.status === 'open'
+  }
+
+  /** Closes the database until its next use (the budget's call). */
+  park(): Promise<void> {
+    if (!this.idle) return Promise.resolve()
+    const t = this.#db.close().finally(() => (this.#transition = null))
+    this.#transition = t
+    return t
+  }
+
+  /** Runs `fn` on the open database, reopening it if it was parked. */
+  async #use<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+    this.#inUse++
+    try {
+      while (this.#transition) await this.#transition
+      if (this.#db.status !== 'open') {
+        const t = this.#db.open({ createIfMissing: false }).finally(() => (this.#transition = null))
+        this.#transition = t
+        await t
+      }
+      budget.touch(this)
+      return await fn(this.#db)
+    } finally {
+      this.#inUse--
+      budget.trim()
+    }
   }
 
   static async open(dir: string, opts: GroupStoreOptions = {}): Promise<Result<{ store: GroupStore; state: GroupStoreState }, StoreOpenError>> {
@@ -178,17 +268,20 @@ export class GroupStore {
       this.#staged = []
       this.#stagedClear = null
       try {
-        if (ops.length > 0 || opts.sync) {
-          const batch = this.#db.batch()
-          for (const op of ops) {
-            if (op.type === 'put') batch.put(op.key, op.value)
-            else batch.del(op.key)
+        if (ops.length === 0 && !opts.sync && clear === null) return ok(undefined)
+        await this.#use(async (db) => {
+          if (ops.length > 0 || opts.sync) {
+            const batch = db.batch()
+            for (const op of ops) {
+              if (op.type === 'put') batch.put(op.key, op.value)
+              else batch.del(op.key)
+            }
+            // a synced empty batch still syncs LevelDB's log: the earlier writes become durable
+            if (batch.length === 0) batch.put(FORMAT_KEY, encodeFormat(FORMAT_VERSION))
+            await batch.write({ sync: opts.sync })
           }
-          // a synced empty batch still syncs LevelDB's log: the earlier writes become durable
-          if (batch.length === 0) batch.put(FORMAT_KEY, encodeFormat(FORMAT_VERSION))
-          await batch.write({ sync: opts.sync })
-        }
-        if (clear !== null) await this.#db.clear({ gte: recordKey(0), lt: recordKey(clear) })
+          if (clear !== null) await db.clear({ gte: recordKey(0), lt: recordKey(clear) })
+        })
         return ok(undefined)
       } catch (e) {
         if (errorCode(e) === 'ENOSPC' || /No space left/i.test(describe(e))) {
@@ -214,23 +307,25 @@ export class GroupStore {
    */
   async readRecords(from: number, to: number, bytesMax = Infinity): Promise<Array<[number, Uint8Array]>> {
     assert(!this.#closed, () => `read of closed group store ${this.dir}`)
-    const out: Array<[number, Uint8Array]> = []
-    const it = this.#db.iterator({ gte: recordKey(from), lte: recordKey(to), highWaterMarkBytes: READ_CHUNK_BYTES })
-    let bytes = 0
-    try {
-      for (;;) {
-        const chunk = await it.nextv(READ_CHUNK_ITEMS)
-        if (chunk.length === 0) break
-        for (const [key, value] of chunk) {
-          out.push([decodeIndexKey(key, KeySpace.Record), value])
-          bytes += value.length
-          if (bytes >= bytesMax) return out
+    return this.#use(async (db) => {
+      const out: Array<[number, Uint8Array]> = []
+      const it = db.iterator({ gte: recordKey(from), lte: recordKey(to), highWaterMarkBytes: READ_CHUNK_BYTES })
+      let bytes = 0
+      try {
+        for (;;) {
+          const chunk = await it.nextv(READ_CHUNK_ITEMS)
+          if (chunk.length === 0) break
+          for (const [key, value] of chunk) {
+            out.push([decodeIndexKey(key, KeySpace.Record), value])
+            bytes += value.length
+            if (bytes >= bytesMax) return out
+          }
         }
+      } finally {
+        await it.close()
       }
-    } finally {
-      await it.close()
-    }
-    return out
+      return out
+    })
   }
 
   /** Waits for flushes in flight and closes the database. Idempotent. */
@@ -238,7 +333,9 @@ export class GroupStore {
     if (this.#closed) return
     this.#closed = true
     await this.#queue
-    await this.#db.close()
+    while (this.#transition) await this.#transition
+    budget.forget(this)
+    if (this.#db.status === 'open') await this.#db.close()
   }
 }
 

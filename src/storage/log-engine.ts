@@ -59,6 +59,8 @@ export const WalRecordType = {
 export type WalRecordType = (typeof WalRecordType)[keyof typeof WalRecordType]
 
 const EMPTY = new Uint8Array(0)
+/** Bytes one commit carries at most before the engine commits early (the WAL refuses a queue past walLimits.commitBytesMax). */
+const TURN_BYTES_MAX = 64 << 20
 
 interface EngineGroup {
   readonly id: number
@@ -151,6 +153,8 @@ export class LogEngine {
     }
     if (rd.mustSync) this.#syncNeeded = true
     this.#staged.push({ g, rd })
+    // a turn this large (many groups' full batches) is made durable in parts, within the WAL's bound
+    if (this.#wal.pendingBytes >= TURN_BYTES_MAX) this.commit()
   }
 
   /** Does this turn need the disk (some staged Ready must be synced)? */

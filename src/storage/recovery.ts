@@ -176,7 +176,8 @@ export function replayRecord(replays: Map<number, GroupReplay>, rec: WalRecord):
   switch (rec.type) {
     case WalRecordType.Entry:
     case WalRecordType.ConfEntry: {
-      const e: Entry = { index: rec.index, term: rec.term, type: rec.type === WalRecordType.Entry ? EntryType.Normal : EntryType.ConfChange, data: rec.payload }
+      // a copy: the WAL hands out views into buffers it reuses for the next reads
+      const e: Entry = { index: rec.index, term: rec.term, type: rec.type === WalRecordType.Entry ? EntryType.Normal : EntryType.ConfChange, data: rec.payload.slice() }
       const ents = r.entries
       const first = ents.length > 0 ? ents[0]!.index : e.index
       if (e.index > first + ents.length) return `group ${rec.group}: entry ${e.index} follows entry ${first + ents.length - 1}`

@@ -127,4 +127,24 @@ describe('group store - the partition store of one group', () => {
       expect(r.error.message).toContain(dir)
     }
   })
+
+  it('keeps at most its budget of databases open, and a parked one reopens on its next write or read', async () => {
+    GroupStore.setOpenBudget(2)
+    try {
+      const stores = []
+      for (let g = 0; g < 5; g++) stores.push((await open(join(tmp.dir, String(g)))).store)
+      expect(GroupStore.openCount).toBeLessThanOrEqual(2)
+      for (let g = 0; g < 5; g++) {
+        stores[g]!.putRecord(g, Uint8Array.of(g, g))
+        expect((await stores[g]!.flush({ sync: false })).ok).toBe(true)
+      }
+      await new Promise((r) => setTimeout(r, 20)) // parking closes in the background
+      expect(GroupStore.openCount).toBeLessThanOrEqual(2)
+      for (let g = 4; g >= 0; g--) expect((await stores[g]!.readRecords(0, 10)).map(([o, b]) => [o, [...b]])).toEqual([[g, [g, g]]])
+      for (const st of stores) await st.close()
+      expect(GroupStore.openCount).toBe(0)
+    } finally {
+      GroupStore.setOpenBudget(256)
+    }
+  })
 })
