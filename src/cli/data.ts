@@ -11,9 +11,9 @@
  * Imports storage (the data directory), ./run and packages.
  */
 import { Command, Option } from 'commander'
-import Table from 'cli-table3'
 import { DataDir } from '../storage/index.js'
 import { examples } from './run.js'
+import { plainTable, render } from './table.js'
 
 interface DataDirOpts {
   readonly dataDir: string
@@ -100,20 +100,3 @@ function formatBytes(bytes: number): string {
   return `${bytes} B`
 }
 
-/** A borderless table: columns separated by two spaces, no padding at the line ends (as in topic.ts). */
-function plainTable(head: string[]): Table.Table {
-  const none = { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '' }
-  return new Table({
-    head,
-    chars: { ...none, left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
-    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0, compact: true },
-  })
-}
-
-function render(table: Table.Table): string {
-  return table
-    .toString()
-    .split('\n')
-    .map((line) => line.trimEnd())
-    .join('\n')
-}

@@ -6,9 +6,9 @@
  * Imports client, ./run and packages.
  */
 import { Command, Option } from 'commander'
-import Table from 'cli-table3'
 import type { DescribeTopicResponse } from '../protocol/api.js'
 import { brokersOption, examples, integer, withClient } from './run.js'
+import { plainTable, render } from './table.js'
 
 interface BrokersOpts {
   readonly brokers: string[]
@@ -102,23 +102,6 @@ export function formatDescription(d: DescribeTopicResponse): string {
   return `${render(head)}\n\n${render(table)}\n`
 }
 
-/** A borderless table: columns separated by two spaces, no padding at the line ends. */
-function plainTable(head: string[]): Table.Table {
-  const none = { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '' }
-  return new Table({
-    head,
-    chars: { ...none, left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
-    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0, compact: true },
-  })
-}
-
-function render(table: Table.Table): string {
-  return table
-    .toString()
-    .split('\n')
-    .map((line) => line.trimEnd())
-    .join('\n')
-}
 
 function formatMs(ms: number): string {
   const units: [number, string][] = [
