@@ -329,7 +329,7 @@ export class PartitionReplica {
   }
 
   /** The stored bytes of `wanted` (consecutive batches), from memory or the store, each checked. */
-  async #read(wanted: readonly StoredBatch[]): Promise<Result<Uint8Array[], 'STORAGE_CORRUPT'> & { error?: WireError }> {
+  async #read(wanted: readonly StoredBatch[]): Promise<{ readonly ok: true; readonly value: Uint8Array[] } | { readonly ok: false; readonly error: WireError }> {
     const out: Uint8Array[] = []
     let k = 0
     for (; k < wanted.length; k++) {
@@ -356,10 +356,10 @@ export class PartitionReplica {
     return ok(out)
   }
 
-  #corrupt(offset: number, reason: string): Result<never, 'STORAGE_CORRUPT'> & { error: WireError } {
+  #corrupt(offset: number, reason: string): { readonly ok: false; readonly error: WireError } {
     this.#log.error({ group: this.spec.groupId, topic: this.spec.topic, partition: this.spec.partition, offset, store: this.spec.dir, reason }, 'stored data failed its checks; not served')
     const error = wireError('STORAGE_CORRUPT', { topic: this.spec.topic, partition: this.spec.partition, offset, reason })
-    return { ok: false, error } as Result<never, 'STORAGE_CORRUPT'> & { error: WireError }
+    return { ok: false, error }
   }
 
   #waitForData(offset: number, maxWaitMs: number, cancelled?: Promise<void>): Promise<void> {
