@@ -25,6 +25,8 @@ export interface BrokerConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   /** Wall-clock length of one Raft tick. */
   readonly tickMs: number
+  /** Space kept in reserve for starting on a full disk, MiB. */
+  readonly ballastMb: number
   /** Partitions this node may host. */
   readonly maxPartitions: number
   /** Pre-allocated size of one write-ahead log segment, MiB. */
@@ -64,6 +66,7 @@ export const settings: readonly Setting[] = [
     default: '86400000',
   },
   { key: 'maxPartitions', flag: '--max-partitions <n>', env: 'RAFTMQ_MAX_PARTITIONS', help: 'partitions this node may host; a topic creation past it is refused before anything is created', default: '10000' },
+  { key: 'ballastMb', flag: '--ballast-mb <mb>', env: 'RAFTMQ_BALLAST_MB', help: 'space kept in reserve in the data directory, released so a node on a full disk can still start and serve reads (0: none)', default: '64' },
   {
     key: 'walSegmentMb',
     flag: '--wal-segment-mb <mb>',
@@ -100,6 +103,7 @@ export function resolveConfig(raw: RawConfig): Result<BrokerConfig, 'INVALID_CON
   const producerExpiryMs = int('producerExpiryMs', 1_000, 365 * 86_400_000)
   const walSegmentMb = int('walSegmentMb', 1, 4096)
   const maxPartitions = int('maxPartitions', 1, 1_000_000)
+  const ballastMb = int('ballastMb', 0, 65_536)
   const listen = parseHostPort(get('listen'))
   if (!listen.ok) errors.push(`listen: ${listen.error.message}`)
   const logLevel = get('logLevel')
@@ -123,6 +127,7 @@ export function resolveConfig(raw: RawConfig): Result<BrokerConfig, 'INVALID_CON
     producerExpiryMs,
     walSegmentMb,
     maxPartitions,
+    ballastMb,
   })
 }
 

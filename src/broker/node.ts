@@ -34,6 +34,9 @@ export type StartError = 'DATA_DIR' | 'LISTEN' | 'CONTROLLER' | 'STORAGE'
 
 export async function startNode(config: BrokerConfig): Promise<Result<RunningNode, StartError>> {
   const log = pino({ level: config.logLevel, base: { node: config.nodeId } })
+  if (await DataDir.releaseBallastIfFull(config.dataDir, config.ballastMb << 20).catch(() => false)) {
+    log.warn({ dataDir: config.dataDir, ballastMb: config.ballastMb }, 'the disk is full: released the ballast so the node can start and serve reads; writes are refused with STORAGE_FULL until space is freed')
+  }
   const dataDir = await DataDir.open(config.dataDir, { nodeId: config.nodeId })
   if (!dataDir.ok) return fail('DATA_DIR', dataDir.error.message)
   const dir = dataDir.value
@@ -48,6 +51,7 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
     await dir.close()
   }
   try {
+    await dir.ensureBallast(config.ballastMb << 20)
     // every write-ahead log of the previous run goes into the partition stores first (recovery.ts)
     const fs = new NodeWalFs()
     const walRoot = join(dir.groupDir(CONTROLLER_GROUP_ID), '..', '..', 'wal')

@@ -340,7 +340,16 @@ export class PartitionReplica {
     if (k === wanted.length) return ok(out)
     // the rest from the store, in one range read; the cache may hold the tail again
     const rest = wanted.slice(k)
-    const stored = await this.#group.store.readRecords(rest[0]!.baseOffset, rest[rest.length - 1]!.baseOffset)
+    let stored: Array<[number, Uint8Array]>
+    try {
+      stored = await this.#group.store.readRecords(rest[0]!.baseOffset, rest[rest.length - 1]!.baseOffset)
+    } catch (e) {
+      // the store could not be read (reopened on a full disk, an I/O error): a coded answer, logged
+      const reason = e instanceof Error ? `${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ''}` : String(e)
+      this.#log.error({ group: this.spec.groupId, store: this.spec.dir, err: reason }, 'partition store read failed')
+      const where = { topic: this.spec.topic, partition: this.spec.partition }
+      return { ok: false, error: /No space left|ENOSPC/i.test(reason) ? wireError('STORAGE_FULL', { reason }) : wireError('STORAGE_FAILED', { ...where, reason }) }
+    }
     const byOffset = new Map(stored)
     for (const b of rest) {
       const bytes = byOffset.get(b.baseOffset) ?? this.#recent.get(b.baseOffset)

@@ -42,7 +42,7 @@
  *
  * Imports classic-level, node:fs, node:path and src/base.
  */
-import { lstat, mkdir, open, readFile, readdir, realpath, rename, rm, unlink } from 'node:fs/promises'
+import { lstat, mkdir, open, readFile, readdir, realpath, rename, rm, statfs, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { assert, fail, ok } from '../base/index.js'
@@ -80,6 +80,7 @@ const PID_FILE = 'lock.pid'
 const LEGACY_LOCK_FILE = 'raftmq.lock'
 const META_FILE = 'meta.json'
 const GROUPS_DIR = 'groups'
+const BALLAST_FILE = 'ballast'
 const QUARANTINE_DIR = 'quarantine'
 const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
 /** `<group>.<time>`, and `-<n>` when the same group was quarantined twice in one millisecond. */
@@ -165,6 +166,43 @@ export class DataDir {
       return meta
     }
     return ok(new DataDir(path, real, meta.value, locked.value))
+  }
+
+  /**
+   * The ballast (CockroachDB's emergency ballast): `bytes` of zeros kept in
+   * `<dataDir>/ballast`, so that a node whose disk filled up can still start — opening a
+   * LevelDB writes (its MANIFEST, a table from its log), the lock's included — and serve
+   * reads. Before opening: with less free space than `bytes`, the ballast is released.
+   * (Done before the lock is taken, since taking it writes; a ballast is only reserve
+   * space, so releasing a running node's costs it nothing but its reserve.)
+   */
+  static async releaseBallastIfFull(path: string, bytes: number): Promise<boolean> {
+    const file = join(path, BALLAST_FILE)
+    const have = await lstat(file).then((st) => st.isFile() && st.size > 0, () => false)
+    if (!have) return false
+    const s = await statfs(path)
+    if (s.bavail * s.bsize >= bytes) return false
+    await unlink(file)
+    return true
+  }
+
+  /** Writes the ballast again when it is missing and the disk has room for it twice over. */
+  async ensureBallast(bytes: number): Promise<boolean> {
+    this.#assertOpen()
+    const path = join(this.#real, BALLAST_FILE)
+    const have = await lstat(path).then((st) => st.size, () => 0)
+    if (bytes === 0 || have >= bytes) return false
+    const s = await statfs(this.#real)
+    if (s.bavail * s.bsize < 2 * bytes) return false
+    const f = await open(path, 'w')
+    try {
+      const chunk = Buffer.alloc(Math.min(bytes, 1 << 20))
+      for (let done = 0; done < bytes; done += chunk.length) await f.write(chunk, 0, Math.min(chunk.length, bytes - done), done)
+      await f.sync()
+    } finally {
+      await f.close()
+    }
+    return true
   }
 
   /** `<dataDir>/groups/<groupId>`: where group `id`'s replica keeps its database. */

@@ -32,7 +32,7 @@
  *
  * Imports classic-level, node:fs, src/base, src/raft types and ./keys.
  */
-import { access } from 'node:fs/promises'
+import { access, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { assert, fail, ok } from '../base/index.js'
@@ -171,6 +171,15 @@ export class GroupStore {
     return t
   }
 
+  async #closeForReopen(): Promise<void> {
+    while (this.#transition) await this.#transition
+    if (this.#db.status !== 'open') return
+    budget.forget(this)
+    const t = this.#db.close().catch(() => undefined).finally(() => (this.#transition = null))
+    this.#transition = t
+    await t
+  }
+
   /** Runs `fn` on the open database, reopening it if it was parked. */
   async #use<T>(fn: (db: Db) => Promise<T>): Promise<T> {
     this.#inUse++
@@ -285,8 +294,11 @@ export class GroupStore {
         return ok(undefined)
       } catch (e) {
         if (errorCode(e) === 'ENOSPC' || /No space left/i.test(describe(e))) {
-          // keep them for the next try, ahead of whatever was staged meanwhile
+          // keep them for the next try, ahead of whatever was staged meanwhile. LevelDB refuses
+          // every write after a failed compaction until it is reopened, and reopening needs
+          // space too: so reopen only once the disk has room again (reads go on meanwhile)
           this.#staged = ops.concat(this.#staged)
+          if (await hasRoom(this.dir)) await this.#closeForReopen()
           if (clear !== null) this.#stagedClear = Math.max(this.#stagedClear ?? 0, clear)
           return fail('STORE_FULL', `group store ${this.dir}: the disk is full (${describe(e)})`)
         }
@@ -376,6 +388,18 @@ async function load(db: Db, dir: string, existed: boolean): Promise<Result<Group
     firstRecordOffset = decodeIndexKey(key, KeySpace.Record)
   }
   return ok({ applied, hardState, entries, firstRecordOffset })
+}
+
+/** Free space from which a store refused for a full disk is reopened (LevelDB's own recovery writes a table). */
+const REOPEN_FREE_BYTES = 64 << 20
+
+async function hasRoom(dir: string): Promise<boolean> {
+  try {
+    const s = await statfs(dir)
+    return s.bavail * s.bsize >= REOPEN_FREE_BYTES
+  } catch {
+    return false
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -30,7 +30,7 @@ export async function tempDir(cleanups: Cleanups, prefix = 'raftmq-test-'): Prom
 }
 
 export async function startTestNode(dataDir: string, overrides: RawConfig = {}): Promise<RunningNode> {
-  const cfg = resolveConfig({ dataDir, listen: '127.0.0.1:0', workers: '2', logLevel: 'warn', tickMs: '20', walSegmentMb: '4', ...overrides })
+  const cfg = resolveConfig({ dataDir, listen: '127.0.0.1:0', workers: '2', logLevel: 'warn', tickMs: '20', walSegmentMb: '4', ballastMb: '0', ...overrides })
   if (!cfg.ok) throw new Error(cfg.error.message)
   const n = await startNode(cfg.value)
   if (!n.ok) throw new Error(n.error.message)
