@@ -171,8 +171,8 @@ export class GroupActor<R> implements LoopActor {
     if (this.stopped || !this.node.hasReady()) return null
     const rd = this.node.ready()
     if (rd.softState) {
-      // a lone voter's first election is not news; changes after it are
-      const quiet = rd.softState.role === 'leader' && this.node.voters().length === 1
+      // a lone voter's elections (at creation and every start) are not news
+      const quiet = this.node.voters().length === 1
       this.#opts.log[quiet ? 'debug' : 'info']({ group: this.groupId, role: rd.softState.role, leader: rd.softState.leader, term: this.node.term }, 'raft role changed')
     }
     if (rd.messages.length > 0) this.#opts.sendToPeers?.(rd.messages)
