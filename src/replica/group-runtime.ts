@@ -42,6 +42,7 @@ export class GroupRuntime {
   readonly loop: WorkerLoop
   readonly #log: ActorLogger
   readonly #groups = new Map<number, RuntimeGroup>()
+  readonly #checkpointing = new Map<number, Promise<boolean>>()
   readonly #sealedMax: number
   #retiring: Promise<void> | null = null
   #retiredThrough = 0
@@ -107,36 +108,51 @@ export class GroupRuntime {
 
   async #retire(throughSeq: number): Promise<void> {
     const due = this.engine.checkpointsDue(throughSeq)
-    const results = await Promise.all(due.map((id) => this.#checkpoint(id, throughSeq)))
+    const results = await Promise.all(due.map((id) => this.#checkpoint(id)))
     if (this.#closed || !results.every(Boolean)) return
     if (this.engine.checkpointsDue(throughSeq).length > 0) return
+    // idle groups: their checkpoint records move forward, their stores are not touched
+    this.engine.carryForward(throughSeq)
+    if (!this.engine.commit().ok || !this.engine.canRetire(throughSeq)) return
     const retired = this.engine.retire(throughSeq)
     if (!retired.ok) {
       this.#log.warn({ err: retired.error.message }, 'retiring WAL segments failed')
       return
     }
     this.#retiredThrough = throughSeq
-    this.#log.debug({ throughSeq, groups: due.length }, 'retired write-ahead log segments')
+    this.#log.debug({ throughSeq, checkpointed: due.length }, 'retired write-ahead log segments')
   }
 
   /**
    * Checkpoints group `id` and records it in the WAL (committed before this resolves), so
    * that recovery knows its store holds everything up to now. False when it could not.
    */
-  async checkpointNow(id: number): Promise<boolean> {
-    return this.#checkpoint(id, this.engine.wal.activeSeq - 1)
+  checkpointNow(id: number): Promise<boolean> {
+    return this.#checkpoint(id)
   }
 
-  async #checkpoint(id: number, throughSeq: number): Promise<boolean> {
+  /** One checkpoint of a group at a time: a second waits for the first (the engine's bookkeeping needs it). */
+  #checkpoint(id: number): Promise<boolean> {
+    const prev = this.#checkpointing.get(id) ?? Promise.resolve(true)
+    const next = prev.then(() => this.#checkpointOnce(id))
+    this.#checkpointing.set(id, next)
+    void next.finally(() => {
+      if (this.#checkpointing.get(id) === next) this.#checkpointing.delete(id)
+    })
+    return next
+  }
+
+  async #checkpointOnce(id: number): Promise<boolean> {
     const g = this.#groups.get(id)
     if (!g) return true
     this.engine.checkpointBegin(id)
     const r = await g.checkpoint()
     if (!r.ok) {
+      this.engine.checkpointFailed(id)
       this.#log.warn({ group: id, err: r.error }, 'checkpoint failed: the WAL segments it needs stay until the next try')
       return false
     }
-    this.engine.checkpointed(id, r.value, throughSeq)
+    this.engine.checkpointed(id, r.value)
     return this.engine.commit().ok
   }
 

@@ -33,10 +33,12 @@
  * its checkpoint lost synced data: refused, never served). Removed ends a group (topic
  * deletion), so recovery does not look for its store.
  *
- * Retirement: the engine knows, per group, the oldest segment holding records not yet
- * covered by a checkpoint. `checkpointsDue(throughSeq)` names the groups that must
- * checkpoint before segments through `throughSeq` can go; the host makes their stores
- * durable, calls `checkpointed(group, index, term)` for each, commits, then `retire`.
+ * Retirement: the engine knows, per group, the oldest segment holding data records not
+ * yet covered by a checkpoint, and the segment holding its newest Checkpoint record.
+ * `checkpointsDue(throughSeq)` names the groups that must checkpoint before segments
+ * through `throughSeq` can go; the host makes their stores durable and calls
+ * `checkpointed` for each; `carryForward` writes the Checkpoint records of the idle groups
+ * again (no store write); then a commit, then `retire`.
  *
  * Imports src/base, src/raft and ./wal.
  */
@@ -65,13 +67,27 @@ const TURN_BYTES_MAX = 64 << 20
 interface EngineGroup {
   readonly id: number
   readonly log: MemoryStorage
-  /** The oldest WAL segment with records of this group that no checkpoint covers (null: none). */
+  /** The oldest WAL segment with data records (entries, hard states, snapshots) of this group that no checkpoint covers (null: none). */
   dirtySince: number | null
-  /** Records added since the last commit. */
-  pending: boolean
-  /** The newest segment this group's records went to. */
-  lastSeq: number
+  /** Data records added since the last commit. */
+  pendingData: boolean
+  /** Checkpoint records (Begin, Checkpoint) added since the last commit. */
+  pendingMark: boolean
+  /** The newest segment this group's data records went to. */
+  lastDataSeq: number
+  /** The segment holding this group's newest Checkpoint record (0: not committed yet). */
+  markSeq: number
+  /** What that record says the store holds. */
+  lastCheckpoint: { readonly index: number; readonly term: number }
+  /** A checkpoint began and has not ended; and the oldest segment its capture may miss data of. */
+  inCheckpoint: boolean
+  missedSince: number | null
+  missedPending: boolean
+  /** Data records not yet committed when the checkpoint began, covered by it (they were in the view). */
+  coveredPending: boolean
 }
+
+const isMark = (type: WalRecordType): boolean => type === WalRecordType.CheckpointBegin || type === WalRecordType.Checkpoint
 
 export class LogEngine {
   readonly #wal: Wal
@@ -106,7 +122,7 @@ export class LogEngine {
    */
   addGroup(id: number, log: MemoryStorage, checkpoint: { readonly index: number; readonly term: number }): void {
     assert(!this.#groups.has(id), () => `group ${id} is already in the log engine`)
-    const g: EngineGroup = { id, log, dirtySince: null, pending: false, lastSeq: 0 }
+    const g: EngineGroup = { id, log, dirtySince: null, pendingData: false, pendingMark: false, lastDataSeq: 0, markSeq: 0, lastCheckpoint: checkpoint, inCheckpoint: false, missedSince: null, missedPending: false, coveredPending: false }
     this.#groups.set(id, g)
     this.#add(g, WalRecordType.CheckpointBegin, 0, 0, EMPTY)
     this.#add(g, WalRecordType.Checkpoint, checkpoint.index, checkpoint.term, EMPTY)
@@ -174,11 +190,21 @@ export class LogEngine {
       if (!r.ok) return r
       this.#syncs++
       this.#syncNeeded = false
+      const seq = r.value.seq
       for (const g of this.#groups.values()) {
-        if (!g.pending) continue
-        g.pending = false
-        g.dirtySince ??= r.value.seq
-        g.lastSeq = r.value.seq
+        if (g.pendingData) {
+          g.pendingData = false
+          g.dirtySince ??= seq
+          g.lastDataSeq = seq
+          if (g.missedPending) {
+            g.missedPending = false
+            g.missedSince ??= seq
+          }
+        }
+        if (g.pendingMark) {
+          g.pendingMark = false
+          g.markSeq = seq
+        }
       }
     }
     this.#commits++
@@ -195,37 +221,103 @@ export class LogEngine {
     return out
   }
 
-  /** Marks the moment group `id`'s state is captured for a checkpoint (call it right then, outside a turn). */
+  /**
+   * Marks the moment group `id`'s state is captured for a checkpoint (call it right then,
+   * outside a turn, one checkpoint of a group at a time). What the view shows now is
+   * covered; a Ready staged but not yet current (a commit the disk refused) is not.
+   */
   checkpointBegin(id: number): void {
     const g = this.#groups.get(id)
-    if (g) this.#add(g, WalRecordType.CheckpointBegin, 0, 0, EMPTY)
+    if (!g) return
+    assert(!g.inCheckpoint, () => `group ${id}: a checkpoint began while another is in progress`)
+    g.inCheckpoint = true
+    g.missedSince = null
+    g.missedPending = this.#staged.some((s) => s.g === g)
+    // records queued before now but already in the view (a commit index riding with the
+    // next sync) are what the capture holds: their commit owes nothing
+    g.coveredPending = !g.missedPending && g.pendingData
+    if (g.coveredPending) g.pendingData = false
+    this.#add(g, WalRecordType.CheckpointBegin, 0, 0, EMPTY)
   }
 
   /**
    * Group `id`'s store now holds, synced, its state as of the moment its checkpoint
-   * began: the checkpoint record is staged, and the group's older records are covered
-   * (records committed since went to segments after `coveredThroughSeq`, the last sealed
-   * one when the checkpoint began). Commit before retiring.
+   * began: the checkpoint record is staged, and the group's records before that moment
+   * are covered. Commit before retiring.
    */
-  checkpointed(id: number, applied: { readonly index: number; readonly term: number }, coveredThroughSeq: number): void {
+  checkpointed(id: number, applied: { readonly index: number; readonly term: number }): void {
     const g = this.#groups.get(id)
     if (!g) return // removed meanwhile
-    // anything in later segments may postdate the checkpoint: keep them (conservatively) owed
-    g.dirtySince = g.lastSeq > coveredThroughSeq || g.pending ? coveredThroughSeq + 1 : null
+    // what came after the capture stays owed: committed (missedSince), or still to commit
+    // (pendingData: its commit sets dirtySince)
+    assert(g.inCheckpoint, () => `group ${id}: checkpointed without checkpointBegin`)
+    g.inCheckpoint = false
+    g.dirtySince = g.missedSince
+    g.missedPending = false
+    g.coveredPending = false
+    g.lastCheckpoint = applied
     this.#add(g, WalRecordType.Checkpoint, applied.index, applied.term, EMPTY)
     this.#syncNeeded = true
+  }
+
+  /**
+   * Groups with nothing new since their checkpoint, whose Checkpoint record lies in a
+   * segment through `throughSeq`: the record is written again (the store still holds what
+   * it says), so that retiring those segments keeps every group vouched for without a
+   * store write per idle group. Returns how many; commit before retiring.
+   */
+  carryForward(throughSeq: number): number {
+    let n = 0
+    for (const g of this.#groups.values()) {
+      if (g.markSeq === 0 || g.markSeq > throughSeq || g.pendingMark) continue
+      if (g.dirtySince !== null && g.dirtySince <= throughSeq) continue // it owes a real checkpoint
+      this.#add(g, WalRecordType.CheckpointBegin, 0, 0, EMPTY)
+      this.#add(g, WalRecordType.Checkpoint, g.lastCheckpoint.index, g.lastCheckpoint.term, EMPTY)
+      this.#syncNeeded = true
+      n++
+    }
+    return n
+  }
+
+  /** Can segments through `throughSeq` go now (no group's uncovered data or only checkpoint record is in them)? */
+  canRetire(throughSeq: number): boolean {
+    for (const g of this.#groups.values()) {
+      if (g.dirtySince !== null && g.dirtySince <= throughSeq) return false
+      if (g.markSeq <= throughSeq || g.pendingMark) return false
+    }
+    return true
   }
 
   /** Retires the segments through `throughSeq`: only once no group still needs them. */
   retire(throughSeq: number): Result<void, WalWriteError> {
     const due = this.checkpointsDue(throughSeq)
     assert(due.length === 0, () => `retire(${throughSeq}) while groups ${due.join(', ')} still need those segments`)
-    assert(!this.#syncNeeded || this.#wal.pendingRecords === 0, 'retire before the checkpoints that allow it are committed')
+    for (const g of this.#groups.values()) {
+      assert(g.markSeq > throughSeq && !g.pendingMark, () => `retire(${throughSeq}) would drop group ${g.id}'s only checkpoint record (in segment ${g.markSeq})`)
+    }
     return this.#wal.retire(throughSeq)
   }
 
   #add(g: EngineGroup, type: WalRecordType, index: number, term: number, payload: Uint8Array): void {
     this.#wal.add({ group: g.id, type, index, term, payload })
-    g.pending = true
+    if (isMark(type)) {
+      g.pendingMark = true
+    } else {
+      g.pendingData = true
+      if (g.inCheckpoint) g.missedPending = true
+    }
+  }
+
+  /** A checkpoint that began and failed: what it would have covered stays owed. */
+  checkpointFailed(id: number): void {
+    const g = this.#groups.get(id)
+    if (!g) return
+    g.inCheckpoint = false
+    if (g.coveredPending) {
+      // committed meanwhile or not, those records are owed again: the current segment at the latest
+      g.pendingData = true
+      g.dirtySince ??= this.#wal.activeSeq
+    }
+    g.coveredPending = false
   }
 }

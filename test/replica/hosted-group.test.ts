@@ -118,4 +118,28 @@ describe('hosted groups over one WAL - retirement and recovery', () => {
     for (const h of second.hosted) await h.group.close({ removed: false })
     await second.runtime.close()
   })
+
+  it('an idle group is not checkpointed when segments retire: its checkpoint record moves forward, and recovery still holds its store to it', async () => {
+    const fs = new MemoryWalFs()
+    const first = await life(fs, 'w0', [1, 2], 16 << 10)
+    const [busy, idle] = first.hosted
+    for (let k = 0; k < 10; k++) expect((await idle!.group.actor.propose([enc.encode(`idle-${k}`)])).ok).toBe(true)
+    await first.runtime.checkpointNow(2)
+    let idleCheckpoints = 0
+    const original = idle!.group.checkpoint.bind(idle!.group)
+    idle!.group.checkpoint = () => (idleCheckpoints++, original())
+    for (let k = 0; k < 800; k++) expect((await busy!.group.actor.propose([enc.encode(`busy-${k}-${'y'.repeat(k % 89)}`)])).ok).toBe(true)
+    await new Promise((r) => setTimeout(r, 50))
+    const wal = first.runtime.engine.wal
+    expect(wal.activeSeq).toBeGreaterThan(3)
+    expect(wal.liveBytes).toBeLessThan(4 * (16 << 10))
+    expect(idleCheckpoints).toBe(0)
+    for (const { group } of first.hosted) {
+      first.runtime.loop.remove(group.actor)
+      await group.store.close()
+    }
+    const recovered = await recoverWals({ fs: fs.crash(), walRoot: '/wal', groupDir: (g) => join(tmp.dir, String(g)), log: silent })
+    expect(recovered.ok).toBe(true)
+    if (recovered.ok) expect(recovered.value.expect.get(2)).toBeGreaterThanOrEqual(10)
+  })
 })

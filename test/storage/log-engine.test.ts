@@ -164,7 +164,7 @@ describe('recovery - the WAL replayed into the partition stores', () => {
     const engine = engineOn(mem)
     engine.addGroup(7, viewAt(40, 2), { index: 0, term: 0 })
     engine.checkpointBegin(7)
-    engine.checkpointed(7, { index: 40, term: 2 }, 0)
+    engine.checkpointed(7, { index: 40, term: 2 })
     engine.stage(7, ready({ entries: [ent(41, 2)], hardState: hs(2, 41) }))
     engine.commit()
     const r = await recover(mem.crash())
