@@ -2,12 +2,19 @@
  * bench/produce.ts — produce throughput, acknowledgement latency and broker memory of one
  * raftmq node (`npm run bench:produce`).
  *
- * Setup: every configuration gets a fresh broker in a child process (bench/lib/
- * broker-process.ts: resolveConfig + startNode, a new temporary data directory, default
- * worker count) and a fresh topic of P partitions. The broker syncs to disk before every
- * acknowledgement (the Raft write of a Ready is `sync: true`), so every figure here is
+ * Setup: every run of every configuration gets a fresh broker in a child process (bench/
+ * lib/broker-process.ts: resolveConfig + runNodeProcess, a new temporary data directory,
+ * --workers W worker threads) and a fresh topic of P partitions. The broker acknowledges
+ * only what its worker's write-ahead log has fsynced (one write and one fdatasync per
+ * worker loop turn, for every group of the worker: DESIGN §4), so every figure here is
  * for durable writes. The load generator is this process; it talks to the broker over
  * loopback TCP with the public client (Client, Producer).
+ *
+ * The matrix (the storage issue's): partitions 1, 2, 4, 8, 16 x --workers 1 and 2 x
+ * 100 B and 1 KiB x sequential (one request at a time) and pipelined. fsyncs/req is what
+ * the node counted itself: WAL syncs (every thread's) per produce request over the timed
+ * run, read before and after it with SIGUSR2 (the node prints `raftmq stats {...}`). One
+ * sync per worker touched is the most a request should cost; under concurrency, fewer.
  *
  * Modes (a "request" is one produce request, one round trip):
  *   send-seq    one `send()` at a time to partition 0: the single-message path,
@@ -21,8 +28,10 @@
  *               maxInFlight) and the broker's group commit do the batching. `msgs/req`
  *               shows the batch size that emerged.
  *
- * Each configuration: warm-up, then --runs back-to-back timed windows of --seconds on the
- * running load (steady state, no drain between runs). Per run: acknowledged messages/s
+ * Runs are interleaved: round 1 of every configuration, then round 2, and so on (--runs
+ * rounds), so that the slow drift of a shared machine touches every configuration alike.
+ * One run: a fresh broker, the load started, --warmup seconds, then one timed window of
+ * --seconds on the running load. Per run: acknowledged messages/s
  * and payload MB/s (value bytes only), p50/p99 acknowledgement latency (call to
  * resolution; per request for sendBatch, per message for send), the broker's resident
  * memory (VmRSS; worker threads included) and the CPU used — by the broker, by this
@@ -39,7 +48,8 @@
  * batch-stages.ts measures it: about 6x slower there).
  *
  * Then: a broker with 64 idle partitions (one topic) and its resident memory, for both
- * ways of running it (a --quick run: only the chosen one).
+ * ways of running it (a --quick run: only the chosen one). bench/idle.ts measures
+ * thousands of idle partitions.
  *
  * The issue's goals (reported, never asserted), for 100-byte messages: batches of 1000 to
  * one partition >= 500,000 msgs/s; 4 pipelined send producers >= 300,000 msgs/s;
@@ -48,11 +58,11 @@
  * Run:
  *   npm run bench:produce
  *   npm run bench:produce -- --quick
- *   npm run bench:produce -- --sizes 100 --partitions 1 --modes send-seq,batch-seq --runs 5
+ *   npm run bench:produce -- --sizes 100 --partitions 1 --workers 1 --modes send-seq,batch-seq --runs 5
  *   npm run bench:produce -- --help
  * Profile the broker (one .cpuprofile per thread, written when the broker stops), then
  * summarise the profiles:
- *   npm run bench:produce -- --sizes 100 --partitions 1 --modes send-seq --idle-partitions 0 --cpu-prof /tmp/prof --no-save
+ *   npm run bench:produce -- --sizes 100 --partitions 1 --workers 1 --modes send-seq --idle-partitions 0 --cpu-prof /tmp/prof --no-save
  *   npx tsx bench/cpuprofile.ts /tmp/prof/*.cpuprofile
  */
 import { parseArgs } from 'node:util'
@@ -85,32 +95,34 @@ import type { Column, Spread } from './lib/report.js'
 
 const HELP = `Usage: npm run bench:produce -- [options]
 
-Durable produce throughput and latency of one raftmq node in a child process, and its
-memory with 64 idle partitions. Results: bench/results/produce.{json,md}.
+Durable produce throughput and latency of one raftmq node in a child process, fsyncs per
+produce request (counted by the node), and its memory with 64 idle partitions.
+Results: bench/results/produce.{json,md}.
 
 Options:
   --sizes LIST         message value bytes (default 100,1024)
-  --partitions LIST    partitions of the topic (default 1,2,4,8)
-  --batches LIST       messages per partition per sendBatch (default 1,10,100,1000)
+  --partitions LIST    partitions of the topic (default 1,2,4,8,16)
+  --workers LIST       the broker's worker threads, one configuration each (default 1,2)
+  --batches LIST       messages per partition per sendBatch (default 10,1000)
   --modes LIST         send-seq, batch-seq, batch-pipe, send-pipe (default all)
   --producers N        producers in the pipelined modes, one connection each (default 4)
   --depth N            batch-pipe: sendBatch requests in flight per producer (default 4)
   --window N           send-pipe: send() calls outstanding per producer (default 1000)
   --linger-ms MS       send-pipe: the producers' lingerMs (default 0)
   --max-in-flight N    send-pipe: the producers' maxInFlight per partition (default 5)
-  --runs N             timed runs per configuration (default 3)
+  --runs N             interleaved rounds: timed runs per configuration, each on a fresh
+                       broker (default 3)
   --seconds S          length of one timed run (default 1)
   --warmup S           load before the timed runs (default 0.5)
-  --workers N          the broker's worker threads (default: the broker's default, CPU count)
   --idle-partitions N  partitions of the idle-memory check, 0 to skip (default 64)
   --code KIND          how raftmq's code runs, in the broker and in this load generator:
                        compiled (default): src/ compiled by tsc into a temporary folder
                        first, plain JavaScript as \`npm start\` runs it; tsx: from source
-  --quick              a short smoke run: 100 B, 1 and 4 partitions, batches 1 and 1000,
-                       2 runs x 0.5 s
-  --quiet-cores C      before each configuration, wait until other processes use at most C
+  --quick              a short smoke run: 100 B, 1 and 16 partitions, batches 10 and 1000,
+                       2 rounds x 0.5 s
+  --quiet-cores C      before each run, wait until other processes use at most C
                        cores (default 0.5) ...
-  --quiet-wait S       ... but at most S seconds (default 20; 0 never waits)
+  --quiet-wait S       ... but at most S seconds (default 10; 0 never waits)
   --cpu-prof DIR       run each broker with node --cpu-prof, profiles into DIR
   --no-save            do not write bench/results/produce.{json,md}
   -h, --help           show this help
@@ -122,6 +134,7 @@ type Mode = (typeof MODES)[number]
 interface Options {
   sizes: number[]
   partitions: number[]
+  workers: number[]
   batches: number[]
   modes: Mode[]
   producers: number
@@ -132,7 +145,6 @@ interface Options {
   runs: number
   seconds: number
   warmup: number
-  workers: number | undefined
   idlePartitions: number
   code: CodeKind
   quick: boolean
@@ -162,7 +174,7 @@ function parseOptions(): Options {
       code: { type: 'string', default: 'compiled' },
       quick: { type: 'boolean', default: false },
       'quiet-cores': { type: 'string', default: '0.5' },
-      'quiet-wait': { type: 'string', default: '20' },
+      'quiet-wait': { type: 'string', default: '10' },
       'cpu-prof': { type: 'string' },
       'no-save': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -179,14 +191,15 @@ function parseOptions(): Options {
     if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw new Error(`--${name}: expected ${integer ? 'an integer' : 'a number'} >= ${min}, got "${s}"`)
     return n
   }
-  const list = (name: string, s: string): number[] => s.split(',').map((x) => num(name, x.trim(), 1))
+  const list = (name: string, s: string, min = 1): number[] => s.split(',').map((x) => num(name, x.trim(), min))
   const quick = v.quick
   const modes = (v.modes ?? MODES.join(',')).split(',').map((m) => m.trim())
   for (const m of modes) if (!(MODES as readonly string[]).includes(m)) throw new Error(`--modes: unknown mode "${m}" (expected ${MODES.join(', ')})`)
   return {
     sizes: list('sizes', v.sizes ?? (quick ? '100' : '100,1024')),
-    partitions: list('partitions', v.partitions ?? (quick ? '1,4' : '1,2,4,8')),
-    batches: list('batches', v.batches ?? (quick ? '1,1000' : '1,10,100,1000')),
+    partitions: list('partitions', v.partitions ?? (quick ? '1,16' : '1,2,4,8,16')),
+    workers: list('workers', v.workers ?? '1,2', 0),
+    batches: list('batches', v.batches ?? '10,1000'),
     modes: modes as Mode[],
     producers: num('producers', v.producers, 1),
     depth: num('depth', v.depth, 1),
@@ -196,7 +209,6 @@ function parseOptions(): Options {
     runs: num('runs', v.runs ?? (quick ? '2' : '3'), 1),
     seconds: num('seconds', v.seconds ?? (quick ? '0.5' : '1'), 0.05, false),
     warmup: num('warmup', v.warmup ?? (quick ? '0.25' : '0.5'), 0, false),
-    workers: v.workers === undefined ? undefined : num('workers', v.workers, 0),
     idlePartitions: num('idle-partitions', v['idle-partitions'], 0),
     code: codeKind(v.code),
     quick,
@@ -211,6 +223,8 @@ function parseOptions(): Options {
 
 interface Config {
   readonly size: number
+  /** The broker's worker threads. */
+  readonly workers: number
   readonly partitions: number
   readonly mode: Mode
   /** Messages per partition per request; 0 for send-pipe (the producer decides). */
@@ -360,7 +374,7 @@ class Load {
   }
 }
 
-// ---- measuring one configuration ---------------------------------------------------------------
+// ---- measuring one run ------------------------------------------------------------------------
 
 interface RunStats {
   readonly seconds: number
@@ -369,7 +383,11 @@ interface RunStats {
   readonly requestsPerSec: number
   readonly p50Ms: number
   readonly p99Ms: number
+  /** WAL syncs per produce request, as the node counted both (NaN if it served none). */
+  readonly fsyncsPerRequest: number
+  readonly walSyncsPerSec: number
   readonly brokerRssBytes: number
+  readonly brokerPeakRssBytes: number
   /** CPU cores used on average during the run. */
   readonly brokerCpu: number
   readonly clientCpu: number
@@ -380,9 +398,12 @@ interface ConfigResult extends Config {
   /** Producers (one Client each) generating the load. */
   readonly producers: number
   readonly runs: RunStats[]
+  /** Runs that failed, with why. */
+  readonly failures: string[]
   readonly messagesPerSec: Spread
   readonly mbPerSec: number
   readonly messagesPerRequest: number
+  readonly fsyncsPerRequest: number
   readonly p50Ms: number
   readonly p99Ms: number
   readonly brokerRssBytes: number
@@ -402,73 +423,84 @@ function clientsFor(mode: Mode, producers: number): number {
   return mode === 'send-seq' || mode === 'batch-seq' ? 1 : producers
 }
 
-async function measure(cfg: Config, opts: Options): Promise<ConfigResult> {
+/** One run of `cfg`: a fresh broker, warm-up, one timed window. */
+async function measureRun(cfg: Config, opts: Options): Promise<RunStats> {
   const compiledMain = opts.code === 'compiled' ? (await compiledBroker()).main : undefined
-  const broker = await spawnBroker({ workers: opts.workers, cpuProfDir: opts.cpuProf, compiledMain })
+  const broker = await spawnBroker({ workers: cfg.workers, cpuProfDir: opts.cpuProf, compiledMain })
   const clients: Client[] = []
+  let load: Load | null = null
   try {
     for (let i = 0; i < clientsFor(cfg.mode, opts.producers); i++) clients.push(new ClientImpl({ brokers: [broker.address], clientId: `bench-${i}` }))
     await clients[0]!.admin().createTopic({ name: 'bench', partitions: cfg.partitions })
-    const load = new Load(cfg, opts, clients)
+    load = new Load(cfg, opts, clients)
     load.start()
     await sleep(opts.warmup * 1000)
+    const s0 = await broker.stats()
     load.swap()
-    const runs: RunStats[] = []
-    let requests0 = load.requestsSent
-    for (let r = 0; r < opts.runs && !load.error; r++) {
-      const t0 = performance.now()
-      const b0 = broker.cpuSeconds()
-      const c0 = ownCpuSeconds()
-      const m0 = machineBusySeconds()
-      await sleep(opts.seconds * 1000)
-      const w = load.swap()
-      const seconds = (performance.now() - t0) / 1000
-      const brokerCpu = (broker.cpuSeconds() - b0) / seconds
-      const clientCpu = (ownCpuSeconds() - c0) / seconds
-      const otherCpu = Math.max(0, (machineBusySeconds() - m0) / seconds - brokerCpu - clientCpu)
-      const requests = cfg.mode === 'send-pipe' ? load.requestsSent - requests0 : w.requests
-      requests0 = load.requestsSent
-      const lat = Float64Array.from(w.latenciesMs).sort()
-      runs.push({
-        seconds,
-        messagesPerSec: w.messages / seconds,
-        mbPerSec: (w.messages * cfg.size) / seconds / 1e6,
-        requestsPerSec: requests / seconds,
-        p50Ms: percentile(lat, 50),
-        p99Ms: percentile(lat, 99),
-        brokerRssBytes: broker.memory()?.rssBytes ?? NaN,
-        brokerCpu,
-        clientCpu,
-        otherCpu,
-      })
-    }
+    const requests0 = load.requestsSent
+    const t0 = performance.now()
+    const b0 = broker.cpuSeconds()
+    const c0 = ownCpuSeconds()
+    const m0 = machineBusySeconds()
+    await sleep(opts.seconds * 1000)
+    const w = load.swap()
+    const seconds = (performance.now() - t0) / 1000
+    const brokerCpu = (broker.cpuSeconds() - b0) / seconds
+    const clientCpu = (ownCpuSeconds() - c0) / seconds
+    const otherCpu = Math.max(0, (machineBusySeconds() - m0) / seconds - brokerCpu - clientCpu)
+    const requests = cfg.mode === 'send-pipe' ? load.requestsSent - requests0 : w.requests
+    const memory = broker.memory()
+    const s1 = await broker.stats()
     await load.stop()
     if (load.error) throw load.error
-    const peak = broker.memory()?.hwmBytes ?? NaN
-    const med = (f: (r: RunStats) => number): number => median(runs.map(f))
-    const result: ConfigResult = {
-      ...cfg,
-      producers: clients.length,
-      runs,
-      messagesPerSec: spreadOf(runs.map((r) => r.messagesPerSec)),
-      mbPerSec: med((r) => r.mbPerSec),
-      messagesPerRequest: med((r) => r.messagesPerSec) / med((r) => r.requestsPerSec),
-      p50Ms: med((r) => r.p50Ms),
-      p99Ms: med((r) => r.p99Ms),
-      brokerRssBytes: med((r) => r.brokerRssBytes),
-      brokerPeakRssBytes: peak,
-      brokerCpu: med((r) => r.brokerCpu),
-      clientCpu: med((r) => r.clientCpu),
-      otherCpu: med((r) => r.otherCpu),
-      goals: [],
+    const syncs = s1.walSyncs - s0.walSyncs
+    const served = s1.produceRequests - s0.produceRequests
+    const lat = Float64Array.from(w.latenciesMs).sort()
+    return {
+      seconds,
+      messagesPerSec: w.messages / seconds,
+      mbPerSec: (w.messages * cfg.size) / seconds / 1e6,
+      requestsPerSec: requests / seconds,
+      p50Ms: percentile(lat, 50),
+      p99Ms: percentile(lat, 99),
+      fsyncsPerRequest: served > 0 ? syncs / served : NaN,
+      walSyncsPerSec: syncs / seconds,
+      brokerRssBytes: memory?.rssBytes ?? NaN,
+      brokerPeakRssBytes: memory?.hwmBytes ?? NaN,
+      brokerCpu,
+      clientCpu,
+      otherCpu,
     }
-    return { ...result, goals: goalsFor(result) }
   } finally {
+    await load?.stop()
     await Promise.all(clients.map((c) => c.close()))
     const exit = await broker.stop()
     if (exit.code !== 0) process.stderr.write(style.yellow(`  (the broker exited with ${exit.code ?? exit.signal})\n`))
     if (broker.warnings.length > 0) process.stderr.write(style.yellow(`  broker warnings:\n    ${broker.warnings.slice(0, 5).join('\n    ')}\n`))
   }
+}
+
+function resultOf(cfg: Config, opts: Options, runs: RunStats[], failures: string[]): ConfigResult {
+  const med = (f: (r: RunStats) => number): number => median(runs.map(f).filter((x) => !Number.isNaN(x)))
+  const result: ConfigResult = {
+    ...cfg,
+    producers: clientsFor(cfg.mode, opts.producers),
+    runs,
+    failures,
+    messagesPerSec: runs.length > 0 ? spreadOf(runs.map((r) => r.messagesPerSec)) : { median: NaN, min: NaN, max: NaN, spread: NaN },
+    mbPerSec: med((r) => r.mbPerSec),
+    messagesPerRequest: med((r) => r.messagesPerSec) / med((r) => r.requestsPerSec),
+    fsyncsPerRequest: med((r) => r.fsyncsPerRequest),
+    p50Ms: med((r) => r.p50Ms),
+    p99Ms: med((r) => r.p99Ms),
+    brokerRssBytes: med((r) => r.brokerRssBytes),
+    brokerPeakRssBytes: Math.max(...runs.map((r) => r.brokerPeakRssBytes)),
+    brokerCpu: med((r) => r.brokerCpu),
+    clientCpu: med((r) => r.clientCpu),
+    otherCpu: med((r) => r.otherCpu),
+    goals: [],
+  }
+  return runs.length > 0 ? { ...result, goals: goalsFor(result) } : result
 }
 
 /** The issue's throughput goals that apply to a configuration (100-byte messages only). */
@@ -503,7 +535,7 @@ interface IdleResult {
 
 async function measureIdle(partitions: number, opts: Options, kind: CodeKind): Promise<IdleResult> {
   const compiledMain = kind === 'compiled' ? (await compiledBroker()).main : undefined
-  const broker = await spawnBroker({ workers: opts.workers, compiledMain })
+  const broker = await spawnBroker({ compiledMain })
   const client = new ClientImpl({ brokers: [broker.address] })
   try {
     await sleep(1000)
@@ -533,10 +565,12 @@ const MB = (b: number): string => (Number.isFinite(b) ? (b / 1e6).toFixed(0) : '
 
 const COLUMNS: Column[] = [
   { title: 'size', align: 'right' },
+  { title: 'workers', align: 'right' },
   { title: 'parts', align: 'right' },
   { title: 'mode', align: 'left' },
   { title: 'batch', align: 'right' },
   { title: 'msgs/req', align: 'right' },
+  { title: 'fsyncs/req', align: 'right' },
   { title: 'msgs/s', align: 'right' },
   { title: 'spread', align: 'right' },
   { title: 'MB/s', align: 'right' },
@@ -561,10 +595,12 @@ function goalText(r: ConfigResult, color: boolean): string {
 function rowOf(r: ConfigResult, color: boolean): string[] {
   return [
     r.size === 1024 ? '1 KiB' : `${r.size} B`,
+    String(r.workers),
     String(r.partitions),
     r.mode,
     r.mode === 'send-pipe' ? 'auto' : String(r.batch),
     r.messagesPerRequest >= 10 ? fmtInt(r.messagesPerRequest) : r.messagesPerRequest.toFixed(1),
+    Number.isFinite(r.fsyncsPerRequest) ? r.fsyncsPerRequest.toFixed(2) : '-',
     color ? style.bold(fmtInt(r.messagesPerSec.median)) : fmtInt(r.messagesPerSec.median),
     fmtPct(r.messagesPerSec.spread),
     fmtMB(r.mbPerSec * 1e6),
@@ -574,7 +610,7 @@ function rowOf(r: ConfigResult, color: boolean): string[] {
     r.brokerCpu.toFixed(2),
     r.clientCpu.toFixed(2),
     r.otherCpu.toFixed(2),
-    goalText(r, color),
+    r.failures.length > 0 ? `${goalText(r, color)}${r.goals.length > 0 ? '; ' : ''}${r.failures.length} run(s) failed` : goalText(r, color),
   ]
 }
 
@@ -604,12 +640,14 @@ function idleRow(r: IdleResult, color: boolean): string[] {
 function configsOf(opts: Options): Config[] {
   const out: Config[] = []
   for (const size of opts.sizes) {
-    for (const partitions of opts.partitions) {
-      for (const mode of opts.modes) {
-        if (mode === 'send-seq') {
-          if (partitions === opts.partitions[0]) out.push({ size, partitions, mode, batch: 1 })
-        } else if (mode === 'send-pipe') out.push({ size, partitions, mode, batch: 0 })
-        else for (const batch of opts.batches) out.push({ size, partitions, mode, batch })
+    for (const workers of opts.workers) {
+      for (const partitions of opts.partitions) {
+        for (const mode of opts.modes) {
+          if (mode === 'send-seq') {
+            if (partitions === opts.partitions[0]) out.push({ size, workers, partitions, mode, batch: 1 })
+          } else if (mode === 'send-pipe') out.push({ size, workers, partitions, mode, batch: 0 })
+          else for (const batch of opts.batches) out.push({ size, workers, partitions, mode, batch })
+        }
       }
     }
   }
@@ -618,7 +656,7 @@ function configsOf(opts: Options): Config[] {
 
 function describeConfig(c: Config): string {
   const size = c.size === 1024 ? '1 KiB' : `${c.size} B`
-  return `${size.padStart(6)}  ${String(c.partitions).padStart(2)} partition${c.partitions === 1 ? ' ' : 's'}  ${c.mode.padEnd(10)}  ${c.mode === 'send-pipe' ? 'auto' : String(c.batch).padStart(4)}`
+  return `${size.padStart(6)}  ${c.workers}w  ${String(c.partitions).padStart(2)} partition${c.partitions === 1 ? ' ' : 's'}  ${c.mode.padEnd(10)}  ${c.mode === 'send-pipe' ? 'auto' : String(c.batch).padStart(4)}`
 }
 
 // ---- main --------------------------------------------------------------------------------------------
@@ -632,13 +670,14 @@ async function main(): Promise<void> {
   const env = environment()
   const git = gitState()
   const configs = configsOf(opts)
-  const perConfig = opts.warmup + opts.runs * opts.seconds + 1.2
+  // one run: the broker's start and stop (~1.5 s) + warm-up + the timed window
+  const perRun = opts.warmup + opts.seconds + 1.5
   console.log(style.bold('raftmq produce bench') + style.dim(' — one node in a child process, every acknowledgement after a disk sync'))
   console.log(style.dim(`  ${describeEnvironment(env)}`))
   console.log(style.dim(`  tree at ${git.commit}${git.dirty.length > 0 ? ` with ${git.dirty.length} files changed in src/ and workers/` : ''}; raftmq's code (broker and client) ${opts.code === 'compiled' ? 'compiled by tsc' : 'from source under tsx'}`))
   console.log(
     style.dim(
-      `  ${configs.length} configurations x (${opts.warmup}s warm-up + ${opts.runs} x ${opts.seconds}s), a fresh broker each: about ${Math.ceil((configs.length * perConfig) / 60)} min`,
+      `  ${configs.length} configurations x ${opts.runs} interleaved rounds of (a fresh broker, ${opts.warmup}s warm-up, ${opts.seconds}s timed): about ${Math.ceil((configs.length * opts.runs * perRun) / 60)} min`,
     ),
   )
   console.log(
@@ -647,16 +686,27 @@ async function main(): Promise<void> {
     ),
   )
   console.log()
-  const results: ConfigResult[] = []
-  for (const [i, cfg] of configs.entries()) {
-    process.stdout.write(style.dim(`  [${String(i + 1).padStart(String(configs.length).length)}/${configs.length}] `) + describeConfig(cfg) + '  ')
-    if (opts.quietWait > 0) await waitForQuiet(opts.quietCores, opts.quietWait * 1000, (c) => process.stdout.write(style.yellow(`(waiting: others use ${c.toFixed(1)} cores) `)))
-    const r = await measure(cfg, opts)
-    results.push(r)
-    console.log(
-      `${style.bold(fmtInt(r.messagesPerSec.median).padStart(9))} msgs/s ${style.dim(`(±${fmtPct(r.messagesPerSec.spread / 2)})`)}  p50 ${fmtMs(r.p50Ms)} ms  p99 ${fmtMs(r.p99Ms)} ms  ${goalText(r, true)}`,
-    )
+  const runs = configs.map((): RunStats[] => [])
+  const failures = configs.map((): string[] => [])
+  const width = String(configs.length).length
+  for (let round = 0; round < opts.runs; round++) {
+    for (const [i, cfg] of configs.entries()) {
+      process.stdout.write(style.dim(`  round ${round + 1}/${opts.runs} [${String(i + 1).padStart(width)}/${configs.length}] `) + describeConfig(cfg) + '  ')
+      if (opts.quietWait > 0) await waitForQuiet(opts.quietCores, opts.quietWait * 1000, (c) => process.stdout.write(style.yellow(`(waiting: others use ${c.toFixed(1)} cores) `)))
+      try {
+        const r = await measureRun(cfg, opts)
+        runs[i]!.push(r)
+        console.log(
+          `${style.bold(fmtInt(r.messagesPerSec).padStart(9))} msgs/s  p50 ${fmtMs(r.p50Ms)} ms  p99 ${fmtMs(r.p99Ms)} ms  ${Number.isFinite(r.fsyncsPerRequest) ? r.fsyncsPerRequest.toFixed(2) : '-'} fsyncs/req  ${style.dim(`other cpu ${r.otherCpu.toFixed(2)}`)}`,
+        )
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err)
+        failures[i]!.push(message)
+        console.log(style.red(`failed: ${message.split('\n')[0]}`))
+      }
+    }
   }
+  const results = configs.map((cfg, i) => resultOf(cfg, opts, runs[i]!, failures[i]!))
   const idle: IdleResult[] = []
   if (opts.idlePartitions > 0) {
     console.log()
@@ -694,9 +744,9 @@ async function main(): Promise<void> {
       '',
       `${date}; ${describeEnvironment(env)}. Tree at ${git.commit}${git.dirty.length > 0 ? ` plus uncommitted changes to ${git.dirty.join(', ')}` : ''}.`,
       '',
-      `One raftmq node in a child process (raftmq's code, the broker's and the load generator's client, ${opts.code === 'compiled' ? 'compiled by tsc, as `npm start` runs it' : 'from source under tsx'}; a fresh broker and data directory per configuration, ${opts.workers ?? 'default'} worker threads), ` +
-        'every acknowledgement after its disk sync; the load generator is the bench process (public Client/Producer over loopback TCP). ' +
-        `${opts.runs} runs x ${opts.seconds}s after ${opts.warmup}s warm-up per configuration; medians over runs. ` +
+      `One raftmq node in a child process (raftmq's code, the broker's and the load generator's client, ${opts.code === 'compiled' ? 'compiled by tsc, as `npm start` runs it' : 'from source under tsx'}; a fresh broker and data directory per run, the worker threads of the \`workers\` column), ` +
+        'every acknowledgement after its WAL fsync; the load generator is the bench process (public Client/Producer over loopback TCP). ' +
+        `${opts.runs} interleaved rounds (every configuration once per round), each run ${opts.seconds}s after ${opts.warmup}s warm-up; medians over runs. ` +
         `Pipelined modes: ${opts.producers} producers; batch-pipe ${opts.depth} requests in flight each; send-pipe ${opts.window} send() calls outstanding each ` +
         `(lingerMs ${opts.lingerMs}, maxInFlight ${opts.maxInFlight}). Run with \`npm run bench:produce\`${opts.quick ? ' -- --quick' : ''}.`,
       '',
@@ -712,11 +762,13 @@ async function main(): Promise<void> {
   }
 }
 
-const LEGEND = `size: value bytes per message. parts: partitions of the topic. batch: messages per partition per request
-(send-pipe: chosen by the producer; msgs/req shows what it chose). msgs/s: acknowledged messages per second,
-median of runs; spread: (max - min) / median. MB/s: value bytes. p50/p99: acknowledgement latency, per request
-(sendBatch) or per message (send). RSS: broker resident memory at the end of a run. cpu: cores used on average
-by the broker process, by the load generator, and by everything else on the machine (other work on a shared
-machine: figures with high "other" are low and noisy).`
+const LEGEND = `size: value bytes per message. workers: the broker's worker threads. parts: partitions of the topic.
+batch: messages per partition per request (send-pipe: chosen by the producer; msgs/req shows what it chose).
+fsyncs/req: WAL syncs (all threads) per produce request, both as the node counted them over the timed run
+(SIGUSR2 before and after). msgs/s: acknowledged messages per second, median of runs; spread: (max - min) /
+median. MB/s: value bytes. p50/p99: acknowledgement latency, per request (sendBatch) or per message (send).
+RSS: broker resident memory at the end of a run. cpu: cores used on average by the broker process, by the
+load generator, and by everything else on the machine (other work on a shared machine: figures with high
+"other" are low and noisy).`
 
 await main()

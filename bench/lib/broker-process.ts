@@ -7,8 +7,11 @@
  * an ephemeral port, which it learns from the node's "raftmq node started" log line. While it runs, its resident memory
  * (VmRSS, VmHWM from /proc/<pid>/status, worker threads included: they share the
  * process) and CPU time (utime + stime of all its threads, /proc/<pid>/stat) can be
- * read at any moment. `stop()` sends SIGINT (a clean shutdown: databases closed, a
- * --cpu-prof profile written) and removes the data directory.
+ * read at any moment, and so can what the node counted itself (`stats()`: SIGUSR2, which
+ * src/broker/node.ts runNodeProcess answers with one stdout line `raftmq stats {json}`),
+ * its open file descriptors (/proc/<pid>/fd) and threads. `stop()` sends SIGINT (a clean
+ * shutdown: databases closed, a --cpu-prof profile written) and removes the data
+ * directory, unless the caller gave its own (`dataDir`: a restart on the same data).
  *
  * `compiledBroker()` builds src/ with tsc into a temporary folder once, so a broker can
  * also run as plain JavaScript (what `npm start` runs from dist/), without tsx's loader
@@ -18,7 +21,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,18 +29,33 @@ import { pathToFileURL } from 'node:url'
 import { createInterface } from 'node:readline'
 import { REPO_DIR, clockTicksPerSecond } from './report.js'
 
+/** What a node counted since it started (src/broker/node.ts RunningNode.stats). */
+export interface NodeStats {
+  /** Durable WAL commits, each one write and one fdatasync, of every thread. */
+  readonly walSyncs: number
+  readonly produceRequests: number
+}
+
 export interface BrokerProcess {
   readonly pid: number
   /** host:port for Client({ brokers }) */
   readonly address: string
   readonly dataDir: string
+  /** Milliseconds from spawning the process to its "raftmq node started" line (every topic open, listening). */
+  readonly startMs: number
+  /** The node's own counters (SIGUSR2; rejects after 10 s without an answer). */
+  stats(): Promise<NodeStats>
+  /** Open file descriptors of the broker process (/proc/<pid>/fd); NaN once it exited. */
+  openFds(): number
+  /** Threads of the broker process (/proc/<pid>/status Threads); NaN once it exited. */
+  threads(): number
   /** Resident and peak resident memory of the broker process, in bytes; null once it exited. */
   memory(): { rssBytes: number; hwmBytes: number } | null
   /** CPU seconds the broker used so far (user + system, all threads). */
   cpuSeconds(): number
   /** Lines the broker logged at warn level or above (capped), for error reports. */
   readonly warnings: string[]
-  /** Clean shutdown (SIGINT), then the data directory is removed. */
+  /** Clean shutdown (SIGINT), then the data directory is removed (unless it was the caller's). */
   stop(): Promise<{ code: number | null; signal: string | null }>
 }
 
@@ -73,12 +91,16 @@ export interface BrokerSpawnOptions {
   /** Run this compiled launcher (from compiledBroker()) instead of bench/lib/broker-main.ts under tsx. */
   readonly compiledMain?: string
   readonly startTimeoutMs?: number
+  /** Run on this data directory (kept at stop) instead of a fresh temporary one. */
+  readonly dataDir?: string
 }
 
 const LAUNCHER = join(REPO_DIR, 'bench', 'lib', 'broker-main.ts')
 
 export async function spawnBroker(opts: BrokerSpawnOptions = {}): Promise<BrokerProcess> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'raftmq-bench-'))
+  const ownDir = opts.dataDir === undefined
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'raftmq-bench-')))
+  const spawnedAt = performance.now()
   const nodeArgs: string[] = []
   if (opts.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`)
   if (opts.compiledMain) nodeArgs.push(opts.compiledMain)
@@ -89,6 +111,7 @@ export async function spawnBroker(opts: BrokerSpawnOptions = {}): Promise<Broker
   const args = [...nodeArgs, JSON.stringify(config)]
   const child = spawn(process.execPath, args, { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'] })
   const warnings: string[] = []
+  const statsWaiters: Array<(s: NodeStats) => void> = []
   const stderr: string[] = []
   child.stderr!.setEncoding('utf8')
   child.stderr!.on('data', (s: string) => {
@@ -99,6 +122,10 @@ export async function spawnBroker(opts: BrokerSpawnOptions = {}): Promise<Broker
     const timer = setTimeout(() => reject(new Error(`the broker did not start within ${opts.startTimeoutMs ?? 60_000} ms\n${stderr.join('')}`)), opts.startTimeoutMs ?? 60_000)
     const lines = createInterface({ input: child.stdout! })
     lines.on('line', (line) => {
+      if (line.startsWith('raftmq stats ')) {
+        statsWaiters.shift()?.(JSON.parse(line.slice('raftmq stats '.length)) as NodeStats)
+        return
+      }
       let entry: { level?: number; msg?: string; listen?: string }
       try {
         entry = JSON.parse(line) as typeof entry
@@ -117,26 +144,64 @@ export async function spawnBroker(opts: BrokerSpawnOptions = {}): Promise<Broker
     })
   }).catch(async (err: unknown) => {
     child.kill('SIGKILL')
-    await rm(dataDir, { recursive: true, force: true })
+    if (ownDir) await rm(dataDir, { recursive: true, force: true })
     throw err
   })
-  return brokerHandle(child, address, dataDir, warnings, exited)
+  const startMs = performance.now() - spawnedAt
+  return brokerHandle({ child, address, dataDir, ownDir, startMs, warnings, statsWaiters, exited })
 }
 
-function brokerHandle(
-  child: ChildProcess,
-  address: string,
-  dataDir: string,
-  warnings: string[],
-  exited: Promise<{ code: number | null; signal: string | null }>,
-): BrokerProcess {
+interface HandleParts {
+  readonly child: ChildProcess
+  readonly address: string
+  readonly dataDir: string
+  readonly ownDir: boolean
+  readonly startMs: number
+  readonly warnings: string[]
+  /** Resolvers of stats() calls, oldest first: the node answers SIGUSR2s in order. */
+  readonly statsWaiters: Array<(s: NodeStats) => void>
+  readonly exited: Promise<{ code: number | null; signal: string | null }>
+}
+
+function brokerHandle(h: HandleParts): BrokerProcess {
+  const { child, address, dataDir, ownDir, startMs, warnings, statsWaiters, exited } = h
   const pid = child.pid!
   let stopped: Promise<{ code: number | null; signal: string | null }> | null = null
   return {
     pid,
     address,
     dataDir,
+    startMs,
     warnings,
+    stats() {
+      return new Promise<NodeStats>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          const i = statsWaiters.indexOf(answer)
+          if (i >= 0) statsWaiters.splice(i, 1)
+          reject(new Error('the broker did not answer SIGUSR2 with a "raftmq stats" line within 10 s'))
+        }, 10_000)
+        const answer = (s: NodeStats): void => {
+          clearTimeout(timer)
+          resolve(s)
+        }
+        statsWaiters.push(answer)
+        child.kill('SIGUSR2')
+      })
+    },
+    openFds() {
+      try {
+        return readdirSync(`/proc/${pid}/fd`).length
+      } catch {
+        return NaN
+      }
+    },
+    threads() {
+      try {
+        return Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN)
+      } catch {
+        return NaN
+      }
+    },
     memory() {
       try {
         const status = readFileSync(`/proc/${pid}/status`, 'utf8')
@@ -162,7 +227,7 @@ function brokerHandle(
         const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
         const r = await exited
         clearTimeout(timer)
-        await rm(dataDir, { recursive: true, force: true })
+        if (ownDir) await rm(dataDir, { recursive: true, force: true })
         return r
       })()
       return stopped
@@ -191,20 +256,16 @@ export function compiledBroker(): Promise<{ main: string; dir: string }> {
     const node = join(dir, 'dist', 'src', 'broker', 'node.js')
     if (!existsSync(node)) throw new Error(`tsc did not produce ${node}`)
     // the same launcher as broker-main.ts, as JavaScript against the compiled broker
+    // (runNodeProcess: clean stop on SIGINT/SIGTERM, stats on SIGUSR2)
     const main = join(dir, 'broker-main.mjs')
     writeFileSync(
       main,
       [
         "import { resolveConfig } from './dist/src/broker/config.js'",
-        "import { startNode } from './dist/src/broker/node.js'",
+        "import { runNodeProcess } from './dist/src/broker/node.js'",
         "const config = resolveConfig(JSON.parse(process.argv[2] ?? '{}'))",
         "if (!config.ok) { process.stderr.write(`broker-main: ${config.error.message}\\n`); process.exit(2) }",
-        'const node = await startNode(config.value)',
-        "if (!node.ok) { process.stderr.write(`broker-main: ${node.error.message}\\n`); process.exit(1) }",
-        'let stopping = false',
-        'const stop = (signal) => { if (stopping) return; stopping = true; void node.value.stop(signal).then(() => process.exit(0)) }',
-        "process.on('SIGINT', () => stop('SIGINT'))",
-        "process.on('SIGTERM', () => stop('SIGTERM'))",
+        "await runNodeProcess(config.value, 'broker-main')",
         '',
       ].join('\n'),
     )
