@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
 import Table from 'cli-table3'
 import { formatOptions } from './options.js'
+import type { StorageMode } from './options.js'
 import { runSimulation } from './simulator.js'
 import type { SimStats } from './simulator.js'
 import { describeFailure, sweep } from './sweep.js'
@@ -30,13 +31,18 @@ options:
   --nodes 3|5       voters in the initial configuration (default 3; one spare node joins later)
   --seed S          replay seed S alone and print its full event trace
   --profile P       fault profile: mixed (default; one seed in eight is churn) or churn
+  --storage S       storage host: memory or wal (default: drawn per seed, half each)
+  --flip-newest-commit  let bit flips hit the newest acknowledged WAL commit (test-only: a
+                    flip there reads as a torn write, see wal-disk.test.ts)
+  --forge-entries   every restart changes a WAL entry and fixes its checksum (test-only:
+                    the checker must catch it)
   --unsafe RULE     switch on a deliberately wrong rule in the core: commitPriorTermByCounting,
                     voteWithoutLogCheck or ackBeforePersist (the sweep should then fail)
   --keep-going      do not stop at the first failing seed
   --trace-lines N   trace lines to print for a failure (default 80)
   -h, --help        this text`
 
-function main(): number {
+async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       seeds: { type: 'string', default: '1000' },
@@ -45,6 +51,9 @@ function main(): number {
       seed: { type: 'string' },
       unsafe: { type: 'string' },
       profile: { type: 'string', default: 'mixed' },
+      storage: { type: 'string' },
+      'flip-newest-commit': { type: 'boolean', default: false },
+      'forge-entries': { type: 'boolean', default: false },
       'keep-going': { type: 'boolean', default: false },
       'trace-lines': { type: 'string', default: '80' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -64,11 +73,16 @@ function main(): number {
   const profile = values.profile
   if (profile !== 'mixed' && profile !== 'churn') return usage(`--profile must be mixed or churn, got ${profile}`)
   const unsafe: UnsafeRules | undefined = values.unsafe ? { [values.unsafe]: true } : undefined
+  const storageFlag = values.storage
+  if (storageFlag !== undefined && storageFlag !== 'memory' && storageFlag !== 'wal') return usage(`--storage must be memory or wal, got ${storageFlag}`)
+  const storage: StorageMode | undefined = storageFlag
+  const walFaults = values['flip-newest-commit'] || values['forge-entries'] ? { flipNewestCommit: values['flip-newest-commit'], forgeEntries: values['forge-entries'] } : undefined
+  const flags = { unsafe, storage, walFaults }
 
   if (values.seed !== undefined) {
     const seed = positiveInt(values.seed, '--seed')
     if (seed === null) return 2
-    const r = runSimulation({ seed, nodes, trace: true, unsafe, profile })
+    const r = await runSimulation({ seed, nodes, trace: true, profile, ...flags })
     console.log(formatOptions(r.options))
     for (const line of r.trace) console.log(line)
     console.log(r.ok ? `seed ${seed}: ok` : `seed ${seed}: VIOLATION ${r.violation!.message}`)
@@ -80,19 +94,19 @@ function main(): number {
   const first = positiveInt(values.first, '--first')
   const traceLines = positiveInt(values['trace-lines'], '--trace-lines')
   if (count === null || first === null || traceLines === null) return 2
-  console.log(`sweeping seeds ${first}..${first + count - 1} with ${nodes} voters, profile ${profile}${values.unsafe ? `, unsafe rule ${values.unsafe}` : ''}`)
+  console.log(`sweeping seeds ${first}..${first + count - 1} with ${nodes} voters, profile ${profile}, storage ${storage ?? 'drawn per seed'}${values.unsafe ? `, unsafe rule ${values.unsafe}` : ''}`)
   const bar = new cliProgress.SingleBar(
     { format: '{bar} {value}/{total} seeds | {failures} failing | {duration_formatted} elapsed, eta {eta_formatted}', noTTYOutput: true, notTTYSchedule: 10_000 },
     cliProgress.Presets.shades_classic,
   )
   bar.start(count, 0, { failures: 0 })
   let failing = 0
-  const res = sweep({
+  const res = await sweep({
     first,
     count,
     nodes,
-    unsafe,
     profile,
+    ...flags,
     keepGoing: values['keep-going'],
     onSeed: (r) => {
       if (!r.ok) failing++
@@ -107,8 +121,8 @@ function main(): number {
   for (const f of res.failures.slice(0, 5)) {
     console.log('')
     console.log(formatOptions(f.options))
-    console.log(describeFailure(f, traceLines, unsafe))
-    const full = runSimulation({ seed: f.seed, nodes, trace: true, unsafe, profile })
+    console.log(await describeFailure(f, traceLines, flags))
+    const full = await runSimulation({ seed: f.seed, nodes, trace: true, profile, ...flags })
     const path = `.sim-traces/seed-${f.seed}-n${nodes}.txt`
     writeFileSync(path, [formatOptions(f.options), ...full.trace].join('\n') + '\n')
     console.log(`full trace: ${path}`)
@@ -138,4 +152,6 @@ function usage(msg: string): number {
   return 2
 }
 
-process.exitCode = main()
+void main().then((code) => {
+  process.exitCode = code
+})

@@ -14,6 +14,44 @@ import { Prng } from '../../src/base/index.js'
  */
 export type FaultProfile = 'mixed' | 'churn'
 
+/**
+ * Where a node's durable Raft log lives. `memory`: a MemoryStorage the host persists
+ * Readys into, with a simulated crash model (the original host). `wal`: the real
+ * per-worker write-ahead log (src/storage/wal) over a MemoryWalFs, through the real
+ * LogEngine, recovered by Wal.open and replayRecord at every restart (wal-disk.ts).
+ */
+export type StorageMode = 'memory' | 'wal'
+
+/** What a crash does to writes no fdatasync made durable (MemoryWalFs.crash). */
+export type WalCrashMode = 'drop' | 'tear' | 'keep' | 'sectors'
+
+/** The WAL host's knobs (used when `storage` is `wal`; drawn for every seed all the same). */
+export interface WalSimOptions {
+  /** Pre-allocated segment size: small, so that rolls, retirement and recycling happen. */
+  readonly segmentBytes: number
+  /** Sealed segments that may wait before the host checkpoints its store and retires them. */
+  readonly sealedMax: number
+  readonly recycle: boolean
+  /** Per time unit and node: the chance that one step of background segment preparation runs. */
+  readonly backgroundRate: number
+  /** A crash treats the unsynced writes as one of these, picked per crash. */
+  readonly crashModes: readonly WalCrashMode[]
+  /** Share of crashes of a node with a write in flight that strike inside that write's fdatasync. */
+  readonly midCommitCrash: number
+  /** Per restart in the safety phase: a bit of the stored WAL is flipped before recovery. */
+  readonly flipChance: number
+  /** Per time unit and node: a disk-full window begins (writes growing the files fail with ENOSPC). */
+  readonly fullRate: number
+  /** A disk-full window lasts up to this many time units. */
+  readonly fullUnits: number
+  /** Per synced commit: ENOSPC on its write, or on the next segment creation. */
+  readonly writeFullChance: number
+  /** Per synced commit: EIO on its fdatasync (or, one time in four, on its write). */
+  readonly eioChance: number
+  /** A commit refused with WAL_FULL is retried after this many time units. */
+  readonly retryUnits: number
+}
+
 export interface SimOptions {
   readonly seed: number
   readonly profile: FaultProfile
@@ -58,6 +96,8 @@ export interface SimOptions {
    * one that synced the commit index with that snapshot.
    */
   readonly appliedSurvival: number
+  readonly storage: StorageMode
+  readonly wal: WalSimOptions
   readonly raft: {
     readonly electionTicks: number
     readonly heartbeatTicks: number
@@ -68,7 +108,10 @@ export interface SimOptions {
   }
 }
 
-export function drawOptions(seed: number, nodes: 3 | 5, profile: FaultProfile = 'mixed'): SimOptions {
+const ALL_CRASH_MODES: readonly WalCrashMode[] = ['drop', 'tear', 'keep', 'sectors']
+
+/** `storage` forces the storage mode; it is drawn all the same, so no other knob changes. */
+export function drawOptions(seed: number, nodes: 3 | 5, profile: FaultProfile = 'mixed', storage?: StorageMode): SimOptions {
   const r = new Prng(seed)
   const pick = <T>(xs: readonly T[]): T => r.pick(xs)
   const total = nodes + 1
@@ -111,6 +154,23 @@ export function drawOptions(seed: number, nodes: 3 | 5, profile: FaultProfile = 
     },
     // drawn last, so that adding it left every earlier knob of a seed as it was
     appliedSurvival: pick([0, 0.5, 0.9, 1]),
+    // drawn after everything else for the same reason: the memory seeds keep their histories
+    wal: {
+      segmentBytes: pick([4, 4, 8, 16, 64]) << 10,
+      sealedMax: pick([1, 1, 2, 4]),
+      recycle: r.chance(0.85),
+      backgroundRate: pick([0, 0.05, 0.3, 1]),
+      crashModes: pick([ALL_CRASH_MODES, ALL_CRASH_MODES, ['tear'], ['keep'], ['tear', 'sectors'], ['drop']]),
+      midCommitCrash: pick([0.3, 0.7, 1]),
+      flipChance: pick([0, 0.05, 0.1, 0.3]),
+      fullRate: pick([0, 0, 0.0005, 0.002]),
+      fullUnits: pick([50, 300, 1000]),
+      writeFullChance: pick([0, 0, 0.005, 0.02]),
+      eioChance: pick([0, 0, 0.0005, 0.002]),
+      retryUnits: pick([5, 20, 50]),
+    },
+    // half the seeds run over the real WAL (drawn even when forced, so nothing else moves)
+    storage: forced(r.chance(0.5) ? 'wal' : 'memory', storage),
   }
   if (!churn) return drawn
   return {
@@ -132,6 +192,22 @@ export function formatOptions(o: SimOptions): string {
     `network: loss=${pct(o.lossRate)} dup=${pct(o.duplicateRate)} delay=1..${o.delayMax} partitions=${pct(o.partitionRate)}/unit heal=${pct(o.healRate)} oneWay=${pct(o.oneWayShare)} isolateLeader=${pct(o.isolateLeaderShare)}`,
     `nodes: crash=${pct(o.crashRate)}/unit leaderCrash=${pct(o.leaderCrashRate)}/unit newLeaderCrash=${pct(o.newLeaderCrashChance)} restart=${pct(o.restartRate)} appliedSurvives=${pct(o.appliedSurvival)} disk=1..${o.diskLatencyMax} eagerSend=${o.eagerSend} tickPeriods=[${o.tickPeriods.join(',')}]`,
     `load: propose=${pct(o.proposeRate)} snapshot=${pct(o.snapshotRate)} confChange=${pct(o.confChangeRate)} transfer=${pct(o.transferRate)}`,
+    formatStorage(o),
     `raft: electionTicks=${o.raft.electionTicks} heartbeatTicks=${o.raft.heartbeatTicks} preVote=${o.raft.preVote} checkQuorum=${o.raft.checkQuorum} inflight=${o.raft.inflightMsgsMax} appendBytes=${o.raft.appendBytesMax}`,
   ].join('\n')
+}
+
+function forced(drawn: StorageMode, storage: StorageMode | undefined): StorageMode {
+  return storage ?? drawn
+}
+
+function formatStorage(o: SimOptions): string {
+  if (o.storage === 'memory') return 'storage: memory (MemoryStorage host, simulated crash model)'
+  const w = o.wal
+  const pct = (x: number): string => `${(x * 100).toFixed(2)}%`
+  return [
+    `storage: wal segment=${w.segmentBytes >> 10}KiB sealedMax=${w.sealedMax} recycle=${w.recycle} background=${pct(w.backgroundRate)}/unit`,
+    `crash=[${w.crashModes.join(',')}] midCommit=${pct(w.midCommitCrash)} flip=${pct(w.flipChance)}/restart`,
+    `full=${pct(w.fullRate)}/unit(<=${w.fullUnits}) writeFull=${pct(w.writeFullChance)}/commit eio=${pct(w.eioChance)}/commit retry=${w.retryUnits}`,
+  ].join(' ')
 }

@@ -1,15 +1,18 @@
 import { describe, expect, it } from 'vitest'
+import { drawOptions } from './options.js'
 import { runSimulation } from './simulator.js'
+import type { SimStats } from './simulator.js'
 import { describeFailure, sweep } from './sweep.js'
 
-// The default suite's fixed slice; `npm run sim -- --seeds N` runs the long sweep.
+// The default suite's fixed slice; `npm run sim -- --seeds N` runs the long sweep. Half
+// the seeds run over the real WAL (options.ts `storage`), the rest over MemoryStorage.
 const SLICE_3 = 500
 const SLICE_5 = 250
 
 describe('simulator - safety and liveness', () => {
-  it(`holds for seeds 1..${SLICE_3} with 3 voters`, () => {
-    const r = sweep({ first: 1, count: SLICE_3, nodes: 3 })
-    if (r.failures.length > 0) expect.fail(describeFailure(r.failures[0]!, 60))
+  it(`holds for seeds 1..${SLICE_3} with 3 voters`, async () => {
+    const r = await sweep({ first: 1, count: SLICE_3, nodes: 3 })
+    if (r.failures.length > 0) expect.fail(await describeFailure(r.failures[0]!, 60))
     expect(r.seeds).toBe(SLICE_3)
     // the slice must really exercise the faults it claims to
     expect(r.totals.crashes).toBeGreaterThan(100)
@@ -21,57 +24,101 @@ describe('simulator - safety and liveness', () => {
     expect(r.totals.confChanges).toBeGreaterThan(10)
     expect(r.totals.transfers).toBeGreaterThan(10)
     expect(r.totals.acked).toBeGreaterThan(1000)
+    expectStorageFaults(r.totals, 1)
   })
 
-  it(`holds for seeds 1..${SLICE_5} with 5 voters`, () => {
-    const r = sweep({ first: 1, count: SLICE_5, nodes: 5 })
-    if (r.failures.length > 0) expect.fail(describeFailure(r.failures[0]!, 60))
+  it(`holds for seeds 1..${SLICE_5} with 5 voters`, async () => {
+    const r = await sweep({ first: 1, count: SLICE_5, nodes: 5 })
+    if (r.failures.length > 0) expect.fail(await describeFailure(r.failures[0]!, 60))
     expect(r.seeds).toBe(SLICE_5)
     expect(r.totals.acked).toBeGreaterThan(1000)
     expect(r.totals.restartsAppliedAhead).toBeGreaterThan(50)
     expect(r.totals.restartsSnapshotAhead).toBeGreaterThan(5)
+    expectStorageFaults(r.totals, 0.5)
   })
 })
 
+/**
+ * The WAL host's storage faults, each exercised by some seeds of the slice (`scale`: the
+ * 5-voter slice is half as long): the real WAL rolls, retires, recycles and prepares
+ * segments in the background; crashes strike inside an fdatasync and drop, tear or keep
+ * its write; flips hit acknowledged records (refused: the node is lost) and the torn or
+ * unused bytes (recovered without them); ENOSPC (on a write, on a segment creation, in
+ * disk-full windows) stalls commits that are then retried; EIO fail-stops nodes.
+ */
+function expectStorageFaults(t: SimStats, scale: number): void {
+  const at = (n: number): number => Math.round(n * scale)
+  expect(t.walRuns).toBeGreaterThan(at(200))
+  expect(t.walRolls).toBeGreaterThan(at(500))
+  expect(t.walRetired).toBeGreaterThan(at(400))
+  expect(t.walRecycled).toBeGreaterThan(at(250))
+  expect(t.walPreparedInBackground).toBeGreaterThan(at(800))
+  expect(t.walCrashesMidCommit).toBeGreaterThan(at(200))
+  expect(t.walCrashesTorn).toBeGreaterThan(at(100))
+  expect(t.walCrashesKept).toBeGreaterThan(at(60))
+  expect(t.walTornBytesDropped).toBeGreaterThan(at(7000))
+  expect(t.walFlipsRefused).toBeGreaterThan(at(30))
+  expect(t.walFlipsRecovered).toBeGreaterThan(at(400))
+  expect(t.walFullRefusals).toBeGreaterThan(at(200))
+  expect(t.walNoSpaceOnCreate).toBeGreaterThan(at(15))
+  expect(t.walFullWindows).toBeGreaterThan(at(400))
+  expect(t.walFailStops).toBeGreaterThan(at(10))
+}
+
 describe('simulator - determinism', () => {
-  it('replays a seed to the same trace and the same numbers', () => {
-    const a = runSimulation({ seed: 4242, nodes: 5, trace: true })
-    const b = runSimulation({ seed: 4242, nodes: 5, trace: true })
+  it('replays a seed to the same trace and the same numbers', async () => {
+    const a = await runSimulation({ seed: 4242, nodes: 5, trace: true })
+    const b = await runSimulation({ seed: 4242, nodes: 5, trace: true })
     expect(a.trace.length).toBeGreaterThan(1000)
     expect(b.trace).toEqual(a.trace)
     expect(b.stats).toEqual(a.stats)
   })
 
-  it('different seeds make different histories', () => {
-    const a = runSimulation({ seed: 1, nodes: 3 })
-    const b = runSimulation({ seed: 2, nodes: 3 })
+  it('replays a WAL seed, storage faults and background preparation included, to the same trace', async () => {
+    const a = await runSimulation({ seed: 31, nodes: 3, trace: true, storage: 'wal' })
+    const b = await runSimulation({ seed: 31, nodes: 3, trace: true, storage: 'wal' })
+    expect(a.stats.walPreparedInBackground + a.stats.walCrashesMidCommit).toBeGreaterThan(0)
+    expect(b.trace).toEqual(a.trace)
+    expect(b.stats).toEqual(a.stats)
+  })
+
+  it('different seeds make different histories', async () => {
+    const a = await runSimulation({ seed: 1, nodes: 3 })
+    const b = await runSimulation({ seed: 2, nodes: 3 })
     expect(b.stats).not.toEqual(a.stats)
+  })
+
+  it('forcing the storage host changes no other knob of a seed', () => {
+    for (let seed = 1; seed <= 50; seed++) {
+      const drawn = drawOptions(seed, 3)
+      for (const storage of ['memory', 'wal'] as const) expect({ ...drawOptions(seed, 3, 'mixed', storage), storage: drawn.storage }).toEqual(drawn)
+    }
   })
 })
 
 describe('simulator - catches a broken core', () => {
-  it('reports votes granted without the up-to-date check (§5.4.1), with the seed', () => {
-    const r = sweep({ first: 1, count: 60, nodes: 3, unsafe: { voteWithoutLogCheck: true } })
+  it('reports votes granted without the up-to-date check (§5.4.1), with the seed', async () => {
+    const r = await sweep({ first: 1, count: 60, nodes: 3, unsafe: { voteWithoutLogCheck: true } })
     expect(r.failures.length).toBe(1)
     const f = r.failures[0]!
     expect(f.violation!.kind).toMatch(/leader completeness|state machine safety|log matching|AssertionError/)
-    const story = describeFailure(f, 20)
+    const story = await describeFailure(f, 20, { unsafe: { voteWithoutLogCheck: true } })
     expect(story).toContain(`seed ${f.seed}`)
     expect(story).toContain(`--seed ${f.seed}`)
   })
 
-  it('reports a leader committing a previous-term entry by counting replicas (Figure 8), with the seed', () => {
-    const r = sweep({ first: 1, count: 800, nodes: 3, profile: 'churn', unsafe: { commitPriorTermByCounting: true } })
+  it('reports a leader committing a previous-term entry by counting replicas (Figure 8), with the seed', async () => {
+    const r = await sweep({ first: 1, count: 800, nodes: 3, profile: 'churn', unsafe: { commitPriorTermByCounting: true } })
     expect(r.failures.length).toBe(1)
     const f = r.failures[0]!
     expect(f.violation!.kind).toMatch(/leader completeness|state machine safety|AssertionError/)
-    expect(describeFailure(f, 20, { commitPriorTermByCounting: true })).toContain(`--seed ${f.seed} --nodes 3 --profile churn --unsafe commitPriorTermByCounting`)
+    expect(await describeFailure(f, 20, { unsafe: { commitPriorTermByCounting: true } })).toContain(`--seed ${f.seed} --nodes 3 --profile churn --unsafe commitPriorTermByCounting`)
     // the same seed is safe with the correct rule
-    expect(runSimulation({ seed: f.seed, nodes: 3, profile: 'churn' }).ok).toBe(true)
+    expect((await runSimulation({ seed: f.seed, nodes: 3, profile: 'churn' })).ok).toBe(true)
   })
 
-  it('reports followers acknowledging appends before they are durable', () => {
-    const r = sweep({ first: 1, count: 100, nodes: 3, unsafe: { ackBeforePersist: true } })
+  it('reports followers acknowledging appends before they are durable', async () => {
+    const r = await sweep({ first: 1, count: 100, nodes: 3, unsafe: { ackBeforePersist: true } })
     expect(r.failures.length).toBe(1)
     expect(r.failures[0]!.violation!.message.length).toBeGreaterThan(0)
   })

@@ -1,23 +1,50 @@
 /**
  * The deterministic cluster simulator. One seed decides everything: the options (see
  * options.ts), every message delay, loss and duplicate, partitions, crashes, restarts,
- * clock rates, snapshots, membership changes, leadership transfers and client
- * proposals. The real RaftNode runs under a simulated host that follows the Ready
- * contract with a simulated disk latency.
+ * clock rates, snapshots, membership changes, leadership transfers, client proposals
+ * and storage faults. The real RaftNode runs under a simulated host that follows the
+ * Ready contract with a simulated disk latency.
  *
- * The crash model: a crash loses whatever a node had not yet made durable: the write
- * in flight, and every commit-only hard state written since the last sync (a Ready
- * with `mustSync` false is written at once but not synced; the next sync covers it, as
- * in a WAL). The host's applied state is its own store, not synced with the log: with
- * the seed's `appliedSurvival` chance it survives the crash whole, so the node restarts
- * with an applied index (and perhaps a snapshot taken from it) beyond its durable
- * commit index; otherwise the host restores its snapshot, and the log store synced the
- * commit index together with that snapshot when it was taken.
+ * Two storage hosts, drawn per seed (options.ts `storage`; `--storage` forces one):
+ *
+ * `memory`, the original: a Ready is persisted into a MemoryStorage when its simulated
+ * write completes. A crash loses whatever a node had not yet made durable: the write in
+ * flight, and every commit-only hard state written since the last sync (a Ready with
+ * `mustSync` false is written at once but not synced; the next sync covers it, as in a
+ * WAL). The host's applied state is its own store, not synced with the log: with the
+ * seed's `appliedSurvival` chance it survives the crash whole, so the node restarts with
+ * an applied index (and perhaps a snapshot taken from it) beyond its durable commit
+ * index; otherwise the host restores its snapshot, and the log store synced the commit
+ * index together with that snapshot when it was taken.
+ *
+ * `wal`: the node's log is the real per-worker WAL through the real LogEngine
+ * (wal-disk.ts). A Ready is staged and the engine committed (one write, one fdatasync)
+ * when its simulated write completes, as WorkerLoop does in a turn; a crash is
+ * MemoryWalFs.crash() and a restart a real recovery (Wal.open + replayRecord), checked
+ * against what the node had made durable: nothing synced may be lost or changed. The
+ * storage faults: crashes that drop, tear, keep (or keep sector by sector) the write an
+ * fdatasync was making durable; bit flips before a restart (in an acknowledged record:
+ * the node must refuse to start, WAL_CORRUPT, and is then lost for good, like a disk an
+ * operator replaces, at most one node per run and only where the rest can still elect a
+ * leader; in the interrupted write or past the data: it must recover without them);
+ * ENOSPC on a write or a segment creation and disk-full windows (WAL_FULL: the Ready
+ * stays staged and the commit is retried, as WorkerLoop retries a stalled turn); EIO on
+ * a write or fdatasync (WAL_IO: the node fail-stops without acknowledging the write; the
+ * machine reboots, which drops the page cache fsyncgate poisoned, and the node restarts
+ * from what is durable). The applied state keeps the `appliedSurvival` model.
+ *
+ * Why half the seeds, and not a profile: the storage faults compose with every network
+ * and node fault (and with `churn`), and a seed's storage mode is drawn after all its
+ * other knobs, with its own generator for the disk, so each memory seed still replays
+ * exactly the history it had before the WAL host existed, and the default slice and
+ * sweeps keep their coverage of the original host while exercising the WAL on the rest.
  *
  * A run has two phases: safety (faults on; the Checker is consulted after every step)
  * and liveness (faults healed; a leader must appear and fresh proposals must commit on
  * every voter within a bound). The same seed replays the same history, so a failure is
- * reported with its seed and can be re-run with a readable trace.
+ * reported with its seed and can be re-run with a readable trace. Runs are async only
+ * because background segment preparation (promises) runs between steps in WAL mode;
+ * nothing else ever waits.
  */
 import { Prng } from '../../src/base/index.js'
 import { ConfChangeOp, EntryType, MemoryStorage, MessageType, RaftNode, messageTypeName } from '../../src/raft/index.js'
@@ -26,7 +53,10 @@ import { Checker, Violation } from './checker.js'
 import { SimNetwork } from './network.js'
 import { drawOptions } from './options.js'
 import type { FaultProfile, SimOptions } from './options.js'
+import type { StorageMode } from './options.js'
 import { SimStateMachine, encodeId, entryKey } from './state-machine.js'
+import { SIM_GROUP, WalDisk, compareImage, flip, imageAfter, imageOf } from './wal-disk.js'
+import type { Flip, FlipKind, LogImage, StoreState, WriteSpan } from './wal-disk.js'
 
 export interface SimConfig {
   readonly seed: number
@@ -37,6 +67,15 @@ export interface SimConfig {
   readonly unsafe?: UnsafeRules
   /** The fault profile the options are drawn from (default mixed). */
   readonly profile?: FaultProfile
+  /** Forces the storage host (default: drawn from the seed). */
+  readonly storage?: StorageMode
+  /** Test-only WAL damage the simulator does not draw by itself (wal-disk.ts, flips). */
+  readonly walFaults?: {
+    /** Flips may hit the newest acknowledged commit, which recovery cannot tell from a torn write. */
+    readonly flipNewestCommit?: boolean
+    /** Every restart in the safety phase changes an entry's payload and fixes its checksum. */
+    readonly forgeEntries?: boolean
+  }
 }
 
 export interface SimStats {
@@ -57,6 +96,29 @@ export interface SimStats {
   confChanges: number
   transfers: number
   messages: number
+  /** WAL storage mode: runs, synced commits, segment rolls, retirements and reuses. */
+  walRuns: number
+  walSyncs: number
+  walRolls: number
+  walCheckpoints: number
+  walRetired: number
+  walRecycled: number
+  walPreparedInBackground: number
+  /** ENOSPC injected on a segment creation (the roll's commit refused with WAL_FULL). */
+  walNoSpaceOnCreate: number
+  /** Crashes inside the fdatasync of a write in flight: all, torn (tear or sectors), kept by the OS. */
+  walCrashesMidCommit: number
+  walCrashesTorn: number
+  walCrashesKept: number
+  walTornBytesDropped: number
+  /** Flips in acknowledged records (the node refused to start: lost for good) and elsewhere (recovered). */
+  walFlipsRefused: number
+  walFlipsRecovered: number
+  /** Commits refused with WAL_FULL (then retried), and disk-full windows. */
+  walFullRefusals: number
+  walFullWindows: number
+  /** Nodes that fail-stopped on WAL_IO (an EIO). */
+  walFailStops: number
 }
 
 export interface SimResult {
@@ -78,14 +140,24 @@ const LOG_CHECK_EVERY = 50
 class SimNode {
   readonly id: NodeId
   storage: MemoryStorage
+  /** WAL mode: the node's disk (its WAL, log engine and store); null in memory mode. */
+  disk: WalDisk | null = null
+  /** WAL mode: the node refused to start (a damaged WAL) and is gone for good. */
+  lost = false
+  /** WAL mode, after a crash: what recovery must give back, and the write the crash interrupted. */
+  crashed: { readonly pre: LogImage; readonly post: LogImage | null; readonly inflight: WriteSpan | null } | null = null
+  /** WAL mode: a disk-full window ends at this time (-1: none). */
+  fullUntil = -1
+  /** WAL mode: a checkpoint whose store write completes at `doneAt`. */
+  checkpointing: { readonly state: StoreState; readonly doneAt: number; readonly retireThrough: number } | null = null
   raft: RaftNode | null = null
   sm = new SimStateMachine()
   tickPeriod: number
   nextTick = 0
   /** A crash the nemesis has scheduled (-1: none). */
   crashAt = -1
-  /** The Ready being made durable, and when the write completes. */
-  pending: { ready: Ready; doneAt: number } | null = null
+  /** The Ready being made durable, and when the write completes (WAL mode: whether it is staged in the engine). */
+  pending: { ready: Ready; doneAt: number; staged: boolean } | null = null
   /** The commit index of the last synced hard state (later commit-only writes are unsynced). */
   syncedCommit = 0
   /** The last crash kept the applied state (`sm`), so the restart resumes from it. */
@@ -104,6 +176,11 @@ export class Simulation {
   readonly opts: SimOptions
   readonly #cfg: SimConfig
   readonly #prng: Prng
+  /** WAL mode: the disk's own generator, so that the storage faults do not perturb the other draws. */
+  readonly #disk: Prng
+  readonly #wal: boolean
+  /** Nodes lost for good to a damaged WAL. */
+  #lost = 0
   readonly #net: SimNetwork
   readonly #checker = new Checker()
   readonly #nodes = new Map<NodeId, SimNode>()
@@ -131,13 +208,33 @@ export class Simulation {
     confChanges: 0,
     transfers: 0,
     messages: 0,
+    walRuns: 0,
+    walSyncs: 0,
+    walRolls: 0,
+    walCheckpoints: 0,
+    walRetired: 0,
+    walRecycled: 0,
+    walPreparedInBackground: 0,
+    walNoSpaceOnCreate: 0,
+    walCrashesMidCommit: 0,
+    walCrashesTorn: 0,
+    walCrashesKept: 0,
+    walTornBytesDropped: 0,
+    walFlipsRefused: 0,
+    walFlipsRecovered: 0,
+    walFullRefusals: 0,
+    walFullWindows: 0,
+    walFailStops: 0,
   }
 
   constructor(cfg: SimConfig) {
     this.#cfg = cfg
-    this.opts = drawOptions(cfg.seed, cfg.nodes, cfg.profile)
+    this.opts = drawOptions(cfg.seed, cfg.nodes, cfg.profile, cfg.storage)
     // the options consumed their own generator; the run gets an independent one
     this.#prng = new Prng(cfg.seed ^ 0x5bd1e995)
+    this.#disk = new Prng(cfg.seed ^ 0x2545f491)
+    this.#wal = this.opts.storage === 'wal'
+    if (this.#wal) this.stats.walRuns = 1
     this.#net = new SimNetwork(this.#prng.fork(), {
       lossRate: this.opts.lossRate,
       duplicateRate: this.opts.duplicateRate,
@@ -148,6 +245,7 @@ export class Simulation {
     for (let id = 1; id <= cfg.nodes + 1; id++) {
       // the spare node starts with no configuration: it only learns one from the log once added
       const n = new SimNode(id, id <= cfg.nodes ? voters : [], this.opts.tickPeriods[id - 1]!)
+      if (this.#wal) n.disk = new WalDisk(id <= cfg.nodes ? voters : [], { segmentBytes: this.opts.wal.segmentBytes, recycle: this.opts.wal.recycle }, this.stats)
       n.nextTick = this.#prng.range(0, n.tickPeriod)
       this.#nodes.set(id, n)
       this.#startNode(n)
@@ -158,7 +256,8 @@ export class Simulation {
     if (this.#cfg.trace) this.#trace.push(`t=${this.#now} ${line()}`)
   }
 
-  #startNode(n: SimNode): void {
+  #startNode(n: SimNode, flipped: Flip | null = null): void {
+    if (n.disk && !this.#recover(n, flipped)) return
     const st = n.storage
     const snap = st.snapshot()
     // the applied state that survived, else the snapshot's (a snapshot is never newer than the applied state it was taken from)
@@ -184,11 +283,11 @@ export class Simulation {
     n.pending = null
   }
 
-  run(): SimResult {
+  async run(): Promise<SimResult> {
     let violation: SimResult['violation'] = null
     try {
-      this.#safetyPhase()
-      this.#livenessPhase()
+      await this.#safetyPhase()
+      await this.#livenessPhase()
       this.#finalCheck()
     } catch (err) {
       const kind = err instanceof Violation ? err.kind : err instanceof Error ? err.name : 'error'
@@ -206,25 +305,31 @@ export class Simulation {
 
   // ---- phases -------------------------------------------------------------------
 
-  #safetyPhase(): void {
+  async #safetyPhase(): Promise<void> {
     const end = this.opts.safetyTime
     while (this.#now < end) {
       this.#faults()
       this.#load()
       this.#step()
       if (this.#now % LOG_CHECK_EVERY === 0) this.#checkLogs()
+      if (this.#wal && this.#background()) await settle()
     }
   }
 
-  #livenessPhase(): void {
-    this.#log(() => 'HEAL: restart all, network healed, clocks even')
+  async #livenessPhase(): Promise<void> {
+    this.#log(() => `HEAL: restart all, network healed, clocks even${this.#wal ? ', disks free' : ''}`)
     this.#faulty = false
     this.#net.heal()
     this.#net.faults = { lossRate: 0, duplicateRate: 0, delayMax: Math.min(this.opts.delayMax, 5) }
     const period = Math.max(...this.opts.tickPeriods)
     for (const n of this.#nodes.values()) {
       n.tickPeriod = period
-      if (!n.raft) this.#restart(n)
+      if (n.disk) {
+        n.disk.fs.setCapacity(Infinity)
+        n.disk.proxy.disarm()
+        n.fullUntil = -1
+      }
+      if (!n.raft && !n.lost) this.#restart(n)
     }
     const electionUnits = LIVENESS_ELECTION_TICKS * this.opts.raft.electionTicks * period
     const deadline = this.#now + electionUnits
@@ -233,6 +338,7 @@ export class Simulation {
         throw new Violation('liveness', `no leader within ${LIVENESS_ELECTION_TICKS} election timeouts after healing`)
       }
       this.#step()
+      if (this.#wal && this.#background()) await settle()
     }
     // fresh proposals must commit on every voter; if the leader that took them loses
     // office first they may be lost (never acknowledged), so the next leader gets new ones
@@ -253,6 +359,7 @@ export class Simulation {
         if (this.#propose(leader, ids)) batch = { ids, leader: leader.id, term: leader.raft.term }
       }
       this.#step()
+      if (this.#wal && this.#background()) await settle()
     }
     this.#checkLogs()
   }
@@ -262,6 +369,7 @@ export class Simulation {
     if (!leader?.raft) throw new Violation('liveness', 'no leader at the end of the liveness phase')
     for (const id of leader.raft.voters()) {
       const n = this.#nodes.get(id)!
+      if (n.lost) continue // its disk was replaced: no longer part of what must hold
       for (const p of this.#acked) {
         if (!n.sm.seen.has(p)) throw new Violation('durability', `acknowledged proposal ${p} is missing on voter ${id}`)
       }
@@ -276,7 +384,7 @@ export class Simulation {
     const leader = this.#leader()
     if (!leader?.raft) return 0
     let behind = 0
-    for (const n of this.#nodes.values()) behind = Math.max(behind, leader.raft.lastIndex - n.storage.lastIndex())
+    for (const n of this.#nodes.values()) if (!n.lost) behind = Math.max(behind, leader.raft.lastIndex - n.storage.lastIndex())
     const perMessage = Math.max(1, Math.floor(this.opts.raft.appendBytesMax / 28))
     const roundTrips = Math.ceil(behind / perMessage / this.opts.raft.inflightMsgsMax)
     // a follower's write, and (unless the host sends eagerly) the leader's own
@@ -289,6 +397,7 @@ export class Simulation {
     if (!leader?.raft) return false
     for (const v of leader.raft.voters()) {
       const n = this.#nodes.get(v)!
+      if (n.lost) continue
       if (!n.raft) return false
       for (const id of ids) if (!n.sm.seen.has(id)) return false
     }
@@ -342,10 +451,20 @@ export class Simulation {
   /** The host loop of one node: finish a durable write that is due, then take the next Ready. */
   #drive(n: SimNode): void {
     const raft = n.raft!
+    if (n.disk) {
+      // the store's side of retirement runs beside the Ready pipeline, as GroupRuntime's does
+      if (n.checkpointing && n.checkpointing.doneAt <= this.#now) this.#finishCheckpoint(n)
+      else if (!n.checkpointing && n.disk.sealedWaiting >= this.opts.wal.sealedMax) this.#maybeRetire(n)
+      if (!n.raft) return
+    }
     if (n.pending && n.pending.doneAt <= this.#now) {
-      const rd = n.pending.ready
-      n.pending = null
-      this.#finishReady(n, rd)
+      if (n.disk === null || this.#walCommit(n)) {
+        const rd = n.pending.ready
+        n.pending = null
+        this.#finishReady(n, rd)
+      } else if (!n.raft) {
+        return // fail-stopped
+      }
     }
     if (n.pending) {
       if (this.opts.eagerSend) for (const m of raft.takeMessages()) this.#send(m)
@@ -363,28 +482,180 @@ export class Simulation {
     if (rd.softState) this.#log(() => `n${n.id} ${rd.softState!.role} term ${raft.term} leader ${rd.softState!.leader}`)
     for (const m of rd.messages) this.#send(m)
     if (rd.mustSync) {
-      n.pending = { ready: rd, doneAt: this.#now + this.#prng.range(1, this.opts.diskLatencyMax) }
+      n.pending = { ready: rd, doneAt: this.#now + this.#prng.range(1, this.opts.diskLatencyMax), staged: false }
+    } else if (n.disk) {
+      // no sync needed: staged and committed at once (its hard state rides with the next sync),
+      // unless an earlier checkpoint left records the disk refused, which this commit retries
+      n.pending = { ready: rd, doneAt: this.#now, staged: false }
+      if (this.#walCommit(n)) {
+        n.pending = null
+        this.#finishReady(n, rd)
+      }
     } else {
       this.#finishReady(n, rd)
     }
+  }
+
+  /**
+   * WAL mode: stages the pending Ready (once) and commits the engine: one write and one
+   * fdatasync when anything needs it. False when the disk refused (WAL_FULL: the Ready
+   * stays staged and is retried later) or failed (WAL_IO: the node fail-stopped).
+   */
+  #walCommit(n: SimNode): boolean {
+    const p = n.pending!
+    const disk = n.disk!
+    const engine = disk.engine!
+    if (!p.staged) {
+      engine.stage(SIM_GROUP, p.ready)
+      p.staged = true
+    }
+    if (engine.syncNeeded && this.#faulty) this.#armCommitFaults(n)
+    const before = this.#syncPoint(n)
+    const r = engine.commit()
+    disk.proxy.disarm('write')
+    disk.proxy.disarm('sync')
+    if (r.ok) {
+      this.#synced(n, before)
+      return true
+    }
+    if (r.error.code === 'WAL_FULL') {
+      this.stats.walFullRefusals++
+      p.doneAt = this.#now + this.opts.wal.retryUnits
+      this.#log(() => `n${n.id} WAL_FULL (${disk.proxy.fired.join(',') || 'capacity'}): the Ready stays staged, retried at t=${p.doneAt}: ${r.error.message}`)
+      return false
+    }
+    this.#failStop(n, r.error.message)
+    return false
+  }
+
+  #syncPoint(n: SimNode): { readonly seq: number; readonly syncs: number } {
+    const disk = n.disk!
+    return { seq: disk.wal!.activeSeq, syncs: disk.engine!.syncs }
+  }
+
+  /** After an engine commit: if it synced, the commit index written so far is durable; count the segment rolls. */
+  #synced(n: SimNode, before: { readonly seq: number; readonly syncs: number }): void {
+    const disk = n.disk!
+    if (disk.engine!.syncs === before.syncs) return // nothing was written: queued commit indexes are still unsynced
+    const seqBefore = before.seq
+    this.stats.walSyncs++
+    this.stats.walRolls += disk.wal!.activeSeq - seqBefore
+    n.syncedCommit = n.storage.hardState().commit
+    disk.proxy.fired.length = 0
+  }
+
+  /** The storage faults of one synced commit, each aimed at exactly one call (wal-disk.ts, SimWalFs). */
+  #armCommitFaults(n: SimNode): void {
+    const w = this.opts.wal
+    const d = this.#disk
+    const proxy = n.disk!.proxy
+    if (d.chance(w.eioChance)) {
+      proxy.arm(d.chance(0.25) ? 'write' : 'sync', 'EIO')
+    } else if (d.chance(w.writeFullChance)) {
+      // a segment creation's ENOSPC waits for the next roll that needs a fresh file
+      if (d.chance(0.5)) proxy.arm('write', 'ENOSPC')
+      else proxy.arm('create', 'ENOSPC')
+    }
+  }
+
+  /**
+   * WAL mode, as GroupRuntime retires segments: once enough are sealed, the group
+   * checkpoints if the oldest hold data its store lacks, else its checkpoint record is
+   * carried forward and they go at once.
+   */
+  #maybeRetire(n: SimNode): void {
+    const disk = n.disk!
+    const through = disk.wal!.activeSeq - 1
+    if (disk.checkpointDue(through)) {
+      this.#beginCheckpoint(n, through)
+      return
+    }
+    this.#retire(n, through)
+  }
+
+  #retire(n: SimNode, through: number): void {
+    const disk = n.disk!
+    const before = this.#syncPoint(n)
+    const r = disk.retire(through)
+    if (!r.ok) {
+      this.#log(() => `n${n.id} retiring WAL segments through ${through} failed: ${r.code} ${r.message}`)
+      if (r.code === 'WAL_IO') this.#failStop(n, r.message)
+      return
+    }
+    this.#synced(n, before)
+    this.stats.walRetired += r.retired
+    if (r.retired > 0) this.#log(() => `n${n.id} retired WAL segments through ${through}, active ${disk.wal!.activeSeq}`)
+  }
+
+  /**
+   * WAL mode: the host captures its state for its store now (the engine's checkpointBegin),
+   * perhaps with a Ready in flight or stalled; the synced store write completes a
+   * simulated disk latency later, Readys going on meanwhile. `retireThrough` (0: none) is
+   * what the checkpoint is for.
+   */
+  #beginCheckpoint(n: SimNode, retireThrough: number): void {
+    const disk = n.disk!
+    const raft = n.raft!
+    const st = n.storage
+    const index = n.sm.index
+    const last = st.lastIndex()
+    const state: StoreState = {
+      index,
+      term: st.term(index),
+      conf: raft.confAt(index),
+      data: n.sm.encode(),
+      hardState: st.hardState(),
+      tail: index < last ? st.entries(index + 1, last + 1, Infinity) : [],
+    }
+    disk.beginCheckpoint()
+    n.checkpointing = { state, doneAt: this.#now + this.#prng.range(1, this.opts.diskLatencyMax), retireThrough }
+    this.#log(() => `n${n.id} checkpoint @${index} begins${retireThrough > 0 ? ` (to retire through ${retireThrough})` : ''}`)
+  }
+
+  #finishCheckpoint(n: SimNode): void {
+    const disk = n.disk!
+    const { state, retireThrough } = n.checkpointing!
+    n.checkpointing = null
+    const before = this.#syncPoint(n)
+    const r = disk.finishCheckpoint(state)
+    this.stats.walCheckpoints++
+    if (!r.ok) {
+      this.#log(() => `n${n.id} checkpoint @${state.index}: store synced, its record not committed: ${r.code} ${r.message}`)
+      if (r.code === 'WAL_IO') this.#failStop(n, r.message)
+      return
+    }
+    this.#synced(n, before)
+    this.#log(() => `n${n.id} checkpoint @${state.index}: store synced and recorded`)
+    if (retireThrough > 0 && !disk.checkpointDue(retireThrough)) this.#retire(n, retireThrough)
   }
 
   #finishReady(n: SimNode, rd: Ready): void {
     const raft = n.raft!
     const st = n.storage
     for (const e of rd.entries) this.#checker.persisted(n.id, e)
-    st.persist(rd)
+    // the WAL host's engine made the Ready current in its view when it committed
+    if (n.disk === null) st.persist(rd)
     // a sync makes every earlier write durable too (a WAL): the commit index included
     if (rd.mustSync) n.syncedCommit = st.hardState().commit
     if (rd.snapshot) this.#log(() => `n${n.id} persist snapshot @${rd.snapshot!.metadata.index}`)
     if (rd.entries.length > 0) this.#log(() => `n${n.id} persist ${formatEntries(rd.entries)}`)
     for (const m of rd.messagesAfterPersist) this.#send(m)
     if (rd.snapshot) {
-      const { index, conf } = rd.snapshot.metadata
+      const { index, term, conf } = rd.snapshot.metadata
       n.sm = SimStateMachine.decode(index, rd.snapshot.data)
       this.#checker.installedSnapshot(n.id, index, n.sm.hash)
       this.stats.snapshotsInstalled++
       this.#log(() => `n${n.id} install snapshot @${index} voters [${conf.voters.join(',')}]`)
+      if (n.disk) {
+        // the snapshot's state goes to the store, synced with the WAL commit that recorded
+        // it; a checkpoint captured before it would take the store back: it is dropped
+        if (n.checkpointing) {
+          n.disk.cancelCheckpoint()
+          n.checkpointing = null
+        }
+        const last = st.lastIndex()
+        n.disk.store = { index, term, conf, data: rd.snapshot.data, hardState: st.hardState(), tail: index < last ? st.entries(index + 1, last + 1, Infinity) : [] }
+      }
     }
     for (const e of rd.committedEntries) this.#apply(n, e)
     raft.advance()
@@ -410,8 +681,9 @@ export class Simulation {
     const r = this.#prng
     for (const n of this.#nodes.values()) {
       if (n.raft && (r.chance(o.crashRate) || n.crashAt === this.#now)) this.#crash(n)
-      else if (!n.raft && r.chance(o.restartRate)) this.#restart(n)
+      else if (!n.raft && !n.lost && r.chance(o.restartRate)) this.#restart(n)
     }
+    if (this.#wal) this.#diskFull()
     if (r.chance(o.leaderCrashRate)) {
       const leader = this.#leader()
       if (leader) this.#crash(leader)
@@ -432,23 +704,193 @@ export class Simulation {
     const st = n.storage
     const hs = st.hardState()
     const survived = this.#prng.chance(this.opts.appliedSurvival)
-    let commit = n.syncedCommit
-    // a host whose applied state does not survive restores its snapshot; its log store
-    // synced the commit index together with that snapshot
-    if (!survived) commit = Math.max(commit, Math.min(hs.commit, st.snapshot().metadata.index))
-    if (commit !== hs.commit) st.setHardState({ ...hs, commit })
     n.appliedSurvived = survived
+    if (n.disk) {
+      this.#crashDisk(n)
+    } else {
+      let commit = n.syncedCommit
+      // a host whose applied state does not survive restores its snapshot; its log store
+      // synced the commit index together with that snapshot
+      if (!survived) commit = Math.max(commit, Math.min(hs.commit, st.snapshot().metadata.index))
+      if (commit !== hs.commit) st.setHardState({ ...hs, commit })
+      this.#log(() => `n${n.id} CRASH durable commit ${commit} (written ${hs.commit}), applied ${survived ? `${n.sm.index} survives` : 'lost'}`)
+    }
     n.raft = null
     n.pending = null
     n.crashAt = -1
     this.stats.crashes++
-    this.#log(() => `n${n.id} CRASH durable commit ${commit} (written ${hs.commit}), applied ${survived ? `${n.sm.index} survives` : 'lost'}`)
+  }
+
+  /**
+   * WAL mode: the machine goes down. If a write is in flight, the crash may strike inside
+   * its fdatasync: the commit runs on the doomed machine, and the disk is what that sync
+   * left, its write dropped, torn, kept or kept in part (the crash mode, drawn per crash).
+   */
+  #crashDisk(n: SimNode): void {
+    const disk = n.disk!
+    const w = this.opts.wal
+    const d = this.#disk
+    const mode = d.pick(w.crashModes)
+    const pre = imageOf(n.storage, n.syncedCommit)
+    let post: LogImage | null = null
+    let inflight: WriteSpan | null = null
+    let image = null
+    const p = n.pending
+    // a snapshot's Ready is not struck mid-commit: the host writes the snapshot into its
+    // store right after that commit, and a crash between the two is not the WAL's to survive
+    if (p && p.ready.snapshot === null && d.chance(w.midCommitCrash)) {
+      post = imageAfter(n.storage, p.ready)
+      const got = disk.commitAndCrash(p.staged ? null : p.ready, { unsynced: mode, prng: d })
+      p.staged = true
+      if (got !== null) {
+        image = got.fs
+        inflight = got.write
+        this.stats.walCrashesMidCommit++
+        if (mode === 'tear' || mode === 'sectors') this.stats.walCrashesTorn++
+        if (mode === 'keep') this.stats.walCrashesKept++
+      }
+    }
+    image ??= disk.fs.crash({ unsynced: mode, prng: d })
+    disk.crashTo(image)
+    n.crashed = { pre, post, inflight }
+    n.fullUntil = -1
+    n.checkpointing = null
+    this.#log(
+      () =>
+        `n${n.id} CRASH (${mode}${inflight ? `, inside the fdatasync of ${inflight.length} bytes at ${inflight.path}:${inflight.position}` : ''}) durable commit ${pre.hardState.commit}, applied ${n.appliedSurvived ? `${n.sm.index} survives` : 'lost'}`,
+    )
+  }
+
+  /**
+   * WAL_IO: the node fail-stops at once, acknowledging nothing of the failed write. The
+   * machine reboots before the node is restarted: a restart over the same page cache
+   * would trust writes a failed fdatasync never made durable (fsyncgate).
+   */
+  #failStop(n: SimNode, message: string): void {
+    const disk = n.disk!
+    this.stats.walFailStops++
+    n.appliedSurvived = this.#prng.chance(this.opts.appliedSurvival)
+    n.crashed = { pre: imageOf(n.storage, n.syncedCommit), post: null, inflight: null }
+    disk.crashTo(disk.fs.crash({ unsynced: 'drop' }))
+    n.fullUntil = -1
+    n.checkpointing = null
+    n.raft = null
+    n.pending = null
+    n.crashAt = -1
+    this.#log(() => `n${n.id} FAIL-STOP on WAL_IO (${message}): down until restarted after a reboot`)
+  }
+
+  /** WAL mode: disk-full windows (writes that grow the files fail with ENOSPC until they end). */
+  #diskFull(): void {
+    const w = this.opts.wal
+    const d = this.#disk
+    for (const n of this.#nodes.values()) {
+      if (!n.raft || !n.disk) continue
+      const fs = n.disk.fs
+      if (n.fullUntil >= 0) {
+        if (this.#now < n.fullUntil) continue
+        fs.setCapacity(Infinity)
+        n.fullUntil = -1
+        this.#log(() => `n${n.id} disk space freed`)
+      } else if (d.chance(w.fullRate)) {
+        const capacity = fs.usedBytes + d.int(w.segmentBytes)
+        fs.setCapacity(capacity)
+        n.fullUntil = this.#now + d.range(1, w.fullUnits)
+        this.stats.walFullWindows++
+        this.#log(() => `n${n.id} disk full at ${capacity} bytes until t=${n.fullUntil}`)
+      }
+    }
+  }
+
+  /** WAL mode: one step of queued background segment preparation, for some nodes (true if any ran). */
+  #background(): boolean {
+    const rate = this.opts.wal.backgroundRate
+    if (rate === 0) return false
+    let ran = false
+    for (const n of this.#nodes.values()) {
+      if (!n.raft || !n.disk || n.disk.fs.pendingAsync === 0 || !this.#disk.chance(rate)) continue
+      // the step itself runs now; what awaits it runs in the settle() that follows
+      void n.disk.fs.runAsync(1)
+      ran = true
+    }
+    return ran
   }
 
   #restart(n: SimNode): void {
-    this.#startNode(n)
+    const flipped = n.disk && this.#faulty ? this.#flip(n) : null
+    this.#startNode(n, flipped)
+    if (!n.raft) return // lost
     n.nextTick = this.#now + this.#prng.range(1, n.tickPeriod)
     this.#log(() => `n${n.id} RESTART term ${n.raft!.term} commit ${n.raft!.commit} applied ${n.sm.index} last ${n.raft!.lastIndex} snapshot @${n.storage.snapshot().metadata.index}`)
+  }
+
+  /** Whether a node may be lost for good and the rest still elect and commit whatever membership changes do. */
+  #mayLoseNode(): boolean {
+    // 5 voters keep at least 4 through membership changes (one lost leaves a majority);
+    // 3 voters may drop to 2, which one lost node would stall forever
+    return this.#lost === 0 && (this.#cfg.nodes === 5 || this.opts.confChangeRate === 0)
+  }
+
+  /** WAL mode, before a restart: perhaps a bit of the stored WAL flips (drawn from the seed). */
+  #flip(n: SimNode): Flip | null {
+    const disk = n.disk!
+    const d = this.#disk
+    const inflight = n.crashed?.inflight ?? null
+    let kind: FlipKind
+    if (this.#cfg.walFaults?.forgeEntries) {
+      kind = 'forged'
+    } else {
+      if (!d.chance(this.opts.wal.flipChance)) return null
+      const kinds: FlipKind[] = ['unused']
+      if (inflight !== null) kinds.push('inflight')
+      if (this.#mayLoseNode()) kinds.push('synced', 'synced')
+      if (this.#mayLoseNode() && this.#cfg.walFaults?.flipNewestCommit) kinds.push('newest', 'newest')
+      kind = d.pick(kinds)
+    }
+    const f = flip(disk.fs, kind, d, inflight)
+    if (f !== null) this.#log(() => `n${n.id} FLIP (${f.kind}) bit ${f.bit} of ${f.path} at byte ${f.offset}`)
+    return f
+  }
+
+  /**
+   * WAL mode: a restart's recovery, checked. False when the node refused to start (it is
+   * then lost for good); a refusal nothing explains, or a recovered log that lost or
+   * changed what the node had made durable, is a violation.
+   */
+  #recover(n: SimNode, flipped: Flip | null): boolean {
+    const disk = n.disk!
+    const out = disk.open()
+    const expected = n.crashed
+    n.crashed = null
+    const what = flipped ? ` after a flip (${flipped.kind}) of bit ${flipped.bit} at ${flipped.path}:${flipped.offset}` : ''
+    // a damaged acknowledged record must be refused; anything else must recover
+    const mustRefuse = flipped?.kind === 'synced' || flipped?.kind === 'newest'
+    if (out.kind === 'refused') {
+      if (mustRefuse && out.code !== 'WAL_IO') {
+        n.lost = true
+        this.#lost++
+        this.stats.walFlipsRefused++
+        this.#log(() => `n${n.id} REFUSES TO START (${out.code}): ${out.message}; its disk is replaced: the node is gone for good`)
+        return false
+      }
+      throw new Violation('storage', `n${n.id} refused to start${what}: ${out.code} ${out.message}`)
+    }
+    if (out.kind === 'broken') throw new Violation('durability', `n${n.id}'s recovered WAL cannot be its log${what}: ${out.message}`)
+    // every recovered entry must be one that was written: a changed entry is a log matching violation
+    for (const e of out.entries) this.#checker.persisted(n.id, e)
+    if (mustRefuse) throw new Violation('storage', `n${n.id} started over a WAL with a flipped bit in an acknowledged record${what}: the damage went unnoticed`)
+    if (expected !== null) {
+      const vsPre = compareImage(out.view, expected.pre)
+      const vsPost = expected.post === null ? null : compareImage(out.view, expected.post)
+      if (vsPre !== null && (expected.post === null || vsPost !== null)) {
+        throw new Violation('durability', `n${n.id} recovered a log that lost or changed what it had made durable${what}: ${vsPre}${expected.post ? `; nor is it the log with the interrupted write: ${vsPost}` : ''}`)
+      }
+    }
+    if (flipped !== null) this.stats.walFlipsRecovered++
+    this.stats.walTornBytesDropped += out.report.tornBytesDropped
+    if (out.report.tornBytesDropped > 0) this.#log(() => `n${n.id} recovery dropped a torn tail of ${out.report.tornBytesDropped} bytes`)
+    n.storage = out.view
+    return true
   }
 
   #partition(): void {
@@ -479,6 +921,7 @@ export class Simulation {
     if (applied - keep > st.firstIndex()) st.compact(applied - keep)
     this.stats.snapshotsTaken++
     this.#log(() => `n${n.id} snapshot @${applied}, log now ${st.firstIndex()}..${st.lastIndex()}`)
+    if (n.disk && !n.checkpointing) this.#beginCheckpoint(n, 0)
   }
 
   #confChange(): void {
@@ -537,8 +980,13 @@ export class Simulation {
   }
 }
 
-export function runSimulation(cfg: SimConfig): SimResult {
+export function runSimulation(cfg: SimConfig): Promise<SimResult> {
   return new Simulation(cfg).run()
+}
+
+/** Lets what background WAL work resolved run (microtasks only: the run never yields to timers or I/O). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 32; i++) await null
 }
 
 function formatEntries(ents: readonly Entry[]): string {

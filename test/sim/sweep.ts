@@ -3,9 +3,9 @@
  * (`npm run sim`) and the default test suite's fixed slice.
  */
 import { runSimulation } from './simulator.js'
-import type { SimResult, SimStats } from './simulator.js'
+import type { SimConfig, SimResult, SimStats } from './simulator.js'
 import type { UnsafeRules } from '../../src/raft/index.js'
-import type { FaultProfile } from './options.js'
+import type { FaultProfile, StorageMode } from './options.js'
 
 function unsafeFlag(unsafe: UnsafeRules | undefined): string {
   const on = Object.entries(unsafe ?? {}).filter(([, v]) => v === true)
@@ -18,6 +18,10 @@ export interface SweepOptions {
   readonly nodes: 3 | 5
   readonly unsafe?: UnsafeRules
   readonly profile?: FaultProfile
+  /** Force the storage host (default: drawn per seed). */
+  readonly storage?: StorageMode
+  /** Test-only WAL damage (SimConfig.walFaults). */
+  readonly walFaults?: SimConfig['walFaults']
   /** Stop at the first failing seed (the default) or run them all. */
   readonly keepGoing?: boolean
   readonly onSeed?: (result: SimResult) => void
@@ -30,13 +34,15 @@ export interface SweepResult {
   readonly elapsedMs: number
 }
 
-export function sweep(o: SweepOptions): SweepResult {
+export async function sweep(o: SweepOptions): Promise<SweepResult> {
   const t0 = performance.now()
   const failures: SimResult[] = []
   let totals: SimStats | null = null
   let seeds = 0
   for (let seed = o.first; seed < o.first + o.count; seed++) {
-    const r = runSimulation({ seed, nodes: o.nodes, unsafe: o.unsafe, profile: o.profile })
+    const r = await runSimulation({ seed, nodes: o.nodes, unsafe: o.unsafe, profile: o.profile, storage: o.storage, walFaults: o.walFaults })
+    // a WAL run leaves MemoryWalFs.runAsync calls waiting for their setImmediate: let them end
+    await new Promise<void>((resolve) => setImmediate(resolve))
     seeds++
     totals = totals ? addStats(totals, r.stats) : { ...r.stats }
     o.onSeed?.(r)
@@ -56,14 +62,29 @@ function addStats(a: SimStats, b: SimStats): SimStats {
   return out
 }
 
+/** What, besides the seed, a replay must be told: flags the sweep forced. */
+export interface ReplayFlags {
+  readonly unsafe?: UnsafeRules
+  readonly storage?: StorageMode
+  readonly walFaults?: SimConfig['walFaults']
+}
+
+function replayFlags(f: ReplayFlags): string {
+  let s = unsafeFlag(f.unsafe)
+  if (f.storage) s += ` --storage ${f.storage}`
+  if (f.walFaults?.flipNewestCommit) s += ' --flip-newest-commit'
+  if (f.walFaults?.forgeEntries) s += ' --forge-entries'
+  return s
+}
+
 /** The failing seed's story: options, violation, and the tail of its replayed trace. */
-export function describeFailure(r: SimResult, traceLines: number, unsafe?: UnsafeRules): string {
-  const replay = runSimulation({ seed: r.seed, nodes: r.options.nodes, trace: true, unsafe, profile: r.options.profile })
+export async function describeFailure(r: SimResult, traceLines: number, f: ReplayFlags = {}): Promise<string> {
+  const replay = await runSimulation({ seed: r.seed, nodes: r.options.nodes, trace: true, unsafe: f.unsafe, profile: r.options.profile, storage: f.storage, walFaults: f.walFaults })
   const v = r.violation!
   const tail = replay.trace.slice(-traceLines)
   return [
-    `VIOLATION at seed ${r.seed} (nodes=${r.options.nodes}), time ${v.time}: ${v.message}`,
-    `replay: npm run sim -- --seed ${r.seed} --nodes ${r.options.nodes}${r.options.profile === 'churn' ? ' --profile churn' : ''}${unsafeFlag(unsafe)}`,
+    `VIOLATION at seed ${r.seed} (nodes=${r.options.nodes}, storage ${r.options.storage}), time ${v.time}: ${v.message}`,
+    `replay: npm run sim -- --seed ${r.seed} --nodes ${r.options.nodes}${r.options.profile === 'churn' ? ' --profile churn' : ''}${replayFlags(f)}`,
     `last ${tail.length} of ${replay.trace.length} trace events:`,
     ...tail.map((l) => `  ${l}`),
   ].join('\n')
