@@ -108,7 +108,8 @@ export class GroupRuntime {
 
   async #retire(throughSeq: number): Promise<void> {
     const due = this.engine.checkpointsDue(throughSeq)
-    const results = await Promise.all(due.map((id) => this.#checkpoint(id)))
+    // one WAL commit for all their Checkpoint records, not one per group
+    const results = await Promise.all(due.map((id) => this.#checkpoint(id, false)))
     if (this.#closed || !results.every(Boolean)) return
     if (this.engine.checkpointsDue(throughSeq).length > 0) return
     // idle groups: their checkpoint records move forward, their stores are not touched
@@ -128,13 +129,17 @@ export class GroupRuntime {
    * that recovery knows its store holds everything up to now. False when it could not.
    */
   checkpointNow(id: number): Promise<boolean> {
-    return this.#checkpoint(id)
+    return this.#checkpoint(id, true)
   }
 
-  /** One checkpoint of a group at a time: a second waits for the first (the engine's bookkeeping needs it). */
-  #checkpoint(id: number): Promise<boolean> {
+  /**
+   * One checkpoint of a group at a time: a second waits for the first (the engine's
+   * bookkeeping needs it). `commit`: make its Checkpoint record durable now (else the
+   * caller commits, once for many).
+   */
+  #checkpoint(id: number, commit: boolean): Promise<boolean> {
     const prev = this.#checkpointing.get(id) ?? Promise.resolve(true)
-    const next = prev.then(() => this.#checkpointOnce(id))
+    const next = prev.then(() => this.#checkpointOnce(id, commit))
     this.#checkpointing.set(id, next)
     void next.finally(() => {
       if (this.#checkpointing.get(id) === next) this.#checkpointing.delete(id)
@@ -142,7 +147,7 @@ export class GroupRuntime {
     return next
   }
 
-  async #checkpointOnce(id: number): Promise<boolean> {
+  async #checkpointOnce(id: number, commit: boolean): Promise<boolean> {
     const g = this.#groups.get(id)
     if (!g) return true
     this.engine.checkpointBegin(id)
@@ -153,7 +158,7 @@ export class GroupRuntime {
       return false
     }
     this.engine.checkpointed(id, r.value)
-    return this.engine.commit().ok
+    return commit ? this.engine.commit().ok : true
   }
 
   /** Waits for a retirement round in flight and closes the WAL. */
