@@ -103,7 +103,11 @@ export class GroupRuntime {
     if (this.#retiring || this.#closed) return
     const sealedThrough = this.engine.wal.activeSeq - 1
     if (sealedThrough - this.#retiredThrough < this.#sealedMax) return
-    this.#retiring = this.#retire(sealedThrough).finally(() => (this.#retiring = null))
+    this.#retiring = this.#retire(sealedThrough).finally(() => {
+      this.#retiring = null
+      // segments sealed while this round ran: the next round starts now, not at the next commit
+      if (this.#retiredThrough === sealedThrough) this.#maybeRetire()
+    })
   }
 
   async #retire(throughSeq: number): Promise<void> {

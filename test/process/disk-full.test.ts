@@ -44,9 +44,9 @@ describe.runIf(root)('process - a full disk', () => {
     const dir = join(mnt, 'data')
     mkdirSync(dir)
     const filler = join(mnt, 'filler')
-    writeFileSync(filler, Buffer.alloc(20 << 20))
-    // the node keeps a 16 MiB ballast in its data directory: released when it starts on the full disk
-    let node: RunningNode = await startTestNode(dir, { workers: '1', walSegmentMb: '2', ballastMb: '16' })
+    writeFileSync(filler, Buffer.alloc(12 << 20))
+    // the node keeps a 24 MiB ballast in its data directory: released when it starts on the full disk
+    let node: RunningNode = await startTestNode(dir, { workers: '1', walSegmentMb: '2', ballastMb: '24' })
     let client = new Client({ brokers: [`127.0.0.1:${node.address.port}`], requestTimeoutMs: 10_000 })
     try {
       await client.admin().createTopic({ name: 't', partitions: 1 })
@@ -85,7 +85,7 @@ describe.runIf(root)('process - a full disk', () => {
       // a node starts on the full disk and serves reads
       await client.close()
       await node.stop()
-      node = await startTestNode(dir, { workers: '1', walSegmentMb: '2', ballastMb: '16' })
+      node = await startTestNode(dir, { workers: '1', walSegmentMb: '2', ballastMb: '24' })
       client = new Client({ brokers: [`127.0.0.1:${node.address.port}`], requestTimeoutMs: 10_000 })
       expect(await readAll(client)).toEqual(expect.arrayContaining(acked))
 

@@ -154,7 +154,10 @@ export class Wal {
     if (segments.length === 0) {
       for (const name of freeNames) fs.remove(join(dir, name))
       freeNames = []
-      const r = prepareSync(fs, dir, 1, o.segmentBytes, { kind: 'fresh' }, true)
+      let r = prepareSync(fs, dir, 1, o.segmentBytes, { kind: 'fresh' }, true)
+      // a full disk: a header-only segment, so that a node can start and serve reads (its
+      // commits then append, and answer WAL_FULL until there is room)
+      if (!r.ok && r.error.code === 'ENOSPC') r = prepareSync(fs, dir, 1, o.segmentBytes, { kind: 'fresh' }, false)
       if (!r.ok) return io(`cannot create the first WAL segment in ${dir}`, r.error)
       segments = [{ seq: 1, name: segmentName(1), fileBytes: o.segmentBytes, dataEnd: DATA_START }]
     }
