@@ -62,6 +62,7 @@ import {
   waitForQuiet,
 } from './lib/report.js'
 import type { Column, Spread } from './lib/report.js'
+import { optionNumber } from './lib/options.js'
 
 const HELP = `Usage: npm run bench:fetch -- [options]
 
@@ -133,11 +134,7 @@ function parseOptions(): Options {
     process.stdout.write(HELP)
     process.exit(0)
   }
-  const num = (name: string, s: string, min: number, integer = true): number => {
-    const n = Number(s)
-    if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw new Error(`--${name}: expected ${integer ? 'an integer' : 'a number'} >= ${min}, got "${s}"`)
-    return n
-  }
+  const num = optionNumber
   const quick = v.quick
   return {
     messages: num('messages', v.messages ?? (quick ? '200000' : '1000000'), 1),

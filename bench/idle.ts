@@ -50,6 +50,7 @@ import {
   waitForQuiet,
 } from './lib/report.js'
 import type { Column } from './lib/report.js'
+import { optionNumber } from './lib/options.js'
 
 const HELP = `Usage: npm run bench:idle -- [options]   (or: npx tsx bench/idle.ts [options])
 
@@ -110,11 +111,7 @@ function parseOptions(): Options {
     process.stdout.write(HELP)
     process.exit(0)
   }
-  const num = (name: string, s: string, min: number, integer = true): number => {
-    const n = Number(s)
-    if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw new Error(`--${name}: expected ${integer ? 'an integer' : 'a number'} >= ${min}, got "${s}"`)
-    return n
-  }
+  const num = optionNumber
   const quick = v.quick
   return {
     partitions: num('partitions', v.partitions ?? (quick ? '1000' : '10000'), 1),

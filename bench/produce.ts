@@ -90,6 +90,7 @@ import {
   waitForQuiet,
 } from './lib/report.js'
 import type { Column, Spread } from './lib/report.js'
+import { optionNumber } from './lib/options.js'
 
 // ---- options -------------------------------------------------------------------------------
 
@@ -186,11 +187,7 @@ function parseOptions(): Options {
     process.stdout.write(HELP)
     process.exit(0)
   }
-  const num = (name: string, s: string, min: number, integer = true): number => {
-    const n = Number(s)
-    if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw new Error(`--${name}: expected ${integer ? 'an integer' : 'a number'} >= ${min}, got "${s}"`)
-    return n
-  }
+  const num = optionNumber
   const list = (name: string, s: string, min = 1): number[] => s.split(',').map((x) => num(name, x.trim(), min))
   const quick = v.quick
   const modes = (v.modes ?? MODES.join(',')).split(',').map((m) => m.trim())

@@ -105,6 +105,7 @@ import {
   waitForQuiet,
 } from './lib/report.js'
 import type { Column, Spread } from './lib/report.js'
+import { optionNumber } from './lib/options.js'
 
 type StorageModule = typeof import('../src/storage/index.js')
 type Wal = import('../src/storage/index.js').Wal
@@ -187,11 +188,7 @@ function parseOptions(): Options {
     process.stdout.write(HELP)
     process.exit(0)
   }
-  const num = (name: string, s: string, min: number, integer = true): number => {
-    const n = Number(s)
-    if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw new Error(`--${name}: expected ${integer ? 'an integer' : 'a number'} >= ${min}, got "${s}"`)
-    return n
-  }
+  const num = optionNumber
   const quick = v.quick
   const sections = v.sections.split(',').map((s) => s.trim())
   for (const s of sections) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`--sections: unknown section "${s}" (expected ${SECTIONS.join(', ')})`)
