@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { AssertionError, Prng } from '../../src/base/index.js'
 import { EntryType, MemoryStorage, MessageType, RaftNode } from '../../src/raft/index.js'
 import type { Entry, Message, MessageType as MT, Ready } from '../../src/raft/index.js'
+import { msg } from '../support/cluster.js'
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -16,23 +17,9 @@ const bytes = (s: string): Uint8Array => enc.encode(s)
 const texts = (ents: readonly Entry[]): string[] => ents.filter((e) => e.data.byteLength > 0).map((e) => dec.decode(e.data))
 const entry = (index: number, term: number, s: string): Entry => ({ index, term, type: EntryType.Normal, data: bytes(s) })
 
-/** A message from leader 1 to node 2; every other field zero or empty. */
+/** A message from leader 1 (term 1) to node 2; every other field zero or empty unless given. */
 function fromLeader(type: MT, fields: Partial<Message>): Message {
-  return {
-    type,
-    from: 1,
-    to: 2,
-    term: 1,
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    snapshot: null,
-    transfer: false,
-    ...fields,
-  }
+  return msg({ type, from: 1, to: 2, term: 1, ...fields })
 }
 
 /**
