@@ -62,7 +62,6 @@ export class WorkerLoop implements ActorLoop {
   /** A turn whose commit the disk refused, waiting to be retried. */
   #stalled: Work | null = null
   #blocked: { code: 'STORAGE_FULL' | 'STORAGE_FAILED'; message: string } | null = null
-  #turns = 0
 
   constructor(engine: LoopEngine, opts: WorkerLoopOptions) {
     this.#engine = engine
@@ -74,11 +73,6 @@ export class WorkerLoop implements ActorLoop {
 
   get blocked(): { readonly code: 'STORAGE_FULL' | 'STORAGE_FAILED'; readonly message: string } | null {
     return this.#blocked
-  }
-
-  /** Turns run so far (for tests and metrics). */
-  get turns(): number {
-    return this.#turns
   }
 
   add(actor: LoopActor): void {
@@ -100,12 +94,6 @@ export class WorkerLoop implements ActorLoop {
     this.#schedule(() => this.#turn())
   }
 
-  /** Runs a turn now (tests and the simulator; the scheduler does it otherwise). */
-  runTurn(): void {
-    if (this.#stalled || this.#blocked?.code === 'STORAGE_FAILED') return
-    this.#turn()
-  }
-
   #turn(): void {
     this.#scheduled = false
     for (let round = 0; round < ROUNDS_MAX && this.#dirty.size > 0; round++) {
@@ -120,7 +108,6 @@ export class WorkerLoop implements ActorLoop {
         work.push([a, rd])
       }
       if (work.length === 0) continue
-      this.#turns++
       if (!this.#commit(work)) return
     }
     if (this.#dirty.size > 0 && !this.#scheduled) {

@@ -38,6 +38,7 @@ import { ok } from '../base/index.js'
 import { EntryType } from '../raft/index.js'
 import type { Entry } from '../raft/index.js'
 import { checkBatch, readBatchHeader, recordSizes, reframe, setBaseOffset, verifyBatchCrc } from '../protocol/record-batch.js'
+import type { BatchHeader } from '../protocol/record-batch.js'
 import { wireError } from '../protocol/errors.js'
 import type { WireError } from '../protocol/errors.js'
 import { PartitionStateMachine, batchOf, encodeCleanup, encodeExpire, encodeProduceBatch, encodeProduceMessage } from '../partition/index.js'
@@ -254,7 +255,7 @@ export class PartitionReplica {
     const count = sizes.value.length
     const bad: number[] = []
     for (let i = 0; i < count; i++) if (sizes.value[i]! > max) bad.push(i)
-    if (bad.length === 0) return this.#proposeBatch(batch, atomic)
+    if (bad.length === 0) return this.#proposeBatch(batch, h, atomic)
     const tooLarge = (i: number): WireErrorLike => wireError('MESSAGE_TOO_LARGE', { bytes: sizes.value[i]!, limit: max })
     if (atomic || h.producerId >= 0 || bad.length === count) {
       // all or nothing: an idempotent batch's sequence range cannot have holes
@@ -265,7 +266,10 @@ export class PartitionReplica {
     const kept = sizes.value.map((_, i) => i).filter((i) => !bad.includes(i))
     const framed = reframe(batch, kept, { maxBytes: limits.produce.batchDecompressedBytesMax })
     if (!framed.ok) return { ok: false, error: framed.error }
-    const outcome = await this.#proposeBatch(framed.value, atomic)
+    // the new batch's own header: its record count and maxTimestamp are the kept records'
+    const framedHeader = readBatchHeader(framed.value)
+    if (!framedHeader.ok) return { ok: false, error: framedHeader.error }
+    const outcome = await this.#proposeBatch(framed.value, framedHeader.value, atomic)
     if (!outcome.ok) return outcome
     // back to the positions the client sent: the kept records' errors move to their places
     const s = outcome.summary
@@ -274,11 +278,8 @@ export class PartitionReplica {
     return { ok: true, summary: { ...s, count, errors } }
   }
 
-  /** Proposes `batch` as one produce command; its header fields are read from the batch itself, the one copy of them. */
-  async #proposeBatch(batch: Uint8Array, atomic: boolean): Promise<ProduceOutcome> {
-    const header = readBatchHeader(batch)
-    if (!header.ok) return { ok: false, error: header.error }
-    const h = header.value
+  /** Proposes `batch` as one produce command, with the fields of `h`, the header of that very batch. */
+  async #proposeBatch(batch: Uint8Array, h: BatchHeader, atomic: boolean): Promise<ProduceOutcome> {
     const fields = { atomic, producerId: h.producerId, producerEpoch: h.producerEpoch, baseSequence: h.baseSequence, maxTimestamp: h.maxTimestamp }
     const cmd = h.recordCount === 1 ? encodeProduceMessage(fields, batch) : encodeProduceBatch({ ...fields, recordCount: h.recordCount }, batch)
     const r = await this.#actor.propose([cmd])
@@ -340,17 +341,14 @@ export class PartitionReplica {
     if (k === wanted.length) return ok(out)
     // the rest from the store, in one range read; the cache may hold the tail again
     const rest = wanted.slice(k)
-    let stored: Array<[number, Uint8Array]>
-    try {
-      stored = await this.#group.store.readRecords(rest[0]!.baseOffset, rest[rest.length - 1]!.baseOffset)
-    } catch (e) {
-      // the store could not be read (reopened on a full disk, an I/O error): a coded answer, logged
-      const reason = e instanceof Error ? `${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ''}` : String(e)
-      this.#log.error({ group: this.spec.groupId, store: this.spec.dir, err: reason }, 'partition store read failed')
+    const stored = await this.#group.store.readRecords(rest[0]!.baseOffset, rest[rest.length - 1]!.baseOffset)
+    if (!stored.ok) {
+      const reason = stored.error.message
+      this.#log.error({ group: this.spec.groupId, store: this.spec.dir, code: stored.error.code, err: reason }, 'partition store read failed')
       const where = { topic: this.spec.topic, partition: this.spec.partition }
-      return { ok: false, error: /No space left|ENOSPC/i.test(reason) ? wireError('STORAGE_FULL', { reason }) : wireError('STORAGE_FAILED', { ...where, reason }) }
+      return { ok: false, error: stored.error.code === 'STORE_FULL' ? wireError('STORAGE_FULL', { reason }) : wireError('STORAGE_FAILED', { ...where, reason }) }
     }
-    const byOffset = new Map(stored)
+    const byOffset = new Map(stored.value)
     for (const b of rest) {
       const bytes = byOffset.get(b.baseOffset) ?? this.#recent.get(b.baseOffset)
       if (bytes === undefined) {

@@ -18,10 +18,6 @@ export class RecentBatches {
     this.#bytesMax = bytesMax
   }
 
-  get bytes(): number {
-    return this.#bytes
-  }
-
   get(baseOffset: number): Uint8Array | undefined {
     return this.#batches.get(baseOffset)
   }

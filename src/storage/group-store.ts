@@ -81,8 +81,6 @@ export interface GroupStoreState {
   readonly hardState: HardState | null
   /** Raft entries after the applied index, contiguous, oldest first. */
   readonly entries: readonly Entry[]
-  /** The lowest record offset stored (Infinity: none). */
-  readonly firstRecordOffset: number
 }
 
 /** LevelDB defaults for a partition store; chosen in bench/results/storage.md. */
@@ -231,11 +229,6 @@ export class GroupStore {
     return this.#failure
   }
 
-  /** Ops staged for the next flush. */
-  get stagedOps(): number {
-    return this.#staged.length
-  }
-
   // ---- staging (no I/O) -----------------------------------------------------------------
 
   /** A record batch stored at `offset` (the value is referenced until the flush that carries it). */
@@ -293,7 +286,7 @@ export class GroupStore {
         })
         return ok(undefined)
       } catch (e) {
-        if (errorCode(e) === 'ENOSPC' || /No space left/i.test(describe(e))) {
+        if (isFull(e)) {
           // keep them for the next try, ahead of whatever was staged meanwhile. LevelDB refuses
           // every write after a failed compaction until it is reopened, and reopening needs
           // space too: so reopen only once the disk has room again (reads go on meanwhile)
@@ -316,9 +309,18 @@ export class GroupStore {
   /**
    * Stored record batches with offsets in [from, to], oldest first, up to about
    * `bytesMax` (always the first one), as [offset, bytes] pairs straight from the store.
+   * A store that cannot be read (reopened on a full disk, an I/O error) is a coded failure.
    */
-  async readRecords(from: number, to: number, bytesMax = Infinity): Promise<Array<[number, Uint8Array]>> {
+  async readRecords(from: number, to: number, bytesMax = Infinity): Promise<Result<Array<[number, Uint8Array]>, StoreWriteError>> {
     assert(!this.#closed, () => `read of closed group store ${this.dir}`)
+    try {
+      return ok(await this.#read(from, to, bytesMax))
+    } catch (e) {
+      return fail(isFull(e) ? 'STORE_FULL' : 'STORE_FAILED', `group store ${this.dir} cannot be read: ${describe(e)}`)
+    }
+  }
+
+  #read(from: number, to: number, bytesMax: number): Promise<Array<[number, Uint8Array]>> {
     return this.#use(async (db) => {
       const out: Array<[number, Uint8Array]> = []
       const it = db.iterator({ gte: recordKey(from), lte: recordKey(to), highWaterMarkBytes: READ_CHUNK_BYTES })
@@ -360,7 +362,7 @@ async function load(db: Db, dir: string, existed: boolean): Promise<Result<Group
     const batch = db.batch()
     batch.put(FORMAT_KEY, encodeFormat(FORMAT_VERSION))
     await batch.write({ sync: true })
-    return ok({ applied: null, hardState: null, entries: [], firstRecordOffset: Infinity })
+    return ok({ applied: null, hardState: null, entries: [] })
   }
   const version = decodeFormat(format)
   if (version !== FORMAT_VERSION) return fail('STORE_INCOMPATIBLE', `group store ${dir} has format ${version ?? 'unreadable'}, this raftmq reads format ${FORMAT_VERSION}`)
@@ -383,11 +385,7 @@ async function load(db: Db, dir: string, existed: boolean): Promise<Result<Group
     if (e === null) return corrupt(`Raft entry ${index} fails its checksum`)
     entries.push(e)
   }
-  let firstRecordOffset = Infinity
-  for await (const key of db.keys({ gte: Uint8Array.of(KeySpace.Record), lt: spaceEnd(KeySpace.Record), limit: 1 })) {
-    firstRecordOffset = decodeIndexKey(key, KeySpace.Record)
-  }
-  return ok({ applied, hardState, entries, firstRecordOffset })
+  return ok({ applied, hardState, entries })
 }
 
 /** Free space from which a store refused for a full disk is reopened (LevelDB's own recovery writes a table). */
@@ -411,14 +409,19 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-export function errorCode(e: unknown): string | undefined {
+/** LevelDB reports a full disk in its message, node in its code. */
+function isFull(e: unknown): boolean {
+  return errorCode(e) === 'ENOSPC' || /No space left/i.test(describe(e))
+}
+
+function errorCode(e: unknown): string | undefined {
   const err = e as { code?: unknown; cause?: { code?: unknown } } | null
   const cause = err?.cause?.code
   if (typeof cause === 'string') return cause
   return typeof err?.code === 'string' ? err.code : undefined
 }
 
-export function describe(e: unknown): string {
+function describe(e: unknown): string {
   const err = e as { message?: unknown; cause?: { message?: unknown } } | null
   const m = typeof err?.message === 'string' ? err.message : String(e)
   return typeof err?.cause?.message === 'string' ? `${m} (${err.cause.message})` : m

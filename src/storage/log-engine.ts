@@ -94,7 +94,6 @@ export class LogEngine {
   readonly #groups = new Map<number, EngineGroup>()
   #staged: { readonly g: EngineGroup; readonly rd: Ready }[] = []
   #syncNeeded = false
-  #commits = 0
   #syncs = 0
 
   constructor(wal: Wal) {
@@ -108,11 +107,6 @@ export class LogEngine {
   /** Durable WAL commits (each one write and one fdatasync) since the engine started. */
   get syncs(): number {
     return this.#syncs
-  }
-
-  /** Turns that made their Readys current, synced or not. */
-  get commits(): number {
-    return this.#commits
   }
 
   /**
@@ -207,7 +201,6 @@ export class LogEngine {
         }
       }
     }
-    this.#commits++
     const staged = this.#staged
     this.#staged = []
     for (const { g, rd } of staged) g.log.persist(rd)
