@@ -32,8 +32,8 @@ options:
   --seed S          replay seed S alone and print its full event trace
   --profile P       fault profile: mixed (default; one seed in eight is churn) or churn
   --storage S       storage host: memory or wal (default: drawn per seed, half each)
-  --flip-newest-commit  let bit flips hit the newest acknowledged WAL commit (test-only: a
-                    flip there reads as a torn write, see wal-disk.test.ts)
+  --flip-newest-commit  bit flips hit the newest acknowledged WAL commit three times as
+                    often (recovery must refuse them: see wal-disk.test.ts)
   --forge-entries   every restart changes a WAL entry and fixes its checksum (test-only:
                     the checker must catch it)
   --unsafe RULE     switch on a deliberately wrong rule in the core: commitPriorTermByCounting,

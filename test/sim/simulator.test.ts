@@ -56,7 +56,7 @@ function expectStorageFaults(t: SimStats, scale: number): void {
   expect(t.walCrashesMidCommit).toBeGreaterThan(at(200))
   expect(t.walCrashesTorn).toBeGreaterThan(at(100))
   expect(t.walCrashesKept).toBeGreaterThan(at(60))
-  expect(t.walTornBytesDropped).toBeGreaterThan(at(7000))
+  expect(t.walTornBytesDropped).toBeGreaterThan(at(5000)) // whole sectors of multi-sector commits only: a torn one-sector commit leaves nothing
   expect(t.walFlipsRefused).toBeGreaterThan(at(30))
   expect(t.walFlipsRecovered).toBeGreaterThan(at(400))
   expect(t.walFullRefusals).toBeGreaterThan(at(200))

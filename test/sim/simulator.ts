@@ -71,7 +71,7 @@ export interface SimConfig {
   readonly storage?: StorageMode
   /** Test-only WAL damage the simulator does not draw by itself (wal-disk.ts, flips). */
   readonly walFaults?: {
-    /** Flips may hit the newest acknowledged commit, which recovery cannot tell from a torn write. */
+    /** Flips hit the newest acknowledged commit three times as often (they are drawn anyway). */
     readonly flipNewestCommit?: boolean
     /** Every restart in the safety phase changes an entry's payload and fixes its checksum. */
     readonly forgeEntries?: boolean
@@ -842,8 +842,9 @@ export class Simulation {
     } else {
       if (!d.chance(this.opts.wal.flipChance)) return null
       const kinds: FlipKind[] = ['unused']
-      if (inflight !== null) kinds.push('inflight')
-      if (this.#mayLoseNode()) kinds.push('synced', 'synced')
+      // these may make the node refuse to start, which loses it for good
+      if (this.#mayLoseNode()) kinds.push('synced', 'synced', 'newest')
+      if (this.#mayLoseNode() && inflight !== null) kinds.push('inflight')
       if (this.#mayLoseNode() && this.#cfg.walFaults?.flipNewestCommit) kinds.push('newest', 'newest')
       kind = d.pick(kinds)
     }
@@ -866,7 +867,7 @@ export class Simulation {
     // a damaged acknowledged record must be refused; anything else must recover
     const mustRefuse = flipped?.kind === 'synced' || flipped?.kind === 'newest'
     if (out.kind === 'refused') {
-      if (mustRefuse && out.code !== 'WAL_IO') {
+      if ((mustRefuse || flipped?.mayRefuse === true) && out.code !== 'WAL_IO') {
         n.lost = true
         this.#lost++
         this.stats.walFlipsRefused++

@@ -26,14 +26,16 @@
  * node finds (its write dropped, torn at a random byte, kept by the OS, or kept sector by
  * sector).
  *
- * Flips (`flip`) are aimed by reading the segments back with the WAL's own frame
- * codec: `synced` hits a header or an acknowledged commit other than the newest one
- * (recovery must refuse: WAL_CORRUPT); `inflight` hits the bytes of the write a crash
- * interrupted, and `unused` the bytes after a segment's data (recovery must go on,
- * without them); `newest` hits the newest acknowledged commit, which recovery cannot tell
- * from a torn write (test-only, see wal-disk.test.ts); `forged` changes an entry's
- * payload and fixes its checksum, a disk that lies undetectably (test-only: the checker
- * must catch the changed entry).
+ * Flips (`flip`) are aimed by reading the segments back with the WAL's own recovery
+ * scan: `synced` hits a header or an acknowledged commit other than the newest one, and
+ * `newest` the newest acknowledged commit (recovery must refuse: WAL_CORRUPT; its
+ * sector stamps tell a damaged commit from a torn one); `inflight` hits the bytes of the
+ * write a crash interrupted (recovery must go on without them, unless the write had
+ * landed whole, which no recovery can tell from an acknowledged commit, or the flip hit
+ * the stamp of a sector of it that had not landed), and `unused` the bytes after a
+ * segment's data (recovery must go on); `forged` changes an entry's payload and fixes its
+ * checksum, a disk that lies undetectably (test-only: the checker must catch the changed
+ * entry).
  *
  * Background preparation of the next segment runs in MemoryWalFs's 'manual' async mode:
  * the simulator decides, from the seed, when each queued step runs (runAsync), so a roll
@@ -48,7 +50,8 @@ import { LogEngine, MemoryWalFs, Wal, WalRecordType, newerHardState, replayRecor
 import type { GroupReplay, WalFs } from '../../src/storage/index.js'
 import type { CrashOptions, FsResult, WalFile } from '../../src/storage/wal/index.js'
 import type { WalRecoveryReport } from '../../src/storage/wal/recovery.js'
-import { DATA_START, FRAME_HEADER_BYTES, WalFrameType, decodeSegmentHeader, readFrame } from '../../src/storage/wal/format.js'
+import { DATA_START, FRAME_HEADER_BYTES, SECTOR_BYTES, decodeSegmentHeader, fileOffsetOf, readStamp } from '../../src/storage/wal/format.js'
+import { scanSegment } from '../../src/storage/wal/recovery.js'
 import { classifyName } from '../../src/storage/wal/segment.js'
 import { entryKey } from './state-machine.js'
 
@@ -422,6 +425,8 @@ export interface Flip {
   readonly path: string
   readonly offset: number
   readonly bit: number
+  /** For `inflight`: recovery may refuse (see inflightMayRefuse); `synced` and `newest` must. */
+  readonly mayRefuse: boolean
 }
 
 interface Span {
@@ -432,15 +437,16 @@ interface Span {
 
 interface SegmentLayout {
   readonly path: string
+  readonly seq: number
   readonly size: number
-  /** Committed commits, in order: [start, end). */
-  readonly commits: readonly { readonly start: number; readonly end: number }[]
-  /** Entry frames of those commits. */
+  /** Committed commits, in order: [start, end) in the file. */
+  readonly commits: readonly { readonly start: number; readonly end: number; readonly commit: number }[]
+  /** Entry frames of those commits: where each starts among its commit's frame bytes, and its length. */
   readonly entries: readonly { readonly at: number; readonly bytes: number; readonly commit: number }[]
   readonly dataEnd: number
 }
 
-/** The live segments of the WAL in `fs`, read back with the WAL's own frame codec. */
+/** The live segments of the WAL in `fs`, read back with the WAL's own recovery scan. */
 export function walLayout(fs: MemoryWalFs, dir: string = WAL_DIR): SegmentLayout[] {
   const listed = fs.list(dir)
   if (!listed.ok) return []
@@ -453,27 +459,18 @@ export function walLayout(fs: MemoryWalFs, dir: string = WAL_DIR): SegmentLayout
   return segs.map(({ seq, path }) => {
     const bytes = fs.readAll(path)
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
-    const commits: { start: number; end: number }[] = []
+    const commits: { start: number; end: number; commit: number }[] = []
     const entries: { at: number; bytes: number; commit: number }[] = []
-    let pending: { at: number; bytes: number }[] = []
     if (decodeSegmentHeader(buf).kind === 'ok') {
-      let pos = DATA_START
-      let start = pos
-      for (;;) {
-        const f = readFrame(buf, pos, buf.length, seq)
-        if (f.kind !== 'frame') break
-        if (f.type === WalRecordType.Entry && f.bytes > FRAME_HEADER_BYTES) pending.push({ at: pos, bytes: f.bytes })
-        pos += f.bytes
-        if (f.type === WalFrameType.Commit) {
-          for (const e of pending) entries.push({ ...e, commit: commits.length })
-          pending = []
-          commits.push({ start, end: pos })
-          start = pos
+      for (const c of scanSegment(buf, seq, buf.length).commits) {
+        for (const f of c.frames) {
+          if (f.type === WalRecordType.Entry && f.bytes > FRAME_HEADER_BYTES) entries.push({ at: f.payloadAt - FRAME_HEADER_BYTES - c.frameStart, bytes: f.bytes, commit: commits.length })
         }
+        commits.push({ start: c.start, end: c.end, commit: c.commit })
       }
     }
     const dataEnd = commits.length > 0 ? commits[commits.length - 1]!.end : DATA_START
-    return { path, size: bytes.length, commits, entries, dataEnd }
+    return { path, seq, size: bytes.length, commits, entries, dataEnd }
   })
 }
 
@@ -534,28 +531,51 @@ export function flip(fs: MemoryWalFs, kind: FlipKind, prng: Prng, inflight: Writ
   const at = pickIn(usable, prng)
   if (at === null) return null
   const bit = prng.int(8)
+  const mayRefuse = kind === 'inflight' && inflight !== null && inflightMayRefuse(layout, inflight, at, fs)
   fs.flipBit(at.path, at.offset, bit)
-  return { kind, path: at.path, offset: at.offset, bit }
+  return { kind, path: at.path, offset: at.offset, bit, mayRefuse }
 }
 
 /** A payload bit of a committed entry flipped and its frame's checksum fixed: damage no CRC can see. */
 function forge(fs: MemoryWalFs, layout: readonly SegmentLayout[], prng: Prng, inflight: WriteSpan | null): Flip | null {
-  const frames: { path: string; at: number; bytes: number }[] = []
+  const frames: { path: string; start: number; at: number; bytes: number }[] = []
   for (const seg of layout) {
     for (const e of seg.entries) {
-      if (!overlaps({ path: seg.path, from: e.at, to: e.at + e.bytes }, inflight)) frames.push({ path: seg.path, at: e.at, bytes: e.bytes })
+      const c = seg.commits[e.commit]!
+      if (!overlaps({ path: seg.path, from: c.start, to: c.end }, inflight)) frames.push({ path: seg.path, start: c.start, at: e.at, bytes: e.bytes })
     }
   }
   if (frames.length === 0) return null
   const f = prng.pick(frames)
-  const offset = f.at + FRAME_HEADER_BYTES + prng.int(f.bytes - FRAME_HEADER_BYTES)
+  // frame byte l of the commit sits at fileOffsetOf(start, l): a frame may span sectors
+  const fileAt = (l: number): number => fileOffsetOf(f.start, l)
+  const offset = fileAt(f.at + FRAME_HEADER_BYTES + prng.int(f.bytes - FRAME_HEADER_BYTES))
   const bit = prng.int(8)
   fs.flipBit(f.path, offset, bit)
-  const buf = Buffer.from(fs.readAll(f.path))
-  const want = crc32c(buf.subarray(f.at + 8, f.at + f.bytes)) >>> 0
-  const diff = (buf.readUInt32BE(f.at + 4) ^ want) >>> 0
+  const file = fs.readAll(f.path)
+  const frame = Buffer.alloc(f.bytes)
+  for (let l = 0; l < f.bytes; l++) frame[l] = file[fileAt(f.at + l)]!
+  const want = crc32c(frame.subarray(8)) >>> 0
+  const diff = (frame.readUInt32BE(4) ^ want) >>> 0
   for (let b = 0; b < 32; b++) {
-    if ((diff >>> b) & 1) fs.flipBit(f.path, f.at + 4 + (3 - (b >> 3)), b & 7)
+    if ((diff >>> b) & 1) fs.flipBit(f.path, fileAt(f.at + 4 + (3 - (b >> 3))), b & 7)
   }
-  return { kind: 'forged', path: f.path, offset, bit }
+  return { kind: 'forged', path: f.path, offset, bit, mayRefuse: false }
+}
+
+/**
+ * Whether recovery may refuse a WAL whose interrupted write `w` took flip `f`: yes when
+ * the write had landed whole (a complete commit, which no recovery can tell from an
+ * acknowledged one), or when the flip hit the stamp of one of its sectors that had not
+ * landed (then it reads as damaged, not as missing).
+ */
+function inflightMayRefuse(layout: readonly SegmentLayout[], w: WriteSpan, at: { path: string; offset: number }, fs: MemoryWalFs): boolean {
+  const seg = layout.find((s) => s.path === w.path)
+  if (seg === undefined) return false
+  if (seg.commits.some((c) => c.start === w.position)) return true
+  const sector = at.offset - (at.offset % SECTOR_BYTES)
+  if (at.offset - sector >= 20) return false
+  const file = fs.readAll(w.path)
+  const st = readStamp(Buffer.from(file.buffer, file.byteOffset, file.length), sector)
+  return !(st.kind === 'stamp' && st.seq === seg.seq && st.part === (sector - w.position) / SECTOR_BYTES)
 }

@@ -12,8 +12,8 @@ export const walLimits = {
    * made their entries durable elsewhere.
    */
   segmentBytesDefault: 64 << 20,
-  /** Smallest segment accepted by the options: a header, a few records and their framing. */
-  segmentBytesMin: 256,
+  /** Smallest segment accepted by the options: a header sector and a few commits' sectors. */
+  segmentBytesMin: 1024,
   /** One record's payload: the largest client frame (limits.protocol.frameBytesMax) fits in one entry. */
   recordPayloadBytesMax: 64 << 20,
   /**

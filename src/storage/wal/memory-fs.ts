@@ -10,9 +10,10 @@
  *   directory, as on Linux ext4. Directories themselves are durable as soon as mkdirp
  *   makes them (a simplification: the WAL creates its directory once, before any data).
  * - crash(opts) returns the file system a restarted machine would see: unsynced writes
- *   dropped (default), or the last one torn after a given or random byte, or each 512-byte
- *   sector of each unsynced write kept or lost at random (a disk that reorders), or all
- *   kept (the OS flushed them anyway). Unsynced directory entries are lost, except when
+ *   dropped (default), or the last one torn after a given or random byte (cut back to a
+ *   512-byte sector boundary: disks write sectors whole), or each 512-byte sector of each
+ *   unsynced write kept or lost at random (a disk that reorders), or all kept (the OS
+ *   flushed them anyway). Unsynced directory entries are lost, except when
  *   everything is kept.
  * - fsyncgate: a datasync that fails (failNext('sync', …)) forgets the file's unsynced
  *   writes: reads still see them, a crash loses them, and a retried datasync "succeeds"
@@ -38,7 +39,7 @@ export type MemoryFsOp = 'create' | 'open' | 'write' | 'read' | 'sync' | 'syncDi
 export interface CrashOptions {
   /** What becomes of writes no datasync made durable. Default 'drop'. */
   readonly unsynced?: 'drop' | 'keep' | 'tear' | 'sectors'
-  /** For 'tear': how many bytes of the last unsynced write survive (default: random, from prng). */
+  /** For 'tear': how many bytes of the last unsynced write survive, cut back to a sector boundary of the file (default: random, from prng). */
   readonly tearAt?: number
   /** Needed by 'sectors', and by 'tear' without tearAt. */
   readonly prng?: Prng
@@ -157,7 +158,7 @@ export class MemoryWalFs implements WalFs {
       fresh.write(0, old.durable.subarray(0, old.durableSize))
       for (const w of old.unsynced) {
         if (mode === 'keep' || (mode === 'tear' && w !== last)) fresh.write(w.position, w.bytes)
-        else if (mode === 'tear') fresh.write(w.position, w.bytes.subarray(0, Math.min(tearAt, w.bytes.length)))
+        else if (mode === 'tear') fresh.write(w.position, w.bytes.subarray(0, tornPrefix(w, tearAt)))
         else if (mode === 'sectors') keepSomeSectors(fresh, w, requirePrng(opts.prng, 'sectors'))
       }
       fresh.durable = fresh.data.slice()
@@ -424,6 +425,15 @@ export class MemoryWalFs implements WalFs {
 function requirePrng(prng: Prng | undefined, mode: string): Prng {
   assert(prng !== undefined, () => `crash({ unsynced: '${mode}' }) needs a prng`)
   return prng
+}
+
+/**
+ * How much of write `w` a tear after `tearAt` bytes leaves: that prefix, cut back to the
+ * last sector boundary of the file it falls in (a disk writes a sector whole or not at all).
+ */
+function tornPrefix(w: UnsyncedWrite, tearAt: number): number {
+  if (tearAt >= w.bytes.length) return w.bytes.length
+  return Math.max(0, Math.floor((w.position + tearAt) / SECTOR_BYTES) * SECTOR_BYTES - w.position)
 }
 
 /** A disk that reorders: each 512-byte sector of the write survives on its own, with probability 1/2. */

@@ -9,8 +9,8 @@
  *
  * Invariant: a file named <seq>.wal always has a complete, synced header for its seq and
  * its full size, and its name is durable. Preparation gets there by writing a temp file
- * (a fresh one: header and zeros for the whole size; a recycled one: only the header and a
- * terminator, its size is already there), fdatasyncing it, renaming it into place and
+ * (a fresh one: header and zeros for the whole size; a recycled one: only the header
+ * sector, its size is already there, and its stale sectors carry an older seq), fdatasyncing it, renaming it into place and
  * fsyncing the directory. The commit path then only overwrites bytes inside a
  * pre-allocated file, whose fdatasync need not journal any metadata: 1.3-1.6x faster
  * than an append here (wal.ts has the figures).

@@ -19,9 +19,11 @@
  *   1 MiB per commit                  220 MB/s [170-260] zero-filling new segments,
  *                                     270 MB/s [220-315] recycling retired ones
  *   recovery                          1.1M records/s (a 64 MiB segment of 100 B records in 0.44 s)
- * Disk bytes per payload byte (write amplification): (33 + payload) per record plus
- * 33 + 4 per commit; 1.7 for one 100 B record per commit, 1.33 for 1000; a fresh
- * segment's zero fill adds 1.0 once, a recycled one nothing.
+ * (Those figures are of format version 1, before sectors.) Disk bytes per payload byte
+ * (write amplification): (33 + payload) per record plus 33 per commit, in sectors of 492
+ * frame bytes each (512 on disk), a commit starting on a sector of its own: 5.1 for one
+ * 100 B record per commit (one sector), 1.39 for 1000; a fresh segment's zero fill adds
+ * 1.0 once, a recycled one nothing.
  *
  * The next segment is prepared ahead, in the background (fs.promises), from the moment a
  * segment becomes active; a roll that comes first prepares one synchronously, without
@@ -51,7 +53,7 @@
 import { join } from 'node:path'
 import { assert, fail, ok } from '../../base/index.js'
 import type { Failure, Result } from '../../base/index.js'
-import { CALLER_TYPE_MAX, CALLER_TYPE_MIN, CommitBuffer, DATA_START, TERMINATOR_BYTES, commitOverheadBytes, frameBytesOf } from './format.js'
+import { CALLER_TYPE_MAX, CALLER_TYPE_MIN, CommitBuffer, DATA_START, commitOverheadBytes, diskBytesFor, frameBytesOf } from './format.js'
 import type { Seal, WalRecord } from './format.js'
 import type { WalFile, WalFs } from './fs.js'
 import { walLimits } from './limits.js'
@@ -82,6 +84,8 @@ interface OpenSegment {
   capacityBytes: number
   /** Where the next commit into it starts: the end of its committed data. */
   pos: number
+  /** The number its next commit (or attempt at one) takes. */
+  nextCommit: number
 }
 
 interface SealedSegment {
@@ -159,7 +163,7 @@ export class Wal {
       // commits then append, and answer WAL_FULL until there is room)
       if (!r.ok && r.error.code === 'ENOSPC') r = prepareSync(fs, dir, 1, o.segmentBytes, { kind: 'fresh' }, false)
       if (!r.ok) return io(`cannot create the first WAL segment in ${dir}`, r.error)
-      segments = [{ seq: 1, name: segmentName(1), fileBytes: o.segmentBytes, dataEnd: DATA_START }]
+      segments = [{ seq: 1, name: segmentName(1), fileBytes: o.segmentBytes, dataEnd: DATA_START, nextCommit: 1 }]
     }
 
     // The segment after the active one (empty) is the prepared next. Empty segments
@@ -186,7 +190,7 @@ export class Wal {
       else fs.remove(path)
     }
 
-    const openSeg = (seq: number, pos: number): Result<OpenSegment, 'WAL_IO'> => {
+    const openSeg = (seq: number, pos: number, nextCommit: number): Result<OpenSegment, 'WAL_IO'> => {
       const path = join(dir, segmentName(seq))
       const h = fs.open(path)
       if (!h.ok) return io(`cannot open ${path}`, h.error)
@@ -195,14 +199,14 @@ export class Wal {
         fs.close(h.value)
         return io(`cannot stat ${path}`, size.error)
       }
-      return ok({ seq, path, file: h.value, fileBytes: size.value, capacityBytes: Math.max(size.value, o.segmentBytes), pos })
+      return ok({ seq, path, file: h.value, fileBytes: size.value, capacityBytes: Math.max(size.value, o.segmentBytes), pos, nextCommit })
     }
     const activeSeg = segments[a]!
-    const active = openSeg(activeSeg.seq, activeSeg.dataEnd)
+    const active = openSeg(activeSeg.seq, activeSeg.dataEnd, activeSeg.nextCommit)
     if (!active.ok) return active
     let next: OpenSegment | null = null
     if (segments.length > a + 1) {
-      const n = openSeg(segments[a + 1]!.seq, DATA_START)
+      const n = openSeg(segments[a + 1]!.seq, DATA_START, segments[a + 1]!.nextCommit)
       if (!n.ok) {
         fs.close(active.value.file)
         return n
@@ -235,7 +239,7 @@ export class Wal {
     assert(rec.payload.length <= walLimits.recordPayloadBytesMax, () => `WalRecord payload of ${rec.payload.length} bytes exceeds ${walLimits.recordPayloadBytesMax}`)
     const bytes = frameBytesOf(rec.payload.length)
     assert(
-      this.#pendingBytes + bytes + commitOverheadBytes(true) <= walLimits.commitBytesMax,
+      diskBytesFor(this.#pendingBytes + bytes + commitOverheadBytes(true)) <= walLimits.commitBytesMax,
       () => `Wal.add: ${this.#pendingBytes + bytes} pending bytes exceed walLimits.commitBytesMax; commit first`,
     )
     this.#queue.push(rec)
@@ -283,14 +287,15 @@ export class Wal {
       // The segment's first commit: its SEAL records where the previous one ends.
       const prev = this.#sealed[this.#sealed.length - 1]
       seal = { prevSeq: active.seq - 1, prevEnd: prev !== undefined && prev.seq === active.seq - 1 ? prev.dataEnd : 0 }
-    } else if (active.pos + this.#pendingBytes + commitOverheadBytes(false) > active.capacityBytes) {
+    } else if (active.pos + diskBytesFor(this.#pendingBytes + commitOverheadBytes(false)) > active.capacityBytes) {
       const n = this.#takeNext()
       if (!n.ok) return n
       target = n.value
       seal = { prevSeq: active.seq, prevEnd: active.pos }
     }
     const rolled = target !== active
-    const encoded = this.#buf.encode(target.seq, this.#queue, seal)
+    // A number per attempt: sectors a failed write left behind never pass for the retry's.
+    const encoded = this.#buf.encode({ seq: target.seq, commit: target.nextCommit++, at: target.pos }, this.#queue, seal)
     const w = writeAll(this.#fs, target.file, encoded.iovecs, target.pos)
     if (!w.ok) {
       if (rolled) this.#next = target // keep it for the retry
@@ -305,13 +310,13 @@ export class Wal {
       this.#active = target
       this.#prepBlocked = false
     }
-    target.pos += encoded.frameBytes
-    target.fileBytes = Math.max(target.fileBytes, target.pos + TERMINATOR_BYTES)
+    target.pos += encoded.diskBytes
+    target.fileBytes = Math.max(target.fileBytes, target.pos)
     target.capacityBytes = Math.max(target.capacityBytes, target.fileBytes)
     this.#queue = []
     this.#pendingBytes = 0
     this.#maybePrepare()
-    return ok({ seq: target.seq, bytes: encoded.frameBytes })
+    return ok({ seq: target.seq, bytes: encoded.diskBytes })
   }
 
   /**
@@ -408,7 +413,7 @@ export class Wal {
       this.#fs.close(h.value)
       return this.#stop(`cannot stat ${path}: ${size.error.code} ${size.error.message}`)
     }
-    return ok({ seq, path, file: h.value, fileBytes: size.value, capacityBytes: Math.max(size.value, this.#segmentBytes), pos: DATA_START })
+    return ok({ seq, path, file: h.value, fileBytes: size.value, capacityBytes: Math.max(size.value, this.#segmentBytes), pos: DATA_START, nextCommit: 1 })
   }
 
   #unusedFreeName(seq: number): string {

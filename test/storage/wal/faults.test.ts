@@ -6,7 +6,8 @@ import { commitAll, counting, expectRecords, lyingSync, openWal, rec } from './h
 describe('wal faults - disk full', () => {
   it('ENOSPC creating the next segment is WAL_FULL; once space returns the same records commit and recover', () => {
     const fs = new MemoryWalFs()
-    const { wal } = openWal(fs, { segmentBytes: 1024 })
+    // a header and 7 sectors; a commit of one 100 B record takes one
+    const { wal } = openWal(fs, { segmentBytes: 4096 })
     const committed: WalRecord[] = []
     for (let i = 1; i <= 5; i++) {
       const r = rec(1, i, 1, 100)
@@ -14,7 +15,7 @@ describe('wal faults - disk full', () => {
       committed.push(r)
     }
     fs.setCapacity(fs.usedBytes) // no file may grow: the next segment cannot be made
-    const batch = [rec(1, 6, 1, 300), rec(2, 1, 1, 10)]
+    const batch = [rec(1, 6, 1, 1200), rec(2, 1, 1, 10)] // 3 sectors: does not fit
     for (const r of batch) wal.add(r)
     for (let attempt = 0; attempt < 3; attempt++) {
       const c = wal.commit()
@@ -28,7 +29,7 @@ describe('wal faults - disk full', () => {
     const c = wal.commit()
     expect(c.ok && c.value.seq).toBe(2)
     wal.close()
-    expectRecords(openWal(fs.crash(), { segmentBytes: 1024 }).seen, [...committed, ...batch, more])
+    expectRecords(openWal(fs.crash(), { segmentBytes: 4096 }).seen, [...committed, ...batch, more])
   })
 
   it('ENOSPC from a write is WAL_FULL and the retry rewrites from the last good position', () => {
@@ -48,14 +49,14 @@ describe('wal faults - disk full', () => {
 
   it('ENOSPC on create through failNext, and background preparation that meets ENOSPC, are WAL_FULL too', async () => {
     const fs = new MemoryWalFs({ async: 'manual' })
-    const { wal } = openWal(fs, { segmentBytes: 1024 })
+    const { wal } = openWal(fs, { segmentBytes: 4096 })
     fs.setCapacity(fs.usedBytes)
     await fs.runAsync() // the background job fails for want of space: no prepared segment
     fs.setCapacity(Infinity)
     expect(wal.nextPrepared).toBe(false)
     for (let i = 1; i <= 5; i++) commitAll(wal, [rec(1, i, 1, 100)])
     fs.failNext('create', 'ENOSPC')
-    wal.add(rec(1, 6, 1, 300))
+    wal.add(rec(1, 6, 1, 1200))
     expect(wal.commit()).toMatchObject({ ok: false, error: { code: 'WAL_FULL' } })
     expect(wal.commit().ok).toBe(true)
     expect(wal.activeSeq).toBe(2)

@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer'
 import { crc32c } from '@node-rs/crc32'
 import { describe, expect, it } from 'vitest'
-import { CommitBuffer, DATA_START, decodeSegmentHeader, encodeSegmentHeader, readFrame } from '../../../src/storage/wal/format.js'
+import { CommitBuffer, DATA_START, decodeSegmentHeader, encodeSegmentHeader, fileOffsetOf, gatherFrames, readFrame, readStamp } from '../../../src/storage/wal/format.js'
 
 /** A frame built by hand from the grammar in format.ts, independently of the encoder. */
 function frame(fields: { seq: number; group?: number; type: number; index?: number; term?: number; payload?: Uint8Array; indexHi?: number }): Buffer {
@@ -25,21 +25,59 @@ function at(f: Buffer, extra = 0): Buffer {
 }
 
 describe('wal format - golden bytes', () => {
-  it('a segment header', () => {
-    expect(encodeSegmentHeader(1).toString('hex')).toBe('726d71770001002000000001000000000000000000000000000000009d08ef4300000000')
+  it('a segment header: 32 bytes in a sector of its own', () => {
+    const want = Buffer.alloc(512)
+    want.writeUInt32BE(0x726d7177, 0)
+    want.writeUInt16BE(2, 4)
+    want.writeUInt16BE(32, 6)
+    want.writeUInt32BE(1, 8)
+    want.writeUInt32BE(crc32c(want.subarray(0, 28)), 28)
+    expect(encodeSegmentHeader(1).equals(want)).toBe(true)
   })
 
-  it('a first commit: SEAL, one record, COMMIT, terminator', () => {
-    const e = new CommitBuffer().encode(1, [{ group: 7, type: 3, index: 5, term: 2, payload: Uint8Array.of(1, 2, 3) }], { prevSeq: 0, prevEnd: 0 })
-    expect(Buffer.concat(e.iovecs).toString('hex')).toBe(
-      '0000001d722960d60000000100000000c8000000000000000000000000000000000000002079' +
-        '8b93a50000000100000007030000000000000005000000000000000201020300' +
-        '00001db4d66f480000000100000000c9000000000000000200000000000000450000' +
-        '0000',
-    )
-    expect(e.frameBytes).toBe(33 + 36 + 33)
-    // The hand-built frame of the grammar is the same record.
-    expect(Buffer.concat(e.iovecs).subarray(33, 69).equals(frame({ seq: 1, group: 7, type: 3, index: 5, term: 2, payload: Uint8Array.of(1, 2, 3) }))).toBe(true)
+  it('a first commit: one sector, its stamp, then SEAL, one record, COMMIT and zero padding', () => {
+    const record = { group: 7, type: 3, index: 5, term: 2, payload: Uint8Array.of(1, 2, 3) }
+    const e = new CommitBuffer().encode({ seq: 1, commit: 1, at: 512 }, [record], { prevSeq: 0, prevEnd: 0 })
+    expect([e.frameBytes, e.diskBytes, e.iovecs.length]).toEqual([33 + 36 + 33, 512, 1])
+    const b = Buffer.from(e.iovecs[0]!)
+    // stamp: seq 1, commit 1, part 0 of 1 sector, and the check (golden: it mixes in the sector's place, 1)
+    expect(b.subarray(0, 20).toString('hex')).toBe('00000001' + '00000001' + '00000000' + '00000001' + '0bd1585a')
+    const frames = Buffer.concat([
+      frame({ seq: 1, type: 200, index: 0, term: 0 }),
+      frame({ seq: 1, ...record }),
+      frame({ seq: 1, type: 201, index: 2, term: 33 + 36 }),
+    ])
+    expect(b.subarray(20, 20 + frames.length).equals(frames)).toBe(true)
+    expect(b.subarray(20 + frames.length).every((x) => x === 0)).toBe(true)
+  })
+})
+
+describe('wal format - sectors', () => {
+  const payload = Uint8Array.from({ length: 1000 }, (_, k) => k & 0xff)
+  const e = new CommitBuffer().encode({ seq: 4, commit: 9, at: 3 * 512 }, [{ group: 1, type: 1, index: 1, term: 1, payload }], null)
+  const file = Buffer.concat([Buffer.alloc(3 * 512), Buffer.from(e.iovecs[0]!)])
+
+  it('a commit runs on from sector to sector, each stamped with its part', () => {
+    expect(e.diskBytes).toBe(3 * 512) // 33 + 1000 + 33 frame bytes, 492 a sector
+    for (let k = 0; k < 3; k++) expect(readStamp(file, (3 + k) * 512)).toEqual({ kind: 'stamp', seq: 4, commit: 9, part: k, sectors: 3 })
+    const gathered = Buffer.alloc(3 * 492)
+    gatherFrames(file, 3 * 512, 3, gathered, 0)
+    const f = readFrame(gathered, 0, gathered.length, 4)
+    expect(f).toMatchObject({ kind: 'frame', bytes: 1033, group: 1 })
+    expect(gathered.subarray(33, 1033).equals(Buffer.from(payload))).toBe(true)
+    // frame byte l sits at fileOffsetOf(start, l)
+    for (const l of [0, 491, 492, 1000]) expect(file[fileOffsetOf(3 * 512, l)]).toBe(gathered[l])
+  })
+
+  it('a stamp reads as blank when zero, damaged when any bit of it flips or it sits at another place', () => {
+    expect(readStamp(Buffer.alloc(512), 0)).toEqual({ kind: 'blank' })
+    for (let bit = 0; bit < 160; bit += 3) {
+      const b = Buffer.from(file)
+      b[4 * 512 + (bit >> 3)]! ^= 1 << (bit & 7)
+      expect(readStamp(b, 4 * 512).kind, `bit ${bit}`).toBe('damaged')
+    }
+    const moved = Buffer.concat([file, file.subarray(4 * 512, 5 * 512)])
+    expect(readStamp(moved, 6 * 512).kind).toBe('damaged')
   })
 })
 

@@ -68,11 +68,20 @@ describe('memory fs - durability', () => {
     expect([...fs.crash({ unsynced: 'keep' }).readAll('/d/f')]).toEqual([1, 2])
   })
 
-  it("'tear' keeps earlier unsynced writes and the first tearAt bytes of the last", () => {
-    const { fs, h } = durableFile(new Uint8Array(6))
+  it("'tear' keeps earlier unsynced writes and the first tearAt bytes of the last, cut back to a sector boundary", () => {
+    const { fs, h } = durableFile(new Uint8Array(2048))
     unwrap(fs.writev(h, [bytes(1, 1)], 0))
-    unwrap(fs.writev(h, [bytes(2, 2, 2, 2)], 2))
-    expect([...fs.crash({ unsynced: 'tear', tearAt: 1 }).readAll('/d/f')]).toEqual([1, 1, 2, 0, 0, 0])
+    unwrap(fs.writev(h, [new Uint8Array(1600).fill(2)], 100))
+    const sum = (b: Uint8Array): number => b.reduce((n, x) => n + x, 0)
+    // 100 + 1000 bytes fall in sector 2 (1024..1535): the write keeps its bytes up to 1024
+    const torn = fs.crash({ unsynced: 'tear', tearAt: 1000 }).readAll('/d/f')
+    expect([...torn.subarray(0, 2)]).toEqual([1, 1])
+    expect(sum(torn.subarray(100, 1024))).toBe(2 * 924)
+    expect(sum(torn.subarray(1024))).toBe(0)
+    // a tear inside the first, partly written sector keeps nothing of the write
+    expect(sum(fs.crash({ unsynced: 'tear', tearAt: 300 }).readAll('/d/f').subarray(100))).toBe(0)
+    // a tear past the end keeps all of it
+    expect(sum(fs.crash({ unsynced: 'tear', tearAt: 1600 }).readAll('/d/f').subarray(100))).toBe(2 * 1600)
     const random = fs.crash({ unsynced: 'tear', prng: new Prng(5) }).readAll('/d/f')
     expect([...random.subarray(0, 2)]).toEqual([1, 1])
   })
