@@ -13,16 +13,28 @@
  * a proposal resolves only with the results of its own entries (same index and term);
  * if another leader's entries replaced them, it fails with PROPOSAL_DROPPED.
  *
+ * Peers: a Ready's `messages` leave through `sendToPeers` when the loop takes it (a
+ * leader's appends go before its own sync), its `messagesAfterPersist` once the loop's
+ * commit made it durable. A follower too far behind gets the leader's snapshot: once it
+ * is durable the state machine is restored from it (`ActorStateMachine.restore`) and
+ * applying resumes after its index; proposals it covers fail with PROPOSAL_DROPPED (the
+ * snapshot carries no results: their outcome is unknown, a retry is what resolves it).
+ *
  * Imports base and raft only.
  */
 import { assert, fail, ok } from '../base/index.js'
 import type { Prng, Result } from '../base/index.js'
 import { RaftNode } from '../raft/index.js'
-import type { Entry, Message, NodeId, ProposeError, RaftOptions, Ready, Storage } from '../raft/index.js'
+import type { Entry, Message, NodeId, ProposeError, RaftOptions, Ready, Snapshot, Storage } from '../raft/index.js'
 
 export interface ActorStateMachine<R> {
   /** Applies one committed entry (empty entries and configuration changes included) and returns its result. */
   apply(entry: Entry): R
+  /**
+   * Becomes the state of a leader's snapshot (durable by now), as of its index. Needed
+   * by any group with peers: a lone voter is never sent one.
+   */
+  restore?(snapshot: Snapshot): void
 }
 
 /** The subset of a pino logger the actor uses. */
@@ -182,6 +194,7 @@ export class GroupActor<R> implements LoopActor {
   /** Step 3 and 4, once the loop made `rd` durable: acknowledge, apply, advance. */
   afterPersist(rd: Ready): void {
     if (rd.messagesAfterPersist.length > 0) this.#opts.sendToPeers?.(rd.messagesAfterPersist)
+    if (rd.snapshot) this.#restore(rd.snapshot)
     if (rd.committedEntries.length > 0) this.#apply(rd.committedEntries)
     this.node.advance()
   }
@@ -194,6 +207,22 @@ export class GroupActor<R> implements LoopActor {
     }
     for (const p of this.#pending) p.resolve(fail('STORAGE_FAILED', message))
     this.#pending = []
+  }
+
+  #restore(snap: Snapshot): void {
+    const { index, term } = snap.metadata
+    const sm = this.#opts.stateMachine
+    assert(sm.restore !== undefined, () => `group ${this.groupId}: a snapshot at ${index} arrived, and the state machine cannot restore one`)
+    assert(index > this.#appliedIndex, () => `group ${this.groupId}: a snapshot at ${index}, applied ${this.#appliedIndex} already`)
+    sm.restore(snap)
+    this.#appliedIndex = index
+    this.#appliedTerm = term
+    // what the snapshot covers carries no results: those proposals' outcome is unknown
+    while (this.#pending.length > 0 && this.#pending[0]!.firstIndex <= index) {
+      const p = this.#pending.shift()!
+      p.resolve(fail('PROPOSAL_DROPPED', `entries ${p.firstIndex}..${p.lastIndex} of term ${p.term} are covered by a leader's snapshot at ${index}: their outcome is unknown`))
+    }
+    this.#opts.onApplied?.(index)
   }
 
   #apply(entries: readonly Entry[]): void {

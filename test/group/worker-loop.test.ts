@@ -3,7 +3,7 @@ import { Prng } from '../../src/base/index.js'
 import { GroupActor, WorkerLoop } from '../../src/group/index.js'
 import type { LoopEngine } from '../../src/group/index.js'
 import { MemoryStorage } from '../../src/raft/index.js'
-import type { Entry, Ready } from '../../src/raft/index.js'
+import type { Entry, Message, Ready, Snapshot } from '../../src/raft/index.js'
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} }
 const enc = new TextEncoder()
@@ -160,5 +160,79 @@ describe('worker loop - one Ready loop over many groups', () => {
     const r = await p
     expect(r.ok).toBe(false)
     if (!r.ok) expect(r.error.code).toBe('STOPPED')
+  })
+})
+
+/** Three voters, each a GroupActor in its own WorkerLoop, their turns and messages pumped by hand (node 3 can be cut off). */
+function cluster() {
+  const turns: Array<() => void> = []
+  const wire: Message[] = []
+  const cut = new Set<number>()
+  const voters = [1, 2, 3]
+  const nodes = voters.map((id) => {
+    const engine = new MemoryEngine()
+    const view = new MemoryStorage(voters)
+    engine.logs.set(1, view)
+    const loop = new WorkerLoop(engine, { log: silent, schedule: (fn) => turns.push(fn), after: () => {} })
+    const sm = { applied: [] as string[], restored: [] as number[] }
+    const actor = new GroupActor<null>(loop, {
+      groupId: 1,
+      nodeId: id,
+      storage: view,
+      stateMachine: {
+        apply: (e: Entry) => {
+          if (e.data.byteLength > 0) sm.applied.push(dec.decode(e.data))
+          return null
+        },
+        restore: (snap: Snapshot) => {
+          sm.restored.push(snap.metadata.index)
+          sm.applied = dec.decode(snap.data).split(',')
+        },
+      },
+      prng: new Prng(id),
+      applied: 0,
+      log: silent,
+      sendToPeers: (msgs) => wire.push(...msgs),
+    })
+    loop.add(actor)
+    return { id, view, actor, sm }
+  })
+  /** Runs turns and delivers messages until nothing moves. */
+  const pump = async (): Promise<void> => {
+    for (let i = 0; i < 10_000 && (turns.length > 0 || wire.length > 0); i++) {
+      for (const t of turns.splice(0)) t()
+      for (const m of wire.splice(0)) if (!cut.has(m.to) && !cut.has(m.from)) nodes[m.to - 1]!.actor.step(m)
+      await null
+    }
+  }
+  return { nodes, cut, pump }
+}
+
+describe('group actor - peers', () => {
+  it("sends a Ready's messages through sendToPeers, and a follower that fell behind restores the leader's snapshot", async () => {
+    const { nodes, cut, pump } = cluster()
+    const [n1, , n3] = nodes
+    n1!.actor.campaign()
+    await pump()
+    expect(n1!.actor.isLeader()).toBe(true)
+    cut.add(3)
+    const a = n1!.actor.propose(['a', 'b'].map((x) => enc.encode(x)))
+    await pump()
+    expect((await a).ok).toBe(true)
+    // the leader snapshots its state and drops the log behind it: node 3 can only catch up from the snapshot
+    const at = n1!.actor.appliedIndex
+    n1!.view.createSnapshot(at, n1!.actor.node.confAt(at), enc.encode(n1!.sm.applied.join(',')))
+    n1!.view.compact(at)
+    cut.delete(3)
+    const c = n1!.actor.propose([enc.encode('c')])
+    for (let i = 0; i < 20 && n3!.sm.restored.length === 0; i++) {
+      n1!.actor.tick()
+      await pump()
+    }
+    expect((await c).ok).toBe(true)
+    await pump()
+    expect(n3!.sm.restored).toEqual([at])
+    expect(n3!.actor.appliedIndex).toBe(n1!.actor.appliedIndex)
+    expect(n3!.sm.applied).toEqual(['a', 'b', 'c'])
   })
 })

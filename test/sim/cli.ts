@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
 import Table from 'cli-table3'
-import { formatOptions } from './options.js'
+import { STORAGE_MODES, formatOptions } from './options.js'
 import type { StorageMode } from './options.js'
 import { runSimulation } from './simulator.js'
 import type { SimStats } from './simulator.js'
@@ -31,7 +31,8 @@ options:
   --nodes 3|5       voters in the initial configuration (default 3; one spare node joins later)
   --seed S          replay seed S alone and print its full event trace
   --profile P       fault profile: mixed (default; one seed in eight is churn) or churn
-  --storage S       storage host: memory or wal (default: drawn per seed, half each)
+  --storage S       storage host: memory, wal or worker (the WAL under the production
+                    WorkerLoop) (default: drawn per seed: half memory, a quarter each)
   --flip-newest-commit  bit flips hit the newest acknowledged WAL commit three times as
                     often (recovery must refuse them: see wal-disk.test.ts)
   --forge-entries   every restart changes a WAL entry and fixes its checksum (test-only:
@@ -74,8 +75,8 @@ async function main(): Promise<number> {
   if (profile !== 'mixed' && profile !== 'churn') return usage(`--profile must be mixed or churn, got ${profile}`)
   const unsafe: UnsafeRules | undefined = values.unsafe ? { [values.unsafe]: true } : undefined
   const storageFlag = values.storage
-  if (storageFlag !== undefined && storageFlag !== 'memory' && storageFlag !== 'wal') return usage(`--storage must be memory or wal, got ${storageFlag}`)
-  const storage: StorageMode | undefined = storageFlag
+  if (storageFlag !== undefined && !STORAGE_MODES.includes(storageFlag as StorageMode)) return usage(`--storage must be ${STORAGE_MODES.join(', ')}, got ${storageFlag}`)
+  const storage = storageFlag as StorageMode | undefined
   const walFaults = values['flip-newest-commit'] || values['forge-entries'] ? { flipNewestCommit: values['flip-newest-commit'], forgeEntries: values['forge-entries'] } : undefined
   const flags = { unsafe, storage, walFaults }
 

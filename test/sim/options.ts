@@ -15,17 +15,21 @@ import { Prng } from '../../src/base/index.js'
 export type FaultProfile = 'mixed' | 'churn'
 
 /**
- * Where a node's durable Raft log lives. `memory`: a MemoryStorage the host persists
- * Readys into, with a simulated crash model (the original host). `wal`: the real
- * per-worker write-ahead log (src/storage/wal) over a MemoryWalFs, through the real
- * LogEngine, recovered by Wal.open and replayRecord at every restart (wal-disk.ts).
+ * Where a node's durable Raft log lives, and who drives it. `memory`: a MemoryStorage the
+ * host persists Readys into, with a simulated crash model and an asynchronous disk (the
+ * original host). `wal`: the real per-worker write-ahead log (src/storage/wal) over a
+ * MemoryWalFs, through the real LogEngine, recovered by Wal.open and replayRecord at
+ * every restart (wal-disk.ts), driven by the simulator's own Ready loop. `worker`: the
+ * same WAL, driven the production way, by a GroupActor in a WorkerLoop (worker-host.ts).
  */
-export type StorageMode = 'memory' | 'wal'
+export type StorageMode = 'memory' | 'wal' | 'worker'
+
+export const STORAGE_MODES: readonly StorageMode[] = ['memory', 'wal', 'worker']
 
 /** What a crash does to writes no fdatasync made durable (MemoryWalFs.crash). */
 export type WalCrashMode = 'drop' | 'tear' | 'keep' | 'sectors'
 
-/** The WAL host's knobs (used when `storage` is `wal`; drawn for every seed all the same). */
+/** The WAL hosts' knobs (used when `storage` is `wal` or `worker`; drawn for every seed all the same). */
 export interface WalSimOptions {
   /** Pre-allocated segment size: small, so that rolls, retirement and recycling happen. */
   readonly segmentBytes: number
@@ -169,8 +173,9 @@ export function drawOptions(seed: number, nodes: 3 | 5, profile: FaultProfile = 
       eioChance: pick([0, 0, 0.0005, 0.002]),
       retryUnits: pick([5, 20, 50]),
     },
-    // half the seeds run over the real WAL (drawn even when forced, so nothing else moves)
-    storage: forced(r.chance(0.5) ? 'wal' : 'memory', storage),
+    // half the seeds run over the real WAL (drawn even when forced, so nothing else moves),
+    // half of those hosted by the worker loop (drawn after it: the memory seeds stay as they were)
+    storage: forced(r.chance(0.5) ? (r.chance(0.5) ? 'worker' : 'wal') : 'memory', storage),
   }
   if (!churn) return drawn
   return {
@@ -206,7 +211,7 @@ function formatStorage(o: SimOptions): string {
   const w = o.wal
   const pct = (x: number): string => `${(x * 100).toFixed(2)}%`
   return [
-    `storage: wal segment=${w.segmentBytes >> 10}KiB sealedMax=${w.sealedMax} recycle=${w.recycle} background=${pct(w.backgroundRate)}/unit`,
+    `storage: ${o.storage === 'worker' ? 'worker (GroupActor in a WorkerLoop over the WAL)' : 'wal'} segment=${w.segmentBytes >> 10}KiB sealedMax=${w.sealedMax} recycle=${w.recycle} background=${pct(w.backgroundRate)}/unit`,
     `crash=[${w.crashModes.join(',')}] midCommit=${pct(w.midCommitCrash)} flip=${pct(w.flipChance)}/restart`,
     `full=${pct(w.fullRate)}/unit(<=${w.fullUnits}) writeFull=${pct(w.writeFullChance)}/commit eio=${pct(w.eioChance)}/commit retry=${w.retryUnits}`,
   ].join(' ')

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { drawOptions } from './options.js'
+import { STORAGE_MODES, drawOptions } from './options.js'
 import { runSimulation } from './simulator.js'
 import type { SimStats } from './simulator.js'
 import { describeFailure, sweep } from './sweep.js'
 
 // The default suite's fixed slice; `npm run sim -- --seeds N` runs the long sweep. Half
-// the seeds run over the real WAL (options.ts `storage`), the rest over MemoryStorage.
+// the seeds run over the real WAL (options.ts `storage`), the rest over MemoryStorage;
+// half of the WAL seeds are hosted by the production WorkerLoop (`worker`).
 const SLICE_3 = 500
 const SLICE_5 = 250
 
@@ -25,6 +26,7 @@ describe('simulator - safety and liveness', () => {
     expect(r.totals.transfers).toBeGreaterThan(10)
     expect(r.totals.acked).toBeGreaterThan(1000)
     expectStorageFaults(r.totals, 1)
+    expectWorkerHost(r.totals, 1)
   })
 
   it(`holds for seeds 1..${SLICE_5} with 5 voters`, async () => {
@@ -35,6 +37,7 @@ describe('simulator - safety and liveness', () => {
     expect(r.totals.restartsAppliedAhead).toBeGreaterThan(50)
     expect(r.totals.restartsSnapshotAhead).toBeGreaterThan(5)
     expectStorageFaults(r.totals, 0.5)
+    expectWorkerHost(r.totals, 0.5)
   })
 })
 
@@ -65,6 +68,14 @@ function expectStorageFaults(t: SimStats, scale: number): void {
   expect(t.walFailStops).toBeGreaterThan(at(10))
 }
 
+/** The worker host's share of the slice: nodes hosted by WorkerLoops, whose threads blocked in their syncs. */
+function expectWorkerHost(t: SimStats, scale: number): void {
+  const at = (n: number): number => Math.round(n * scale)
+  expect(t.workerRuns).toBeGreaterThan(at(90))
+  expect(t.workerRuns).toBeLessThan(t.walRuns)
+  expect(t.workerArrivalsWhileBlocked).toBeGreaterThan(at(50_000))
+}
+
 describe('simulator - determinism', () => {
   it('replays a seed to the same trace and the same numbers', async () => {
     const a = await runSimulation({ seed: 4242, nodes: 5, trace: true })
@@ -82,6 +93,17 @@ describe('simulator - determinism', () => {
     expect(b.stats).toEqual(a.stats)
   })
 
+  it('replays a worker seed (GroupActors in WorkerLoops, crashes inside their syncs) to the same trace', async () => {
+    const a = await runSimulation({ seed: 19, nodes: 3, trace: true, storage: 'worker' })
+    const b = await runSimulation({ seed: 19, nodes: 3, trace: true, storage: 'worker' })
+    expect(a.ok).toBe(true)
+    expect(a.stats.workerRuns).toBe(1)
+    expect(a.stats.workerArrivalsWhileBlocked).toBeGreaterThan(0)
+    expect(a.trace.some((l) => l.includes('inside the fdatasync'))).toBe(true)
+    expect(b.trace).toEqual(a.trace)
+    expect(b.stats).toEqual(a.stats)
+  })
+
   it('different seeds make different histories', async () => {
     const a = await runSimulation({ seed: 1, nodes: 3 })
     const b = await runSimulation({ seed: 2, nodes: 3 })
@@ -91,7 +113,7 @@ describe('simulator - determinism', () => {
   it('forcing the storage host changes no other knob of a seed', () => {
     for (let seed = 1; seed <= 50; seed++) {
       const drawn = drawOptions(seed, 3)
-      for (const storage of ['memory', 'wal'] as const) expect({ ...drawOptions(seed, 3, 'mixed', storage), storage: drawn.storage }).toEqual(drawn)
+      for (const storage of STORAGE_MODES) expect({ ...drawOptions(seed, 3, 'mixed', storage), storage: drawn.storage }).toEqual(drawn)
     }
   })
 })
@@ -121,5 +143,16 @@ describe('simulator - catches a broken core', () => {
     const r = await sweep({ first: 1, count: 100, nodes: 3, unsafe: { ackBeforePersist: true } })
     expect(r.failures.length).toBe(1)
     expect(r.failures[0]!.violation!.message.length).toBeGreaterThan(0)
+  })
+
+  it('the worker host reports it too: a follower acknowledges from the loop before its sync, a crash inside the sync drops the entries', async () => {
+    const unsafe = { ackBeforePersist: true }
+    const r = await sweep({ first: 1, count: 40, nodes: 3, storage: 'worker', unsafe })
+    expect(r.failures.length).toBe(1)
+    const f = r.failures[0]!
+    expect(f.violation!.kind).toMatch(/AssertionError|durability|state machine safety|leader completeness/)
+    expect(await describeFailure(f, 20, { unsafe, storage: 'worker' })).toContain(`--seed ${f.seed} --nodes 3 --unsafe ackBeforePersist --storage worker`)
+    // the same seed is safe with the correct rule
+    expect((await runSimulation({ seed: f.seed, nodes: 3, storage: 'worker' })).ok).toBe(true)
   })
 })

@@ -33,30 +33,46 @@
  * machine reboots, which drops the page cache fsyncgate poisoned, and the node restarts
  * from what is durable). The applied state keeps the `appliedSurvival` model.
  *
+ * `worker`: the node is hosted the production way (worker-host.ts): its group is a
+ * GroupActor inside a WorkerLoop, whose LoopEngine is that same WAL and LogEngine, with
+ * the simulator's scheduler and timers injected. The loop takes the Ready, stages it,
+ * commits (one write, one fdatasync) and acknowledges, applies and advances in one turn,
+ * and peer messages leave through the actor's sendToPeers: the Ready loop is the
+ * worker's, not the simulator's. The sync blocks the simulated thread for a disk latency
+ * (what the turn sends after it leaves when it returns); a crash while it is blocked
+ * strikes inside that fdatasync (the write held back unsynced in the SimWalFs, dropped,
+ * torn or kept) or just after it, and the storage faults, recovery and checks are the
+ * `wal` host's. A full disk stalls the loop's turn, which it retries on its own timer;
+ * an EIO fail-stops the loop, and the simulator reboots the node.
+ *
  * Why half the seeds, and not a profile: the storage faults compose with every network
  * and node fault (and with `churn`), and a seed's storage mode is drawn after all its
  * other knobs, with its own generator for the disk, so each memory seed still replays
  * exactly the history it had before the WAL host existed, and the default slice and
- * sweeps keep their coverage of the original host while exercising the WAL on the rest.
+ * sweeps keep their coverage of the original host while exercising the WAL on the rest
+ * (half of those through the worker loop: that draw comes last of all).
  *
  * A run has two phases: safety (faults on; the Checker is consulted after every step)
  * and liveness (faults healed; a leader must appear and fresh proposals must commit on
  * every voter within a bound). The same seed replays the same history, so a failure is
  * reported with its seed and can be re-run with a readable trace. Runs are async only
- * because background segment preparation (promises) runs between steps in WAL mode;
- * nothing else ever waits.
+ * because background segment preparation (promises) runs between steps in WAL mode, and
+ * a worker host's proposals are answered by promises; nothing else ever waits.
  */
 import { Prng } from '../../src/base/index.js'
 import { ConfChangeOp, EntryType, MemoryStorage, MessageType, RaftNode, messageTypeName } from '../../src/raft/index.js'
-import type { Entry, Message, NodeId, Ready, UnsafeRules } from '../../src/raft/index.js'
+import type { Entry, HardState, Message, NodeId, Ready, Snapshot, UnsafeRules } from '../../src/raft/index.js'
+import type { ActorLogger, LoopEngine } from '../../src/group/index.js'
 import { Checker, Violation } from './checker.js'
 import { SimNetwork } from './network.js'
 import { drawOptions } from './options.js'
 import type { FaultProfile, SimOptions } from './options.js'
 import type { StorageMode } from './options.js'
 import { SimStateMachine, encodeId, entryKey } from './state-machine.js'
+import type { StateMark } from './state-machine.js'
 import { SIM_GROUP, WalDisk, compareImage, flip, imageAfter, imageOf } from './wal-disk.js'
 import type { Flip, FlipKind, LogImage, StoreState, WriteSpan } from './wal-disk.js'
+import { WorkerHost } from './worker-host.js'
 
 export interface SimConfig {
   readonly seed: number
@@ -119,6 +135,9 @@ export interface SimStats {
   walFullWindows: number
   /** Nodes that fail-stopped on WAL_IO (an EIO). */
   walFailStops: number
+  /** Worker storage mode: runs, and peer messages or client requests that waited for a thread blocked in a sync. */
+  workerRuns: number
+  workerArrivalsWhileBlocked: number
 }
 
 export interface SimResult {
@@ -164,12 +183,31 @@ class SimNode {
   appliedSurvived = false
   /** After a restart that raised the commit index: the commit its first Ready must write (0: none). */
   commitToWrite = 0
+  /** Worker mode: the simulated worker thread with the node's WorkerLoop and GroupActor. */
+  host: WorkerHost | null = null
+  /** Worker mode: Readys the loop staged since its last successful commit. */
+  staged: Ready[] = []
+  /** Worker mode: the synced commit whose fdatasync the thread is blocked in (held back in the SimWalFs). */
+  inflight: { readonly undo: Undo; readonly write: WriteSpan | null } | null = null
+  /** Worker mode: the loop's commit failed with WAL_IO; the node fail-stops once the turn is over. */
+  failed: string | null = null
 
   constructor(id: NodeId, voters: readonly NodeId[], tickPeriod: number) {
     this.id = id
     this.storage = new MemoryStorage(voters)
     this.tickPeriod = tickPeriod
   }
+}
+
+/** The node's log and state as they were before a synced commit, so that a crash inside its fdatasync can say what was durable. */
+interface Undo {
+  readonly first: number
+  /** The first index the commit's entries replaced from, and what the log held from there. */
+  readonly from: number
+  readonly suffix: readonly Entry[]
+  readonly hardState: HardState
+  readonly syncedCommit: number
+  readonly sm: StateMark
 }
 
 export class Simulation {
@@ -179,6 +217,8 @@ export class Simulation {
   /** WAL mode: the disk's own generator, so that the storage faults do not perturb the other draws. */
   readonly #disk: Prng
   readonly #wal: boolean
+  /** Worker mode (a WAL host too): the nodes are GroupActors in WorkerLoops. */
+  readonly #worker: boolean
   /** Nodes lost for good to a damaged WAL. */
   #lost = 0
   readonly #net: SimNetwork
@@ -225,6 +265,8 @@ export class Simulation {
     walFullRefusals: 0,
     walFullWindows: 0,
     walFailStops: 0,
+    workerRuns: 0,
+    workerArrivalsWhileBlocked: 0,
   }
 
   constructor(cfg: SimConfig) {
@@ -233,8 +275,10 @@ export class Simulation {
     // the options consumed their own generator; the run gets an independent one
     this.#prng = new Prng(cfg.seed ^ 0x5bd1e995)
     this.#disk = new Prng(cfg.seed ^ 0x2545f491)
-    this.#wal = this.opts.storage === 'wal'
+    this.#wal = this.opts.storage !== 'memory'
+    this.#worker = this.opts.storage === 'worker'
     if (this.#wal) this.stats.walRuns = 1
+    if (this.#worker) this.stats.workerRuns = 1
     this.#net = new SimNetwork(this.#prng.fork(), {
       lossRate: this.opts.lossRate,
       duplicateRate: this.opts.duplicateRate,
@@ -269,14 +313,37 @@ export class Simulation {
     if (applied > durableCommit) this.stats.restartsAppliedAhead++
     if (snap.metadata.index > durableCommit && snap.metadata.index > st.firstIndex() - 1) this.stats.restartsSnapshotAhead++
     this.#checker.resumed(n.id, applied, n.sm.hash)
-    n.raft = new RaftNode({
-      id: n.id,
-      storage: st,
-      prng: this.#prng.fork(),
-      applied,
-      unsafe: this.#cfg.unsafe,
-      ...this.opts.raft,
-    })
+    if (this.#worker) {
+      n.host = new WorkerHost({
+        nodeId: n.id,
+        groupId: SIM_GROUP,
+        view: st,
+        applied,
+        prng: this.#prng.fork(),
+        raft: { unsafe: this.#cfg.unsafe, ...this.opts.raft },
+        engine: this.#loopEngine(n),
+        stateMachine: {
+          apply: (e) => {
+            this.#apply(n, e)
+            return null
+          },
+          restore: (snap) => this.#installSnapshot(n, snap),
+        },
+        log: this.#actorLog(n),
+        retryUnits: this.opts.wal.retryUnits,
+        now: this.#now,
+      })
+      n.raft = n.host.actor.node
+    } else {
+      n.raft = new RaftNode({
+        id: n.id,
+        storage: st,
+        prng: this.#prng.fork(),
+        applied,
+        unsafe: this.#cfg.unsafe,
+        ...this.opts.raft,
+      })
+    }
     // what the node now holds committed must be the committed history (it is raised past the durable commit index)
     this.#checker.committedDurable(n.id, st, n.raft.commit)
     n.commitToWrite = n.raft.commit > durableCommit ? n.raft.commit : 0
@@ -313,6 +380,7 @@ export class Simulation {
       this.#step()
       if (this.#now % LOG_CHECK_EVERY === 0) this.#checkLogs()
       if (this.#wal && this.#background()) await settle()
+      else if (this.#worker) await null // the answers to proposals
     }
   }
 
@@ -339,10 +407,11 @@ export class Simulation {
       }
       this.#step()
       if (this.#wal && this.#background()) await settle()
+      else if (this.#worker) await null
     }
     // fresh proposals must commit on every voter; if the leader that took them loses
     // office first they may be lost (never acknowledged), so the next leader gets new ones
-    let batch: { ids: number[]; leader: NodeId; term: number } | null = null
+    let batch: { ids: number[]; leader: NodeId; term: number; refused: boolean } | null = null
     const commitDeadline = this.#now + LIVENESS_COMMIT_TICKS * this.opts.raft.electionTicks * period + this.#catchUpTime()
     while (!batch || !this.#allApplied(batch.ids)) {
       if (this.#now >= commitDeadline) {
@@ -353,13 +422,16 @@ export class Simulation {
         )
       }
       const leader = this.#leader()
-      if (leader?.raft && (!batch || batch.leader !== leader.id || batch.term !== leader.raft.term)) {
+      if (leader?.raft && (!batch || batch.refused || batch.leader !== leader.id || batch.term !== leader.raft.term)) {
         const ids: number[] = []
         for (let i = 0; i < LIVENESS_PROPOSALS; i++) ids.push(this.#nextProposalId++)
-        if (this.#propose(leader, ids)) batch = { ids, leader: leader.id, term: leader.raft.term }
+        // a worker host answers later: a refusal then asks for a new batch
+        const b = { ids, leader: leader.id, term: leader.raft.term, refused: false }
+        if (this.#propose(leader, ids, () => (b.refused = true))) batch = b
       }
       this.#step()
       if (this.#wal && this.#background()) await settle()
+      else if (this.#worker) await null
     }
     this.#checkLogs()
   }
@@ -419,11 +491,22 @@ export class Simulation {
     for (const m of this.#net.take(this.#now)) this.#deliver(m)
     for (const n of this.#nodes.values()) {
       if (!n.raft) continue
+      if (n.host) {
+        this.#driveWorker(n, n.host)
+        continue
+      }
       if (this.#now >= n.nextTick) {
         n.nextTick = this.#now + n.tickPeriod
         n.raft.tick()
       }
       this.#drive(n)
+    }
+    if (this.#worker) {
+      for (const n of this.#nodes.values()) {
+        if (!n.host) continue
+        for (const m of n.host.sent(this.#now)) this.#send(m)
+        n.host.answered(this.#now)
+      }
     }
     for (const n of this.#nodes.values()) {
       if (n.raft?.isLeader()) {
@@ -439,6 +522,16 @@ export class Simulation {
   #deliver(m: Message): void {
     const n = this.#nodes.get(m.to)
     if (!n?.raft) return
+    const host = n.host
+    if (host) {
+      // the worker thread takes it when it is free
+      if (host.blocked(this.#now)) this.stats.workerArrivalsWhileBlocked++
+      host.post(() => {
+        this.#log(() => `deliver ${formatMessage(m)}`)
+        host.actor.step(m)
+      })
+      return
+    }
     this.#log(() => `deliver ${formatMessage(m)}`)
     n.raft.step(m)
   }
@@ -494,6 +587,165 @@ export class Simulation {
     } else {
       this.#finishReady(n, rd)
     }
+  }
+
+  // ---- the worker host ----------------------------------------------------------------
+
+  /**
+   * Worker mode, one time unit of a node: nothing while its thread is blocked in a sync;
+   * once free, the sync it was blocked in completes, retirement goes on beside the loop
+   * (as GroupRuntime's does), and the thread runs (worker-host.ts).
+   */
+  #driveWorker(n: SimNode, host: WorkerHost): void {
+    if (host.blocked(this.#now)) return
+    if (n.inflight) {
+      n.disk!.proxy.releaseHeldSync()
+      n.inflight = null
+    }
+    if (n.checkpointing && n.checkpointing.doneAt <= this.#now) this.#finishCheckpoint(n)
+    else if (!n.checkpointing && n.disk!.sealedWaiting >= this.opts.wal.sealedMax) this.#maybeRetire(n)
+    if (!n.raft) return // fail-stopped
+    const tick = this.#now >= n.nextTick
+    if (tick) n.nextTick = this.#now + n.tickPeriod
+    host.run(this.#now, tick)
+    if (n.failed !== null) this.#failStop(n, n.failed)
+  }
+
+  /** The LoopEngine the node's WorkerLoop commits through: its LogEngine, with the storage faults and checks of the WAL host. */
+  #loopEngine(n: SimNode): LoopEngine {
+    return {
+      stage: (group, rd) => {
+        if (n.commitToWrite > 0) {
+          // the commit index raised on restart must become the durable one again
+          if ((rd.hardState?.commit ?? 0) < n.commitToWrite) {
+            throw new Violation('durability', `n${n.id}'s first Ready after a restart at commit ${n.commitToWrite} does not write it (hard state ${JSON.stringify(rd.hardState)})`)
+          }
+          n.commitToWrite = 0
+        }
+        n.staged.push(rd)
+        n.disk!.engine!.stage(group, rd)
+      },
+      commit: () => this.#workerCommit(n),
+    }
+  }
+
+  /**
+   * Worker mode: one commit of the loop's turn. A synced one blocks the thread for a disk
+   * latency, its fdatasync held back meanwhile (in the safety phase), so that a crash can
+   * strike inside it; WAL_FULL is the loop's to retry, WAL_IO fail-stops the node.
+   */
+  #workerCommit(n: SimNode): ReturnType<LoopEngine['commit']> {
+    const disk = n.disk!
+    const engine = disk.engine!
+    const sync = engine.syncNeeded
+    const undo = sync ? this.#undoPoint(n) : null
+    if (sync && this.#faulty) this.#armCommitFaults(n)
+    // as in the WAL host, a snapshot's commit is not struck mid-way (its store write follows it)
+    disk.proxy.holdSyncs(undo !== null && this.#faulty && n.staged.every((rd) => rd.snapshot === null))
+    const before = this.#syncPoint(n)
+    const r = engine.commit()
+    disk.proxy.holdSyncs(false)
+    disk.proxy.disarm('write')
+    disk.proxy.disarm('sync')
+    if (!r.ok) {
+      // a sync that returned before the commit failed is durable
+      disk.proxy.releaseHeldSync()
+      n.inflight = null
+      if (r.error.code === 'WAL_FULL') {
+        this.stats.walFullRefusals++
+        this.#log(() => `n${n.id} WAL_FULL (${disk.proxy.fired.join(',') || 'capacity'}): the loop's turn stalls, retried in ${this.opts.wal.retryUnits}: ${r.error.message}`)
+        return { ok: false, error: { code: 'FULL', message: r.error.message } }
+      }
+      n.failed = r.error.message
+      return { ok: false, error: { code: 'FAILED', message: r.error.message } }
+    }
+    const synced = engine.syncs !== before.syncs
+    this.#synced(n, before)
+    for (const rd of n.staged) {
+      for (const e of rd.entries) this.#checker.persisted(n.id, e)
+      if (rd.snapshot) this.#log(() => `n${n.id} persist snapshot @${rd.snapshot!.metadata.index}`)
+      if (rd.entries.length > 0) this.#log(() => `n${n.id} persist ${formatEntries(rd.entries)}`)
+    }
+    n.staged = []
+    if (synced) {
+      n.host!.block(this.#prng.range(1, this.opts.diskLatencyMax))
+      const write = disk.proxy.heldWrite
+      n.inflight = write === undefined || undo === null ? null : { undo, write }
+    }
+    return { ok: true }
+  }
+
+  /** What a crash inside the coming commit's fdatasync must find durable (null: it cannot be said cheaply, so no crash strikes inside it). */
+  #undoPoint(n: SimNode): Undo | null {
+    const st = n.storage
+    const first = st.firstIndex()
+    const last = st.lastIndex()
+    let from = last + 1
+    for (const rd of n.staged) if (rd.entries.length > 0) from = Math.min(from, rd.entries[0]!.index)
+    if (from < first) return null
+    return { first, from, suffix: from <= last ? st.entries(from, last + 1, Infinity) : [], hardState: { ...st.hardState() }, syncedCommit: n.syncedCommit, sm: n.sm.mark() }
+  }
+
+  /** The durable log before the commit `undo` was taken for. */
+  #imageBefore(n: SimNode, undo: Undo): LogImage {
+    const st = n.storage
+    if (st.firstIndex() !== undo.first) throw new Error(`n${n.id}: the log's first index moved from ${undo.first} to ${st.firstIndex()} during a sync`)
+    const kept = undo.from > undo.first ? st.entries(undo.first, undo.from, Infinity) : []
+    return { first: undo.first, entries: kept.concat(undo.suffix), hardState: { ...undo.hardState, commit: Math.min(undo.hardState.commit, undo.syncedCommit) } }
+  }
+
+  /**
+   * Worker mode: the machine goes down. If the thread is blocked in a sync, the crash
+   * strikes inside that fdatasync (the write it held back dropped, torn or kept, and
+   * nothing the turn did after it happened: the applied state that survives is the one
+   * before it), or (the rest of the time) just after it returned, before what the turn
+   * sent after it left. Answers the thread had given by now reach their clients.
+   */
+  #crashWorker(n: SimNode, host: WorkerHost): void {
+    const disk = n.disk!
+    const w = this.opts.wal
+    const d = this.#disk
+    host.answered(this.#now)
+    const mode = d.pick(w.crashModes)
+    const f = n.inflight !== null && disk.proxy.heldWrite !== undefined ? n.inflight : null
+    let pre: LogImage
+    let post: LogImage | null = null
+    let inflight: WriteSpan | null = null
+    if (f !== null && d.chance(w.midCommitCrash)) {
+      pre = this.#imageBefore(n, f.undo)
+      post = imageOf(n.storage, n.syncedCommit)
+      inflight = f.write
+      if (n.appliedSurvived) n.sm.rollback(f.undo.sm)
+      this.stats.walCrashesMidCommit++
+      if (mode === 'tear' || mode === 'sectors') this.stats.walCrashesTorn++
+      if (mode === 'keep') this.stats.walCrashesKept++
+    } else {
+      disk.proxy.releaseHeldSync()
+      pre = imageOf(n.storage, n.syncedCommit)
+    }
+    disk.crashTo(disk.fs.crash({ unsynced: mode, prng: d }))
+    n.crashed = { pre, post, inflight }
+    n.fullUntil = -1
+    n.checkpointing = null
+    this.#dropHost(n)
+    this.#log(
+      () =>
+        `n${n.id} CRASH (${mode}${inflight ? `, inside the fdatasync of ${inflight.length} bytes at ${inflight.path}:${inflight.position}` : f ? ', just after an fdatasync' : ''}) durable commit ${pre.hardState.commit}, applied ${n.appliedSurvived ? `${n.sm.index} survives` : 'lost'}`,
+    )
+  }
+
+  /** Worker mode: the thread is gone, with everything queued in it. */
+  #dropHost(n: SimNode): void {
+    n.host = null
+    n.staged = []
+    n.inflight = null
+    n.failed = null
+  }
+
+  /** The actor's and the loop's log lines, into the trace. */
+  #actorLog(n: SimNode): ActorLogger {
+    const line = (obj: object, msg: string): void => this.#log(() => `n${n.id} ${msg} ${JSON.stringify(obj)}`)
+    return { info: line, warn: line, error: line, debug: line }
   }
 
   /**
@@ -640,25 +892,29 @@ export class Simulation {
     if (rd.snapshot) this.#log(() => `n${n.id} persist snapshot @${rd.snapshot!.metadata.index}`)
     if (rd.entries.length > 0) this.#log(() => `n${n.id} persist ${formatEntries(rd.entries)}`)
     for (const m of rd.messagesAfterPersist) this.#send(m)
-    if (rd.snapshot) {
-      const { index, term, conf } = rd.snapshot.metadata
-      n.sm = SimStateMachine.decode(index, rd.snapshot.data)
-      this.#checker.installedSnapshot(n.id, index, n.sm.hash)
-      this.stats.snapshotsInstalled++
-      this.#log(() => `n${n.id} install snapshot @${index} voters [${conf.voters.join(',')}]`)
-      if (n.disk) {
-        // the snapshot's state goes to the store, synced with the WAL commit that recorded
-        // it; a checkpoint captured before it would take the store back: it is dropped
-        if (n.checkpointing) {
-          n.disk.cancelCheckpoint()
-          n.checkpointing = null
-        }
-        const last = st.lastIndex()
-        n.disk.store = { index, term, conf, data: rd.snapshot.data, hardState: st.hardState(), tail: index < last ? st.entries(index + 1, last + 1, Infinity) : [] }
-      }
-    }
+    if (rd.snapshot) this.#installSnapshot(n, rd.snapshot)
     for (const e of rd.committedEntries) this.#apply(n, e)
     raft.advance()
+  }
+
+  /** A leader's snapshot, durable in the log, becomes the node's state (and, with a WAL, its store's). */
+  #installSnapshot(n: SimNode, snap: Snapshot): void {
+    const st = n.storage
+    const { index, term, conf } = snap.metadata
+    n.sm = SimStateMachine.decode(index, snap.data)
+    this.#checker.installedSnapshot(n.id, index, n.sm.hash)
+    this.stats.snapshotsInstalled++
+    this.#log(() => `n${n.id} install snapshot @${index} voters [${conf.voters.join(',')}]`)
+    if (n.disk) {
+      // the snapshot's state goes to the store, synced with the WAL commit that recorded
+      // it; a checkpoint captured before it would take the store back: it is dropped
+      if (n.checkpointing) {
+        n.disk.cancelCheckpoint()
+        n.checkpointing = null
+      }
+      const last = st.lastIndex()
+      n.disk.store = { index, term, conf, data: snap.data, hardState: st.hardState(), tail: index < last ? st.entries(index + 1, last + 1, Infinity) : [] }
+    }
   }
 
   #apply(n: SimNode, e: Entry): void {
@@ -705,7 +961,9 @@ export class Simulation {
     const hs = st.hardState()
     const survived = this.#prng.chance(this.opts.appliedSurvival)
     n.appliedSurvived = survived
-    if (n.disk) {
+    if (n.host) {
+      this.#crashWorker(n, n.host)
+    } else if (n.disk) {
       this.#crashDisk(n)
     } else {
       let commit = n.syncedCommit
@@ -777,6 +1035,7 @@ export class Simulation {
     n.raft = null
     n.pending = null
     n.crashAt = -1
+    this.#dropHost(n)
     this.#log(() => `n${n.id} FAIL-STOP on WAL_IO (${message}): down until restarted after a reboot`)
   }
 
@@ -913,6 +1172,17 @@ export class Simulation {
 
   #snapshot(n: SimNode): void {
     if (!n.raft) return
+    const host = n.host
+    if (host) {
+      // the host's own work runs on the worker thread, between turns
+      host.post(() => this.#takeSnapshot(n))
+      return
+    }
+    this.#takeSnapshot(n)
+  }
+
+  #takeSnapshot(n: SimNode): void {
+    if (!n.raft) return
     const applied = n.sm.index
     const st = n.storage
     if (applied <= st.snapshot().metadata.index || applied > st.lastIndex()) return
@@ -928,6 +1198,20 @@ export class Simulation {
   #confChange(): void {
     const leader = this.#leader()
     if (!leader?.raft) return
+    if (leader.host) {
+      const host = leader.host
+      host.post(() => {
+        if (!host.actor.isLeader()) return
+        this.#proposeConfChange(leader)
+        host.loop.kick(host.actor)
+      })
+      return
+    }
+    this.#proposeConfChange(leader)
+  }
+
+  #proposeConfChange(leader: SimNode): void {
+    if (!leader.raft) return
     const voters = leader.raft.voters()
     const spare = [...this.#nodes.keys()].filter((id) => !voters.includes(id))
     const nodes = this.#cfg.nodes
@@ -942,6 +1226,20 @@ export class Simulation {
   #transfer(): void {
     const leader = this.#leader()
     if (!leader?.raft) return
+    if (leader.host) {
+      const host = leader.host
+      host.post(() => {
+        if (!host.actor.isLeader()) return
+        this.#transferFrom(leader)
+        host.loop.kick(host.actor)
+      })
+      return
+    }
+    this.#transferFrom(leader)
+  }
+
+  #transferFrom(leader: SimNode): void {
+    if (!leader.raft) return
     const target = this.#prng.pick(leader.raft.voters())
     const r = leader.raft.transferLeader(target)
     if (r.ok) this.stats.transfers++
@@ -960,14 +1258,47 @@ export class Simulation {
     this.#propose(target, ids)
   }
 
-  #propose(n: SimNode, ids: readonly number[]): boolean {
+  /**
+   * Hands `ids` to `n` as one proposal. A worker host takes it when its thread is free
+   * and answers through the actor's promise (`onRefused` if it refuses): true means only
+   * that it was handed over.
+   */
+  #propose(n: SimNode, ids: readonly number[], onRefused?: () => void): boolean {
     if (!n.raft) return false
+    if (n.host) {
+      this.#proposeToWorker(n, n.host, ids, onRefused)
+      return true
+    }
     const r = n.raft.propose(ids.map(encodeId))
     this.#log(() => `n${n.id} propose [${ids.join(',')}]: ${r.ok ? `at ${r.value.firstIndex}..${r.value.lastIndex} t${r.value.term}` : r.error.code}`)
     if (!r.ok) return false
     this.stats.proposed += ids.length
     for (const id of ids) this.#inFlight.set(id, n.id)
     return true
+  }
+
+  /** The client's side of GroupActor.propose: acknowledged once the promise says so and the answer has left the thread. */
+  #proposeToWorker(n: SimNode, host: WorkerHost, ids: readonly number[], onRefused?: () => void): void {
+    if (host.blocked(this.#now)) this.stats.workerArrivalsWhileBlocked++
+    host.post(() => {
+      const node = host.actor.node
+      const last = node.lastIndex
+      const answer = host.actor.propose(ids.map(encodeId))
+      if (node.lastIndex > last) {
+        this.#log(() => `n${n.id} propose [${ids.join(',')}]: at ${last + 1}..${node.lastIndex} t${node.term}`)
+        this.stats.proposed += ids.length
+      }
+      void answer.then((r) => {
+        if (r.ok) {
+          host.answer(() => {
+            for (const id of ids) this.#acked.add(id)
+          })
+          return
+        }
+        this.#log(() => `n${n.id} propose [${ids.join(',')}]: ${r.error.code}`)
+        onRefused?.()
+      })
+    })
   }
 
   #checkLogs(): void {

@@ -25,6 +25,12 @@ export function entryKey(e: Entry): number {
   return new DataView(e.data.buffer, e.data.byteOffset, 4).getUint32(0, false)
 }
 
+export interface StateMark {
+  readonly count: number
+  readonly index: number
+  readonly hash: number
+}
+
 export class SimStateMachine {
   ids: number[] = []
   readonly seen = new Set<number>()
@@ -42,6 +48,19 @@ export class SimStateMachine {
     this.ids.push(id)
     this.hash = hashStep(this.hash, id)
     return null
+  }
+
+  /** Where the state is now, for a later rollback to it. */
+  mark(): StateMark {
+    return { count: this.ids.length, index: this.index, hash: this.hash }
+  }
+
+  /** Back to `m` (what was applied since is undone): a crash struck before those applies happened. */
+  rollback(m: StateMark): void {
+    for (let k = m.count; k < this.ids.length; k++) this.seen.delete(this.ids[k]!)
+    this.ids.length = m.count
+    this.index = m.index
+    this.hash = m.hash
   }
 
   encode(): Uint8Array {

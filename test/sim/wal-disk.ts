@@ -24,7 +24,11 @@
  * inside each fdatasync would leave: a commit that is struck mid-way runs to completion
  * on the doomed machine, and the image of its last fdatasync is the disk the restarted
  * node finds (its write dropped, torn at a random byte, kept by the OS, or kept sector by
- * sector).
+ * sector). The `worker` host, whose commits run inside the production WorkerLoop, cannot
+ * re-run a commit on a doomed machine: there SimWalFs holds a successful fdatasync back
+ * instead (`holdSyncs`), while the simulated thread is blocked in it, so that a crash
+ * meanwhile finds its write still unsynced; the sync completes when the thread is free
+ * again, or at the next call that must come after it.
  *
  * Flips (`flip`) are aimed by reading the segments back with the WAL's own recovery
  * scan: `synced` hits a header or an acknowledged commit other than the newest one, and
@@ -98,6 +102,9 @@ export class SimWalFs implements WalFs {
   readonly #armed = new Map<ArmedOp, string>()
   #capture: CrashOptions | null = null
   #lastWrite: WriteSpan | null = null
+  #holding = false
+  /** A successful fdatasync held back, and the write it makes durable. */
+  #held: { readonly file: WalFile; readonly write: WriteSpan | null } | null = null
   /** With capture on: the disk a crash inside the latest fdatasync left, and that sync's write. */
   captured: { readonly fs: MemoryWalFs; readonly write: WriteSpan | null } | null = null
   /** Faults that fired, as `op:code`. */
@@ -124,6 +131,30 @@ export class SimWalFs implements WalFs {
     this.captured = null
   }
 
+  /**
+   * While on, a successful fdatasync is held back: it reports success at once, and the
+   * data becomes durable only at releaseHeldSync() or at the next call that must follow
+   * it (any call that changes the file system; reads and background preparation, which
+   * runs beside the syncing thread, do not). An armed sync fault is never held.
+   */
+  holdSyncs(on: boolean): void {
+    this.#holding = on
+  }
+
+  /** The held-back fdatasync's write (null: it had none), or undefined if none is held. */
+  get heldWrite(): WriteSpan | null | undefined {
+    return this.#held === null ? undefined : this.#held.write
+  }
+
+  /** The held-back fdatasync completes. */
+  releaseHeldSync(): void {
+    const h = this.#held
+    if (h === null) return
+    this.#held = null
+    const r = this.inner.datasync(h.file)
+    if (!r.ok) throw new Error(`a held-back fdatasync failed: ${r.error.code} ${r.error.message}`)
+  }
+
   #fire(op: ArmedOp): void {
     const code = this.#armed.get(op)
     if (code === undefined) return
@@ -134,6 +165,7 @@ export class SimWalFs implements WalFs {
   }
 
   create(path: string): FsResult<WalFile> {
+    this.releaseHeldSync()
     this.#fire('create')
     const r = this.inner.create(path)
     if (r.ok) this.#paths.set(r.value, path)
@@ -141,12 +173,14 @@ export class SimWalFs implements WalFs {
   }
 
   open(path: string): FsResult<WalFile> {
+    this.releaseHeldSync()
     const r = this.inner.open(path)
     if (r.ok) this.#paths.set(r.value, path)
     return r
   }
 
   writev(file: WalFile, buffers: readonly Uint8Array[], position: number): FsResult<number> {
+    this.releaseHeldSync()
     this.#fire('write')
     const r = this.inner.writev(file, buffers, position)
     if (r.ok) this.#lastWrite = { path: this.#paths.get(file) ?? '?', position, length: r.value }
@@ -158,7 +192,12 @@ export class SimWalFs implements WalFs {
   }
 
   datasync(file: WalFile): FsResult<void> {
+    this.releaseHeldSync()
     if (this.#capture !== null) this.captured = { fs: this.inner.crash(this.#capture), write: this.#lastWrite }
+    if (this.#holding && !this.#armed.has('sync')) {
+      this.#held = { file, write: this.#lastWrite }
+      return { ok: true, value: undefined }
+    }
     this.#fire('sync')
     return this.inner.datasync(file)
   }
@@ -168,6 +207,7 @@ export class SimWalFs implements WalFs {
   }
 
   close(file: WalFile): void {
+    this.releaseHeldSync()
     this.#paths.delete(file)
     this.inner.close(file)
   }
@@ -177,24 +217,29 @@ export class SimWalFs implements WalFs {
   }
 
   mkdirp(dir: string): FsResult<void> {
+    this.releaseHeldSync()
     return this.inner.mkdirp(dir)
   }
 
   rename(from: string, to: string): FsResult<void> {
+    this.releaseHeldSync()
     const r = this.inner.rename(from, to)
     if (r.ok && from.endsWith('.free')) this.#counters.walRecycled++
     return r
   }
 
   remove(path: string): FsResult<void> {
+    this.releaseHeldSync()
     return this.inner.remove(path)
   }
 
   removeDir(path: string): FsResult<void> {
+    this.releaseHeldSync()
     return this.inner.removeDir(path)
   }
 
   syncDir(dir: string): FsResult<void> {
+    this.releaseHeldSync()
     return this.inner.syncDir(dir)
   }
 
