@@ -20,15 +20,17 @@ function openWal(fs: MemoryWalFs) {
   return { r, seen }
 }
 
-describe('WAL host - the checker sees what the WAL cannot', () => {
-  it('an entry changed behind its checksum (a disk that lies) is reported, with the seed', async () => {
-    const r = await sweep({ first: 1, count: 20, nodes: 3, storage: 'wal', walFaults: { forgeEntries: true }, keepGoing: true })
-    // a forged entry that a later record replaces, or that the store already covers, is never served: not every run fails
-    expect(r.failures.length).toBeGreaterThanOrEqual(15)
-    for (const f of r.failures) expect(f.violation!.kind).toMatch(/log matching|durability|state machine safety/)
-    const story = await describeFailure(r.failures[0]!, 5, { storage: 'wal', walFaults: { forgeEntries: true } })
-    expect(story).toContain(`--seed ${r.failures[0]!.seed} --nodes 3 --storage wal --forge-entries`)
-  })
+describe('WAL hosts - the checker sees what the WAL cannot', () => {
+  for (const storage of ['wal', 'worker'] as const) {
+    it(`an entry changed behind its checksum (a disk that lies) is reported, with the seed (${storage})`, async () => {
+      const r = await sweep({ first: 1, count: 20, nodes: 3, storage, walFaults: { forgeEntries: true }, keepGoing: true })
+      // a forged entry that a later record replaces, or that the store already covers, is never served: not every run fails
+      expect(r.failures.length).toBeGreaterThanOrEqual(15)
+      for (const f of r.failures) expect(f.violation!.kind).toMatch(/log matching|durability|state machine safety/)
+      const story = await describeFailure(r.failures[0]!, 5, { storage, walFaults: { forgeEntries: true } })
+      expect(story).toContain(`--seed ${r.failures[0]!.seed} --nodes 3 --storage ${storage} --forge-entries`)
+    })
+  }
 })
 
 /**
