@@ -9,12 +9,18 @@
  * without one (which node does not produce for these calls) reads as EIO so the WAL
  * stops rather than retries.
  *
- * Imports node:fs, node:path, src/base and ./fs.
+ * Failpoints (failpoints.ts): only when RAFTMQ_FAILPOINTS arms `wal.datasync` does it
+ * remember which path each open file has, and fail the fdatasyncs named there; without
+ * it, datasync is the bare call.
+ *
+ * Imports node:fs, node:path, src/base, ./fs and ./failpoints.
  */
 import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmdirSync, unlinkSync, writevSync } from 'node:fs'
 import { open as openAsync, rename as renameAsyncFs } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { fail, ok } from '../../base/index.js'
+import { envFailpoints } from './failpoints.js'
+import type { Failpoints } from './failpoints.js'
 import { skipBytes } from './fs.js'
 import type { FsResult, WalFile, WalFs } from './fs.js'
 
@@ -32,12 +38,28 @@ function attempt<T>(f: () => T): FsResult<T> {
 }
 
 export class NodeWalFs implements WalFs {
+  /** Armed failpoints (null: none, the normal case), and the path of each open file, for them. */
+  readonly #failpoints: Failpoints | null
+  readonly #paths: Map<WalFile, string> | null
+
+  /** `failpoints`: default, this thread's from RAFTMQ_FAILPOINTS (none unless it is set). */
+  constructor(opts: { readonly failpoints?: Failpoints | null } = {}) {
+    const fp = opts.failpoints === undefined ? envFailpoints() : opts.failpoints
+    this.#failpoints = fp !== null && fp.armed('wal.datasync') ? fp : null
+    this.#paths = this.#failpoints === null ? null : new Map()
+  }
+
   create(path: string): FsResult<WalFile> {
-    return attempt(() => openSync(path, 'wx+'))
+    return this.#opened(path, attempt(() => openSync(path, 'wx+')))
   }
 
   open(path: string): FsResult<WalFile> {
-    return attempt(() => openSync(path, 'r+'))
+    return this.#opened(path, attempt(() => openSync(path, 'r+')))
+  }
+
+  #opened(path: string, r: FsResult<WalFile>): FsResult<WalFile> {
+    if (r.ok) this.#paths?.set(r.value, path)
+    return r
   }
 
   writev(file: WalFile, buffers: readonly Uint8Array[], position: number): FsResult<number> {
@@ -49,6 +71,10 @@ export class NodeWalFs implements WalFs {
   }
 
   datasync(file: WalFile): FsResult<void> {
+    if (this.#failpoints !== null) {
+      const injected = this.#failpoints.hit('wal.datasync', this.#paths!.get(file) ?? '')
+      if (injected !== null) return fail(injected.code, injected.message)
+    }
     return attempt(() => fdatasyncSync(file))
   }
 
@@ -57,6 +83,7 @@ export class NodeWalFs implements WalFs {
   }
 
   close(file: WalFile): void {
+    this.#paths?.delete(file)
     try {
       closeSync(file)
     } catch {
