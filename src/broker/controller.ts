@@ -15,6 +15,7 @@ import { MetadataStateMachine, encodeMetadataCommand } from '../controller/index
 import type { MetadataCommand, MetadataResult } from '../controller/index.js'
 import type { ActorLogger, ActorProposeError } from '../group/index.js'
 import { GroupRuntime, HostedGroup } from '../replica/index.js'
+import type { StorageTrouble } from '../replica/group-runtime.js'
 
 export const CONTROLLER_GROUP_ID = 0
 const CONTROLLER_SEGMENT_BYTES = 4 << 20
@@ -114,9 +115,11 @@ export class Controller {
     return { ok: true, value: r.value.results[0]! }
   }
 
-  async close(): Promise<void> {
+  /** Closes the group, its store and the main thread's WAL; resolves with what was wrong with them (empty: nothing). */
+  async close(): Promise<StorageTrouble[]> {
     await this.#group.close({ removed: false })
-    await this.#runtime.close()
+    const storage = await this.#runtime.close()
     this.#log.debug({ group: CONTROLLER_GROUP_ID }, 'controller closed')
+    return storage
   }
 }

@@ -30,6 +30,9 @@ import { packPost, unpackPost, ReplicaHost } from '../replica/index.js'
 import type { DataPort, ReplicaControl, ReplicaHostOptions, ReplicaSpec, WorkerReply, WorkerRequest } from '../replica/index.js'
 import type { ActorLogger } from '../group/index.js'
 
+/** What one worker (or the main thread's host, `workers: 0`) reported when it shut down. */
+export type WorkerShutdown = { readonly worker: number } & Awaited<ReturnType<ReplicaControl['shutdown']>>
+
 type Outgoing = WorkerRequest extends infer R ? (R extends { rid: number } ? Omit<R, 'rid'> : never) : never
 
 interface WorkerSlot {
@@ -225,19 +228,22 @@ export class GroupHost {
     }
   }
 
-  async stop(): Promise<void> {
+  /** Shuts every worker down (each closes its groups, their stores and its WAL); resolves with what each reported. */
+  async stop(): Promise<WorkerShutdown[]> {
     this.#stopping = true
-    await Promise.all(
-      this.#slots.map(async (s) => {
-        if (!s.exited) await s.control.shutdown()
+    const reports = await Promise.all(
+      this.#slots.map(async (s, worker): Promise<WorkerShutdown> => {
+        const report = s.exited ? { storage: [], closeErrors: ['the worker thread had exited before shutdown'] } : await s.control.shutdown()
         s.port.close()
         if (s.worker) {
           ;(s.control as Comlink.Remote<ReplicaControl>)[Comlink.releaseProxy]()
           await s.worker.terminate()
         }
+        return { worker, ...report }
       }),
     )
     for (const [rid, w] of this.#waiting) w.resolve({ rid, ok: false, error: { code: 'SHUTTING_DOWN', message: 'the node is shutting down' } })
     this.#waiting.clear()
+    return reports
   }
 }

@@ -2,15 +2,25 @@
  * A raftmq node: takes the data directory's lock, opens the controller group, starts
  * the worker threads and opens every partition group the metadata lists, then accepts
  * clients. `stop()` undoes it in reverse: stop accepting, let requests in flight finish,
- * close every group (its database included) and release the lock.
+ * close every group (its database included) and release the lock. `shutdown()` does the
+ * same and resolves with what was wrong with the storage by then (a full disk stalling a
+ * WAL, an I/O error that stopped a worker, something that could not be closed), logged
+ * as one line, "shut down after a storage failure", instead of "shut down cleanly";
+ * every store is closed either way. A node process (runNodeProcess) then exits 0, or 3
+ * with one stderr line naming the failure.
  *
- * Imports base, storage, group and ./ modules of the broker.
+ * Storage failpoints (src/storage/wal/failpoints.ts) armed through RAFTMQ_FAILPOINTS are
+ * checked before anything starts, and named in a warning when the node starts.
+ *
+ * Imports base, storage, replica (types), group and ./ modules of the broker.
  */
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { fail, ok } from '../base/index.js'
 import type { Result } from '../base/index.js'
 import { DataDir, NodeWalFs, recoverWals, removeGenerations } from '../storage/index.js'
+import { FAILPOINTS_ENV, Failpoints } from '../storage/wal/failpoints.js'
+import type { StorageTrouble } from '../replica/group-runtime.js'
 import type { Topic } from '../controller/index.js'
 import { CONTROLLER_GROUP_ID, Controller } from './controller.js'
 import { GroupHost } from './group-host.js'
@@ -28,12 +38,53 @@ export interface RunningNode {
   /** Durable WAL commits (each one write and one fdatasync) of every thread, and produce requests served, since start. */
   stats(): Promise<{ readonly walSyncs: number; readonly produceRequests: number }>
   stop(reason?: string): Promise<void>
+  /** `stop`, resolving with what was wrong with the storage by the end (both lists empty: a clean stop). */
+  shutdown(reason?: string): Promise<StopReport>
 }
 
-export type StartError = 'DATA_DIR' | 'LISTEN' | 'CONTROLLER' | 'STORAGE'
+/** What was wrong with the node's storage when it stopped: both empty after a clean run. */
+export interface StopReport {
+  /** Write-ahead logs that refused writes at the end, by thread (`worker 0`, `controller`). */
+  readonly storage: ReadonlyArray<{ readonly where: string } & StorageTrouble>
+  /** What could not be closed, and why (everything else was closed all the same). */
+  readonly closeErrors: readonly string[]
+}
+
+/**
+ * The exit code of a node process that stopped after a storage failure, or without
+ * closing everything (0: stopped cleanly; 1: could not start).
+ */
+export const EXIT_STORAGE_FAILURE = 3
+
+/**
+ * One line for a stop that was not clean: the code (STORAGE_FAILED before STORAGE_FULL;
+ * null when only something failed to close) and what happened where, with what to do;
+ * null for a clean stop.
+ */
+export function stopFailure(report: StopReport): { readonly code: 'STORAGE_FAILED' | 'STORAGE_FULL' | null; readonly line: string } | null {
+  const failed = report.storage.filter((s) => s.code === 'STORAGE_FAILED')
+  const full = report.storage.filter((s) => s.code === 'STORAGE_FULL')
+  const where = (list: typeof report.storage): string => list.map((s) => `${s.where}: ${s.message}`).join('; ')
+  const notClosed = report.closeErrors.length > 0 ? `; not closed: ${report.closeErrors.join('; ')}` : ''
+  if (failed.length > 0) {
+    return { code: 'STORAGE_FAILED', line: `after a storage failure (${where(failed)})${full.length > 0 ? `; the disk was also full (${where(full)})` : ''}${notClosed}; acknowledged messages are in the write-ahead log: restart once the disk is fixed` }
+  }
+  if (full.length > 0) {
+    return { code: 'STORAGE_FULL', line: `while the disk was full (${where(full)})${notClosed}; writes waiting for space were not acknowledged, nothing acknowledged is lost: free space and start again` }
+  }
+  if (report.closeErrors.length > 0) return { code: null, line: `without closing everything (${report.closeErrors.join('; ')})` }
+  return null
+}
+
+export type StartError = 'CONFIG' | 'DATA_DIR' | 'LISTEN' | 'CONTROLLER' | 'STORAGE'
 
 export async function startNode(config: BrokerConfig): Promise<Result<RunningNode, StartError>> {
   const log = pino({ level: config.logLevel, base: { node: config.nodeId } })
+  const failpoints = Failpoints.fromEnv()
+  if (!failpoints.ok) return fail('CONFIG', failpoints.error.message)
+  if (failpoints.value !== null) {
+    log.warn({ env: FAILPOINTS_ENV, failpoints: failpoints.value.describe() }, `failpoints armed (${FAILPOINTS_ENV}): storage faults are injected on purpose; for tests only`)
+  }
   if (await DataDir.releaseBallastIfFull(config.dataDir, config.ballastMb << 20).catch(() => false)) {
     log.warn({ dataDir: config.dataDir, ballastMb: config.ballastMb }, 'the disk is full: released the ballast so the node can start and serve reads; writes are refused with STORAGE_FULL until space is freed')
   }
@@ -44,11 +95,29 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
   let controller: Controller | null = null
   let groups: GroupHost | null = null
   const codecs = new CodecPool()
-  const undo = async (): Promise<void> => {
-    await groups?.stop()
-    await codecs.close()
-    await controller?.close()
-    await dir.close()
+  // every step runs whatever the ones before it did, so every store and the lock are closed
+  const undo = async (): Promise<StopReport> => {
+    const storage: Array<{ where: string } & StorageTrouble> = []
+    const closeErrors: string[] = []
+    const step = async (what: string, f: () => Promise<void>): Promise<void> => {
+      try {
+        await f()
+      } catch (err) {
+        closeErrors.push(`${what}: ${err instanceof Error ? err.message : String(err)}`)
+      }
+    }
+    await step('workers', async () => {
+      for (const w of (await groups?.stop()) ?? []) {
+        for (const t of w.storage) storage.push({ where: `worker ${w.worker}`, ...t })
+        closeErrors.push(...w.closeErrors.map((e) => `worker ${w.worker}: ${e}`))
+      }
+    })
+    await step('codec pool', () => codecs.close())
+    await step('controller', async () => {
+      for (const t of (await controller?.close()) ?? []) storage.push({ where: 'controller', ...t })
+    })
+    await step('data directory', () => dir.close())
+    return { storage, closeErrors }
   }
   try {
     await dir.ensureBallast(config.ballastMb << 20)
@@ -153,7 +222,21 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
       { listen: `${address.host}:${address.port}`, dataDir: config.dataDir, workers: config.workers, topics: controller.metadata.topics.size },
       'raftmq node started',
     )
-    let stopped: Promise<void> | null = null
+    let stopped: Promise<StopReport> | null = null
+    const shutdown = (reason = 'stop'): Promise<StopReport> => {
+      stopped ??= (async () => {
+        log.info({ reason }, 'shutting down: no new connections, finishing requests in flight')
+        await server.close(config.shutdownTimeoutMs)
+        clearInterval(tick)
+        const report = await undo()
+        const failure = stopFailure(report)
+        if (failure === null) log.info({}, 'shut down cleanly')
+        else log.error({ reason, code: failure.code, storage: report.storage, closeErrors: report.closeErrors, why: failure.line }, failure.code === null ? 'shut down without closing everything' : 'shut down after a storage failure')
+        log.flush()
+        return report
+      })()
+      return stopped
+    }
     return ok({
       config,
       address,
@@ -161,17 +244,10 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
       async stats() {
         return { walSyncs: (await groups!.syncs()) + controller!.syncs, produceRequests: counters.produceRequests }
       },
-      stop(reason = 'stop'): Promise<void> {
-        stopped ??= (async () => {
-          log.info({ reason }, 'shutting down: no new connections, finishing requests in flight')
-          await server.close(config.shutdownTimeoutMs)
-          clearInterval(tick)
-          await undo()
-          log.info({}, 'shut down cleanly')
-          log.flush()
-        })()
-        return stopped
+      async stop(reason?: string): Promise<void> {
+        await shutdown(reason)
       },
+      shutdown,
     })
   } catch (err) {
     await undo().catch(() => {})
@@ -180,9 +256,11 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
 }
 
 /**
- * What a process that is a node does: start it, then stop it cleanly on the first
- * SIGINT or SIGTERM and exit 0. A node that cannot start is reported on stderr with
- * `prefix` and the process exits 1.
+ * What a process that is a node does: start it, then stop it on the first SIGINT or
+ * SIGTERM and exit 0; or, when its storage had failed (stopFailure), write one line
+ * `<prefix>: STORAGE_FAILED|STORAGE_FULL: stopped on SIGTERM ...` on stderr and exit
+ * EXIT_STORAGE_FAILURE (3). A node that cannot start is reported on stderr with
+ * `prefix` and the process exits 1, as it does if shutting down throws (a bug).
  */
 export async function runNodeProcess(config: BrokerConfig, prefix: string): Promise<void> {
   const node = await startNode(config)
@@ -194,7 +272,18 @@ export async function runNodeProcess(config: BrokerConfig, prefix: string): Prom
   const stop = (signal: string): void => {
     if (stopping) return
     stopping = true
-    void node.value.stop(signal).then(() => process.exit(0))
+    node.value.shutdown(signal).then(
+      (report) => {
+        const failure = stopFailure(report)
+        if (failure === null) process.exit(0)
+        process.stderr.write(`${prefix}: ${failure.code === null ? '' : `${failure.code}: `}stopped on ${signal} ${failure.line}\n`)
+        process.exit(EXIT_STORAGE_FAILURE)
+      },
+      (err: unknown) => {
+        process.stderr.write(`${prefix}: shutting down failed: ${err instanceof Error ? err.message : String(err)}\n`)
+        process.exit(1)
+      },
+    )
   }
   // the benchmarks ask a node in another process what it counted (fsyncs per request)
   process.on('SIGUSR2', () => {

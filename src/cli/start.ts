@@ -3,6 +3,11 @@
  * file > defaults), starts a node and keeps it running until SIGINT or SIGTERM, then
  * shuts it down cleanly (stop accepting, finish requests in flight, close databases).
  *
+ * Exit codes: 0 stopped cleanly; 1 it could not start (one line on stderr); 2 bad usage;
+ * 3 it stopped after a storage failure (a full disk, an I/O error) or without closing
+ * everything: one line `raftmq: STORAGE_FULL|STORAGE_FAILED: stopped on SIGTERM ...` on
+ * stderr says what and where (src/broker/node.ts runNodeProcess).
+ *
  * Imports broker only.
  */
 import { readFileSync } from 'node:fs'
@@ -14,6 +19,11 @@ export function startCommand(): Command {
   const cmd = new Command('start')
     .description('start a node (single node by default: data in ./data, clients on 127.0.0.1:7070)')
     .addOption(new Option('-c, --config <file>', 'JSON file with settings (keys as below, camelCase)').env('RAFTMQ_CONFIG'))
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 stopped cleanly (SIGINT, SIGTERM); 1 could not start; 2 bad usage;\n' +
+        '3 stopped after a storage failure (STORAGE_FULL, STORAGE_FAILED), named on stderr.\n',
+    )
   for (const s of settings) cmd.addOption(new Option(s.flag, s.help).env(s.env).default(s.default))
   cmd.action(async (opts: Record<string, unknown>) => {
     const raw: RawConfig = {}

@@ -20,6 +20,12 @@ import type { WalFs, WalOpenError } from '../storage/index.js'
 import { WorkerLoop } from '../group/index.js'
 import type { ActorLogger, LoopEngine } from '../group/index.js'
 
+/** What was wrong with a thread's storage: its WAL refused writes, or a group's store could not be written. */
+export interface StorageTrouble {
+  readonly code: 'STORAGE_FULL' | 'STORAGE_FAILED'
+  readonly message: string
+}
+
 /** A hosted group, as retirement sees it. */
 export interface RuntimeGroup {
   /** Writes and syncs the group's store as of now; resolves with the applied index it holds. */
@@ -43,6 +49,8 @@ export class GroupRuntime {
   readonly #log: ActorLogger
   readonly #groups = new Map<number, RuntimeGroup>()
   readonly #checkpointing = new Map<number, Promise<boolean>>()
+  /** Groups whose last checkpoint could not write their store, and why (reported at close). */
+  readonly #checkpointFailures = new Map<number, StorageTrouble>()
   readonly #sealedMax: number
   #retiring: Promise<void> | null = null
   #retiredThrough = 0
@@ -56,6 +64,10 @@ export class GroupRuntime {
     const loopEngine: LoopEngine = {
       stage: (group: number, rd: Ready) => engine.stage(group, rd),
       commit: () => {
+        // a turn the disk refused is retried on a timer, which may fire after close: the WAL
+        // is gone then, and what that turn held was never acknowledged (its proposals failed
+        // when their groups stopped), so it stays refused rather than reach a closed WAL
+        if (this.#closed) return { ok: false, error: { code: 'FULL', message: 'the write-ahead log is closed' } }
         const r = engine.commit()
         if (r.ok) {
           this.#maybeRetire()
@@ -94,6 +106,7 @@ export class GroupRuntime {
   unhost(id: number, opts: { readonly removed: boolean }): void {
     this.#groups.delete(id)
     if (opts.removed) {
+      this.#checkpointFailures.delete(id)
       this.engine.removeGroup(id)
       this.engine.commit()
     }
@@ -158,20 +171,34 @@ export class GroupRuntime {
     const r = await g.checkpoint()
     if (!r.ok) {
       this.engine.checkpointFailed(id)
+      this.#checkpointFailures.set(id, { code: r.error.code === 'STORE_FULL' ? 'STORAGE_FULL' : 'STORAGE_FAILED', message: `group ${id}: its state could not be written to its store: ${r.error.message}` })
       this.#log.warn({ group: id, err: r.error }, 'checkpoint failed: the WAL segments it needs stay until the next try')
       return false
     }
+    this.#checkpointFailures.delete(id)
     this.engine.checkpointed(id, r.value)
     return commit ? this.engine.commit().ok : true
   }
 
-  /** Waits for a retirement round in flight and closes the WAL. */
-  async close(): Promise<void> {
+  /**
+   * Waits for a retirement round in flight and closes the WAL (close the groups first).
+   * Resolves with what was wrong with the storage at the end, empty when nothing was: why
+   * the loop refused writes (STORAGE_FULL: the disk was full; STORAGE_FAILED: an I/O
+   * error stopped every group) or why the last commit failed, and the groups whose last
+   * checkpoint (the one at close, normally) could not write their store.
+   */
+  async close(): Promise<StorageTrouble[]> {
     this.#closed = true
     while (this.#retiring) await this.#retiring
-    this.engine.commit()
+    const last = this.engine.commit()
     this.engine.wal.close()
     // background segment preparation must stop before the directory is opened again
     await this.engine.wal.settled()
+    const troubles: StorageTrouble[] = []
+    const blocked = this.loop.blocked
+    if (blocked) troubles.push({ code: blocked.code, message: blocked.message })
+    else if (!last.ok) troubles.push({ code: last.error.code === 'WAL_FULL' ? 'STORAGE_FULL' : 'STORAGE_FAILED', message: last.error.message })
+    troubles.push(...this.#checkpointFailures.values())
+    return troubles
   }
 }

@@ -15,6 +15,7 @@ import { GroupStore, NodeWalFs } from '../storage/index.js'
 import type { WalFs } from '../storage/index.js'
 import type { ActorLogger } from '../group/index.js'
 import { GroupRuntime } from './group-runtime.js'
+import type { StorageTrouble } from './group-runtime.js'
 import { PartitionReplica } from './partition-replica.js'
 import type { ReplicaSpec } from './partition-replica.js'
 import { packPost, unpackPost } from './worker-messages.js'
@@ -28,9 +29,18 @@ export interface ReplicaControl {
   open(spec: ReplicaSpec): Promise<string | null>
   /** `removeData`: the topic is gone: its records leave the WAL's care and its directory is deleted. */
   close(groupId: number, removeData: boolean): Promise<void>
-  shutdown(): Promise<void>
+  /** Stops every group, closes every store and the WAL; resolves with what was wrong with the storage. */
+  shutdown(): Promise<ShutdownReport>
   /** Durable WAL commits (one write + one fdatasync each) since start. */
   syncs(): Promise<number>
+}
+
+/** What a worker's storage looked like when it shut down. */
+export interface ShutdownReport {
+  /** Why its WAL refused writes at the end (the disk full, or failed), and stores that could not be written at close. */
+  readonly storage: readonly StorageTrouble[]
+  /** Groups whose close threw, with why (the others were closed all the same). */
+  readonly closeErrors: readonly string[]
 }
 
 export interface ReplicaHostOptions {
@@ -127,13 +137,23 @@ export class ReplicaHost implements ReplicaControl {
     if (removeData) await rm(r.spec.dir, { recursive: true, force: true })
   }
 
-  async shutdown(): Promise<void> {
+  async shutdown(): Promise<ShutdownReport> {
     clearInterval(this.#ticker)
     clearInterval(this.#retention)
     for (const cancel of this.#cancels.values()) cancel()
-    await Promise.all([...this.#replicas.keys()].map((gid) => this.close(gid, false)))
-    await this.#runtime.close()
+    // one group's close failing must not leave the others' stores open
+    const gids = [...this.#replicas.keys()]
+    const closed = await Promise.allSettled(gids.map((gid) => this.close(gid, false)))
+    const closeErrors: string[] = []
+    closed.forEach((r, i) => {
+      if (r.status === 'fulfilled') return
+      const why = r.reason instanceof Error ? r.reason.message : String(r.reason)
+      this.#log.error({ group: gids[i], err: why }, 'closing the group failed')
+      closeErrors.push(`group ${gids[i]}: ${why}`)
+    })
+    const storage = await this.#runtime.close()
     this.#flush()
+    return { storage, closeErrors }
   }
 
   #onRequests(bytes: Uint8Array): void {
