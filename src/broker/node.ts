@@ -260,8 +260,13 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
  * SIGTERM and exit 0; or, when its storage had failed (stopFailure), write one line
  * `<prefix>: STORAGE_FAILED|STORAGE_FULL: stopped on SIGTERM ...` on stderr and exit
  * EXIT_STORAGE_FAILURE (3). A node that cannot start is reported on stderr with
- * `prefix` and the process exits 1, as it does if shutting down throws (a bug).
+ * `prefix` and the process exits 1, as it does if shutting down throws (a bug). A second
+ * signal, or a shutdown still unfinished SHUTDOWN_GRACE_MS after the requests' shutdown
+ * timeout, exits 3 at once with a line saying so.
  */
+/** How long closing may take after the requests in flight have had their shutdown timeout. */
+const SHUTDOWN_GRACE_MS = 30_000
+
 export async function runNodeProcess(config: BrokerConfig, prefix: string): Promise<void> {
   const node = await startNode(config)
   if (!node.ok) {
@@ -270,8 +275,18 @@ export async function runNodeProcess(config: BrokerConfig, prefix: string): Prom
   }
   let stopping = false
   const stop = (signal: string): void => {
-    if (stopping) return
+    if (stopping) {
+      // a second signal: the operator will not wait; acknowledged data is in the synced WAL either way
+      process.stderr.write(`${prefix}: ${signal} again: exiting now, before every store is closed (nothing acknowledged is lost; the next start replays the write-ahead log)\n`)
+      process.exit(EXIT_STORAGE_FAILURE)
+    }
     stopping = true
+    // a close that hangs (a dead disk) must not keep the process forever
+    const deadlineMs = config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS
+    setTimeout(() => {
+      process.stderr.write(`${prefix}: shutdown did not finish within ${Math.round(deadlineMs / 1000)} s (a store or worker did not close: a hung disk?); exiting without closing everything (nothing acknowledged is lost)\n`)
+      process.exit(EXIT_STORAGE_FAILURE)
+    }, deadlineMs).unref()
     node.value.shutdown(signal).then(
       (report) => {
         const failure = stopFailure(report)

@@ -22,7 +22,8 @@ export function startCommand(): Command {
     .addHelpText(
       'after',
       '\nExit codes: 0 stopped cleanly (SIGINT, SIGTERM); 1 could not start; 2 bad usage;\n' +
-        '3 stopped after a storage failure (STORAGE_FULL, STORAGE_FAILED), named on stderr.\n',
+        '3 stopped after a storage failure (STORAGE_FULL, STORAGE_FAILED), named on stderr,\n' +
+        '  or by a second signal, or when closing had not finished 30 s after --shutdown-timeout-ms.\n',
     )
   for (const s of settings) cmd.addOption(new Option(s.flag, s.help).env(s.env).default(s.default))
   cmd.action(async (opts: Record<string, unknown>) => {

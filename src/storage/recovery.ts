@@ -110,7 +110,7 @@ export async function recoverWals(opts: {
       wal.close()
       if (report.tornBytesDropped > 0) {
         torn += report.tornBytesDropped
-        log.warn({ wal: dir, bytes: report.tornBytesDropped }, 'dropped the torn tail of a write-ahead log (a write the crash interrupted, never acknowledged)')
+        log.warn({ wal: dir, bytes: report.tornBytesDropped }, 'dropped the torn tail of a write-ahead log (a write a crash or a full disk interrupted, never acknowledged)')
       }
       if (bad !== null) return fail('WAL_CORRUPT', `write-ahead log ${dir}: ${bad}`)
     }

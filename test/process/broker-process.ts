@@ -164,6 +164,23 @@ export class BrokerProcess {
     return child.exitCode
   }
 
+  /** Sends `sig` and returns at once. */
+  signal(sig: NodeJS.Signals): void {
+    if (this.running) this.#child!.kill(sig)
+  }
+
+  /** Waits up to `ms` for the process to exit; its exit code, or undefined if it is still running. */
+  async exited(ms: number): Promise<number | null | undefined> {
+    const child = this.#child
+    if (!child) return null
+    let timer: NodeJS.Timeout | undefined
+    const done = await Promise.race([this.#exited.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)))])
+    clearTimeout(timer)
+    if (!done) return undefined
+    this.#child = null
+    return child.exitCode
+  }
+
   async close(): Promise<void> {
     await this.kill()
     await new Promise<void>((resolve) => this.#log.end(() => resolve()))

@@ -356,3 +356,65 @@ describe('process - RAFTMQ_FAILPOINTS it cannot read', () => {
     expect(output(broker).stderr).toEqual(['raftmq: RAFTMQ_FAILPOINTS="wal.fsync:error=EIO": unknown failpoint "wal.fsync" (known: wal.datasync)'])
   })
 })
+
+/**
+ * A node whose only worker hangs in an fdatasync (failpoint wal.datasync:hang): a produce
+ * stays in flight, so a SIGTERM's shutdown waits. Returns the broker, the client and the
+ * ledger, once a produce has been seen hanging.
+ */
+async function hungNode(workDir: string, shutdownTimeoutMs: number) {
+  const broker = new BrokerProcess({
+    dataDir: join(workDir, 'data'),
+    port: await freePort(),
+    logFile: join(workDir, 'broker.log'),
+    args: ['--workers', '1', '--ballast-mb', '0', '--shutdown-timeout-ms', String(shutdownTimeoutMs)],
+  })
+  cleanups.push(() => broker.close())
+  process.env.RAFTMQ_FAILPOINTS = 'wal.datasync:hang=120000,after=12,path=/w0/'
+  try {
+    await broker.start()
+  } finally {
+    delete process.env.RAFTMQ_FAILPOINTS
+  }
+  const client = new Client({ brokers: [broker.address], requestTimeoutMs: 150_000 })
+  cleanups.push(() => client.close())
+  await client.admin().createTopic({ name: TOPIC, partitions: 1 })
+  const ledger = new Ledger()
+  const producer = client.producer({ retries: 0 })
+  for (let i = 0; i < 100; i++) {
+    const sent = ledger.sendBatch(producer, 2, 100)
+    const answered = await Promise.race([sent.then(() => true), sleep(2_000).then(() => false)])
+    if (!answered) return { broker, client, ledger }
+  }
+  throw new Error(`no produce hung in 100 tries: ${broker.tail()}`)
+}
+
+describe('process - a shutdown that cannot finish', () => {
+  it('a second signal exits 3 at once, saying so, while the first shutdown still waits; a restart holds everything acknowledged', async () => {
+    const workDir = await mkdtemp(join(tmpdir(), 'raftmq-shutdown-twice-'))
+    cleanups.push(() => rm(workDir, { recursive: true, force: true }))
+    const { broker, ledger } = await hungNode(workDir, 60_000)
+    expect(ledger.acked.length).toBeGreaterThan(0)
+    broker.signal('SIGTERM')
+    expect(await broker.exited(1_000), 'the first SIGTERM waits for the hung produce').toBeUndefined()
+    broker.signal('SIGTERM')
+    expect(await broker.exited(10_000), broker.tail()).toBe(EXIT_STORAGE)
+    expect(output(broker).stderr.filter((l) => l.startsWith('raftmq: ')), broker.tail()).toEqual([expect.stringMatching(/^raftmq: SIGTERM again: exiting now, before every store is closed/)])
+    await broker.start()
+    const client = new Client({ brokers: [broker.address], requestTimeoutMs: 10_000 })
+    cleanups.push(() => client.close())
+    expect(await checkAfterRestart(client, ledger)).toEqual([])
+    expect(await terminate(broker), broker.tail()).toBe(0)
+  }, 60_000)
+
+  it('one that has not finished 30 s after --shutdown-timeout-ms exits 3 by itself, saying so', async () => {
+    const workDir = await mkdtemp(join(tmpdir(), 'raftmq-shutdown-hung-'))
+    cleanups.push(() => rm(workDir, { recursive: true, force: true }))
+    const { broker } = await hungNode(workDir, 1_000)
+    broker.signal('SIGTERM')
+    // 1 s for the requests in flight, then closing hangs on the blocked worker until the 30 s grace runs out
+    expect(await broker.exited(28_000), 'still closing before the deadline').toBeUndefined()
+    expect(await broker.exited(15_000), broker.tail()).toBe(EXIT_STORAGE)
+    expect(output(broker).stderr.filter((l) => l.startsWith('raftmq: ')), broker.tail()).toEqual([expect.stringMatching(/^raftmq: shutdown did not finish within 31 s/)])
+  }, 90_000)
+})

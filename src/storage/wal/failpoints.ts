@@ -9,7 +9,10 @@
  *   RAFTMQ_FAILPOINTS='wal.datasync:error=EIO,after=5,path=/w0/'
  *
  * A spec is one or more `point:option,option...` separated by `;`. Options:
- *   error=<ERRNO>  required: the errno code the call fails with (EIO, ENOSPC, ...)
+ *   error=<ERRNO>  the errno code the call fails with (EIO, ENOSPC, ...)
+ *   hang=<ms>      the call first blocks its thread that long (a disk that stops
+ *                  answering); then it fails with error=, or goes on if none is given.
+ *                  At least one of error= and hang= is required
  *   after=<n>      that many matching calls succeed first (default 0); every later one
  *                  fails: a disk that failed stays failed
  *   path=<text>    only calls on files whose path contains <text> (default: every file)
@@ -46,8 +49,10 @@ export type FailpointName = (typeof failpointNames)[number]
 
 export interface Failpoint {
   readonly name: FailpointName
-  /** The errno code the call fails with. */
-  readonly error: string
+  /** The errno code the call fails with (null: it goes on, after hanging). */
+  readonly error: string | null
+  /** How long the call blocks its thread first (0: not at all). */
+  readonly hangMs: number
   /** Matching calls that succeed before the first failure. */
   readonly after: number
   /** Only files whose path contains this (null: every file). */
@@ -66,6 +71,7 @@ export function parseFailpoints(spec: string): Result<Failpoint[], 'INVALID_FAIL
     if (points.some((p) => p.name === name)) return bad(`failpoint ${name} is given twice`)
     let error: string | null = null
     let after = 0
+    let hangMs = 0
     let path: string | null = null
     for (const opt of colon < 0 ? [] : term.slice(colon + 1).split(',')) {
       const eq = opt.indexOf('=')
@@ -73,11 +79,12 @@ export function parseFailpoints(spec: string): Result<Failpoint[], 'INVALID_FAIL
       const value = eq < 0 ? '' : opt.slice(eq + 1).trim()
       if (key === 'error' && /^E[A-Z0-9]+$/.test(value)) error = value
       else if (key === 'after' && /^\d+$/.test(value) && Number.isSafeInteger(Number(value))) after = Number(value)
+      else if (key === 'hang' && /^\d+$/.test(value) && Number(value) <= 3_600_000) hangMs = Number(value)
       else if (key === 'path' && value !== '') path = value
-      else return bad(`${name}: cannot read option "${opt.trim()}" (error=<ERRNO>, after=<n>, path=<text>)`)
+      else return bad(`${name}: cannot read option "${opt.trim()}" (error=<ERRNO>, hang=<ms>, after=<n>, path=<text>)`)
     }
-    if (error === null) return bad(`${name}: error=<ERRNO> is required`)
-    points.push({ name: name as FailpointName, error, after, path })
+    if (error === null && hangMs === 0) return bad(`${name}: error=<ERRNO> or hang=<ms> is required`)
+    points.push({ name: name as FailpointName, error, hangMs, after, path })
   }
   return ok(points)
 }
@@ -117,6 +124,8 @@ export class Failpoints {
     const n = (this.#calls.get(name) ?? 0) + 1
     this.#calls.set(name, n)
     if (n <= p.after) return null
+    if (p.hangMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, p.hangMs)
+    if (p.error === null) return null
     return { code: p.error, message: `injected by failpoint ${name} (its call ${n} on a matching file; ${FAILPOINTS_ENV})` }
   }
 
@@ -127,7 +136,7 @@ export class Failpoints {
 
   /** One line for logs: what is armed. */
   describe(): string {
-    return this.points.map((p) => `${p.name}: error=${p.error},after=${p.after}${p.path === null ? '' : `,path=${p.path}`}`).join('; ')
+    return this.points.map((p) => `${p.name}: ${p.error === null ? '' : `error=${p.error},`}${p.hangMs > 0 ? `hang=${p.hangMs},` : ''}after=${p.after}${p.path === null ? '' : `,path=${p.path}`}`).join('; ')
   }
 }
 

@@ -19,8 +19,9 @@ async function temp(): Promise<string> {
 
 describe('wal failpoints - RAFTMQ_FAILPOINTS', () => {
   it('reads a spec: the point, its errno, how many calls pass first and which paths it applies to', () => {
-    expect(parseFailpoints('wal.datasync:error=EIO,after=5,path=/w0/')).toEqual({ ok: true, value: [{ name: 'wal.datasync', error: 'EIO', after: 5, path: '/w0/' }] })
-    expect(parseFailpoints(' wal.datasync : error=ENOSPC ; ')).toEqual({ ok: true, value: [{ name: 'wal.datasync', error: 'ENOSPC', after: 0, path: null }] })
+    expect(parseFailpoints('wal.datasync:error=EIO,after=5,path=/w0/')).toEqual({ ok: true, value: [{ name: 'wal.datasync', error: 'EIO', hangMs: 0, after: 5, path: '/w0/' }] })
+    expect(parseFailpoints(' wal.datasync : error=ENOSPC ; ')).toEqual({ ok: true, value: [{ name: 'wal.datasync', error: 'ENOSPC', hangMs: 0, after: 0, path: null }] })
+    expect(parseFailpoints('wal.datasync:hang=250,after=2')).toEqual({ ok: true, value: [{ name: 'wal.datasync', error: null, hangMs: 250, after: 2, path: null }] })
     expect(parseFailpoints('')).toEqual({ ok: true, value: [] })
   })
 
@@ -30,7 +31,8 @@ describe('wal failpoints - RAFTMQ_FAILPOINTS', () => {
       return r.ok ? 'accepted' : r.error.message
     }
     expect(why('wal.fsync:error=EIO')).toMatch(/^RAFTMQ_FAILPOINTS="wal.fsync:error=EIO": unknown failpoint "wal.fsync" \(known: wal.datasync\)/)
-    expect(why('wal.datasync')).toMatch(/error=<ERRNO> is required/)
+    expect(why('wal.datasync')).toMatch(/error=<ERRNO> or hang=<ms> is required/)
+    expect(why('wal.datasync:hang=soon')).toMatch(/cannot read option "hang=soon"/)
     expect(why('wal.datasync:error=eio')).toMatch(/cannot read option "error=eio"/)
     expect(why('wal.datasync:error=EIO,after=-1')).toMatch(/cannot read option "after=-1"/)
     expect(why('wal.datasync:error=EIO,when=3')).toMatch(/cannot read option "when=3"/)
@@ -46,7 +48,7 @@ describe('wal failpoints - RAFTMQ_FAILPOINTS', () => {
   })
 
   it('counts only the calls on matching paths, lets `after` of them pass, and fails every later one', () => {
-    const fp = new Failpoints([{ name: 'wal.datasync', error: 'EIO', after: 2, path: '/w0/' }])
+    const fp = new Failpoints([{ name: 'wal.datasync', error: 'EIO', hangMs: 0, after: 2, path: '/w0/' }])
     expect(fp.hit('wal.datasync', '/d/wal/1/w1/0000000001.wal')).toBeNull()
     expect(fp.hit('wal.datasync', '/d/wal/1/w0/0000000001.wal')).toBeNull()
     expect(fp.hit('wal.datasync', '/d/wal/1/main/0000000001.wal')).toBeNull()
@@ -54,6 +56,14 @@ describe('wal failpoints - RAFTMQ_FAILPOINTS', () => {
     expect(fp.hit('wal.datasync', '/d/wal/1/w0/0000000002.wal')).toEqual({ code: 'EIO', message: expect.stringMatching(/injected by failpoint wal.datasync \(its call 3 /) })
     expect(fp.hit('wal.datasync', '/d/wal/1/w0/0000000002.wal')?.code).toBe('EIO')
     expect(fp.hit('wal.datasync', '/d/wal/1/w1/0000000001.wal')).toBeNull()
+  })
+
+  it('hang= blocks the calling thread that long, then lets the call go on (or fail, with error=)', () => {
+    const fp = new Failpoints([{ name: 'wal.datasync', error: null, hangMs: 150, after: 1, path: null }])
+    expect(fp.hit('wal.datasync', '/w0/1.wal')).toBeNull() // `after`: let through
+    const t = performance.now()
+    expect(fp.hit('wal.datasync', '/w0/1.wal')).toBeNull()
+    expect(performance.now() - t).toBeGreaterThanOrEqual(145)
   })
 
   it('NodeWalFs: a WAL whose second commit meets the point stops with WAL_IO naming it; without one, the same commits succeed', async () => {
