@@ -1,83 +1,95 @@
 /**
  * The commands a partition's Raft entries carry, and their binary encoding.
  *
- * Wire grammar (all integers big-endian; byte 0 is the command type):
+ * Wire grammar, command format 2 (all integers big-endian; byte 0 is the command type):
  *
- *   produce  [0x01][flags u8][recordCount u32][producerId i64][producerEpoch i16]
- *            [baseSequence i32][maxTimestamp i64][RecordBatch v2 bytes …]
- *            flags: bit 0 atomic, bit 1 single-message path; other bits must be 0.
+ *   produce  [0x04][flags u8][RecordBatch v2 bytes …]
+ *            flags: bit 0 atomic; other bits must be 0.
  *   cleanup  [0x02][logStartOffset i64]
  *   expire   [0x03][idleBefore i64]
  *            forgets the idempotence state of every producer whose last batch's
  *            maxTimestamp is below idleBefore (ms); the leader proposes it, as it does
  *            cleanup, because apply has no clock.
  *
- * DESIGN.md §3's `produce_message` and `produce_batch` are the one produce command, with
- * the single-message flag set or not (`kind` names which). The leader validates the batch
- * (CRC, sizes, compression) and copies the header fields above out of it before
- * proposing, so applying never parses the batch: the RecordBatch is opaque here and
- * `batchOf` hands it back as a view, without a copy.
+ * A produce command repeats nothing of the batch it carries: record count, producer id,
+ * epoch, base sequence and max timestamp live in the batch header alone, and decoding
+ * reads them from there (./batch-header, the one reader of them on this side), so a
+ * batch the leader re-framed can never be applied with the facts of the batch it came
+ * from. What is the command's own stays in it: `atomic`, what the request asked for (the
+ * leader has already applied it to per-record errors; apply stores a batch whole either
+ * way). DESIGN.md §3's `produce_message` and `produce_batch` are this one command: a
+ * single message is a batch whose header says one record.
  *
- * A fixed binary header rather than msgpackr (which DESIGN.md §3 suggested): the produce
- * path is the hot one, the header is 28 bytes of fixed fields, the batch follows with no
- * framing, and src/partition stays free of npm imports.
+ * Format 1 (type 0x01) is still read, never written: [0x01][flags u8: bit 0 atomic, bit 1
+ * single message][recordCount u32][producerId i64][producerEpoch i16][baseSequence i32]
+ * [maxTimestamp i64][RecordBatch v2 bytes …]. Raft entries outlive a build — a restart
+ * re-applies the WAL and the partition store's unapplied entries — and refusing one
+ * would drop an acknowledged batch (apply answers a command it cannot decode `invalid`
+ * and stores nothing). Its 26 bytes of copies are skipped: the facts are read from its
+ * batch, as in format 2. Every build that wrote format 1 into a store this build can open
+ * (store format 2) copied them from that very batch, so both readings agree; where they
+ * did not, the batch is what was stored and what a consumer reads.
+ *
+ * A fixed binary layout rather than msgpackr (which DESIGN.md §3 suggested): the produce
+ * path is the hot one, the batch follows a 2-byte prefix with no framing, and
+ * src/partition stays free of npm imports. Encoding copies the batch once (into the entry)
+ * and parses nothing: the leader has checked the header where the batch entered
+ * (checkBatch) and asks `batchFactsProblem` of the header it parsed there.
  *
  * Decoding never reads out of bounds and never throws: a malformed command (a bug in the
  * leader, or a command type from a newer version) is a coded failure, so the state
  * machine can answer it deterministically on every replica instead of wedging the group
  * on an entry that can never be removed. Decoding checks structure and value domains only
- * (sizes, flags, safe integers, ids and sequences in range); limits such as
- * `limits.produce.batchRecordsMax` are enforced by the leader where data enters, never at
- * apply, so that a change of limits between versions cannot make replicas disagree.
+ * (sizes, flags, the batch header's framing, safe integers, ids and sequences in range);
+ * limits such as `limits.produce.batchRecordsMax` are enforced by the leader where data
+ * enters, never at apply, so that a change of limits between versions cannot make
+ * replicas disagree.
  *
- * Imports base and ./bytes.
+ * Imports base, ./bytes and ./batch-header.
  */
 import { assert, fail, ok } from '../base/index.js'
 import type { Result } from '../base/index.js'
-import { ByteWriter, INT16_MAX, INT32_MAX, UINT32_MAX, getInt64, viewOf } from './bytes.js'
+import { BATCH_HEADER_BYTES, readBatchFacts } from './batch-header.js'
+import type { BatchFacts } from './batch-header.js'
+import { ByteWriter, getInt64, viewOf } from './bytes.js'
 
 export const CommandType = {
-  Produce: 0x01,
+  /** Format 1's produce: read, never written (see the header). */
+  ProduceV1: 0x01,
   Cleanup: 0x02,
   Expire: 0x03,
+  Produce: 0x04,
 } as const
 export type CommandType = (typeof CommandType)[keyof typeof CommandType]
 
 export const ProduceFlag = {
   Atomic: 0b01,
-  SingleMessage: 0b10,
 } as const
-const PRODUCE_FLAGS_KNOWN = ProduceFlag.Atomic | ProduceFlag.SingleMessage
+const PRODUCE_FLAGS_KNOWN = ProduceFlag.Atomic
+/** Format 1 also had bit 1, "single message", which nothing read. */
+const PRODUCE_V1_FLAGS_KNOWN = 0b11
 
 /** Bytes before the RecordBatch in a produce command. */
-export const PRODUCE_HEADER_BYTES = 28
+export const PRODUCE_PREFIX_BYTES = 2
+/** Bytes before the RecordBatch in a format 1 produce command. */
+const PRODUCE_V1_PREFIX_BYTES = 28
 /** Bytes of a cleanup command. */
 export const CLEANUP_BYTES = 9
 /** Bytes of an expire command. */
 export const EXPIRE_BYTES = 9
 
-/** Kafka's "no producer": the batch is not idempotent and is never checked or deduplicated. */
-export const NO_PRODUCER_ID = -1
-
-export type ProduceKind = 'produce_message' | 'produce_batch'
-
-/** What the leader copies from the RecordBatch header (and the request) into the command. */
-export interface ProduceFields {
+/** What a produce command says beside its batch. */
+export interface ProduceOptions {
   /** The request asked for all-or-nothing; the leader has already applied it to per-record errors. */
   readonly atomic: boolean
-  readonly producerId: number
-  readonly producerEpoch: number
-  readonly baseSequence: number
-  /** Largest record timestamp in ms (CreateTime), or the leader's append time (LogAppendTime). */
-  readonly maxTimestamp: number
 }
 
-export interface ProduceCommand extends ProduceFields {
+export interface ProduceCommand extends ProduceOptions {
   readonly type: 'produce'
-  readonly kind: ProduceKind
-  readonly recordCount: number
   /** The RecordBatch, a view into the command's bytes. */
   readonly batch: Uint8Array
+  /** What `batch`'s header says, read from it at decode (the command holds no copy). */
+  readonly header: BatchFacts
 }
 
 export interface CleanupCommand {
@@ -95,37 +107,27 @@ export type Command = ProduceCommand | CleanupCommand | ExpireCommand
 
 export type CommandDecodeError = 'MALFORMED_COMMAND' | 'UNKNOWN_COMMAND'
 
-/** A produce command of any kind; `kind: 'produce_message'` requires `recordCount` 1. */
-export function encodeProduce(
-  fields: ProduceFields & { readonly kind: ProduceKind; readonly recordCount: number },
-  batch: Uint8Array,
-): Uint8Array {
-  const single = fields.kind === 'produce_message'
-  assert(!single || fields.recordCount === 1, () => `produce_message with ${fields.recordCount} records`)
-  const why = checkProduceFields(fields.recordCount, fields.producerId, fields.producerEpoch, fields.baseSequence)
-  assert(why === null, () => `encodeProduce: ${why}`)
+/**
+ * A produce command for `batch`, a RecordBatch whose header the caller has checked
+ * (checkBatch, then `batchFactsProblem`); a header apply cannot read is answered
+ * `invalid` by every replica, and nothing is stored.
+ */
+export function encodeProduce(opts: ProduceOptions, batch: Uint8Array): Uint8Array {
+  assert(batch.byteLength >= BATCH_HEADER_BYTES, () => `encodeProduce: ${batch.byteLength} bytes are no record batch`)
   // the one copy of the batch on the produce path: into the entry the leader proposes
-  const w = new ByteWriter(PRODUCE_HEADER_BYTES + batch.byteLength)
+  const w = new ByteWriter(PRODUCE_PREFIX_BYTES + batch.byteLength)
   w.u8(CommandType.Produce)
-  w.u8((fields.atomic ? ProduceFlag.Atomic : 0) | (single ? ProduceFlag.SingleMessage : 0))
-  w.u32(fields.recordCount)
-  w.i64(fields.producerId)
-  w.i16(fields.producerEpoch)
-  w.i32(fields.baseSequence)
-  w.i64(fields.maxTimestamp)
+  w.u8(opts.atomic ? ProduceFlag.Atomic : 0)
   w.raw(batch)
   return w.finish()
 }
 
-/** `produce_message`: a batch of exactly one record, the path a single send takes. */
-export function encodeProduceMessage(fields: ProduceFields, batch: Uint8Array): Uint8Array {
-  return encodeProduce({ ...fields, kind: 'produce_message', recordCount: 1 }, batch)
-}
-
-/** `produce_batch`: a batch of `recordCount` records, one Raft entry. */
-export function encodeProduceBatch(fields: ProduceFields & { readonly recordCount: number }, batch: Uint8Array): Uint8Array {
-  return encodeProduce({ ...fields, kind: 'produce_batch' }, batch)
-}
+/**
+ * The former name of `encodeProduce`, which took the header fields beside the batch (now
+ * ignored). Only bench/batch-stages.ts still calls it; remove it once that calls
+ * encodeProduce.
+ */
+export const encodeProduceBatch: (opts: ProduceOptions, batch: Uint8Array) => Uint8Array = encodeProduce
 
 export function encodeCleanup(logStartOffset: number): Uint8Array {
   assert(Number.isSafeInteger(logStartOffset) && logStartOffset >= 0, () => `cleanup to ${logStartOffset}`)
@@ -150,6 +152,7 @@ export function decodeCommand(data: Uint8Array): Result<Command, CommandDecodeEr
   if (data.byteLength === 0) return fail('MALFORMED_COMMAND', 'empty command')
   switch (data[0]) {
     case CommandType.Produce:
+    case CommandType.ProduceV1:
       return decodeProduce(data)
     case CommandType.Cleanup:
       return decodeCleanup(data)
@@ -160,36 +163,20 @@ export function decodeCommand(data: Uint8Array): Result<Command, CommandDecodeEr
   }
 }
 
+/** A produce command of either format; the header facts come from the batch (see the module header). */
 export function decodeProduce(data: Uint8Array): Result<ProduceCommand, CommandDecodeError> {
-  if (data.byteLength < PRODUCE_HEADER_BYTES) {
-    return fail('MALFORMED_COMMAND', `produce command of ${data.byteLength} bytes, header needs ${PRODUCE_HEADER_BYTES}`)
+  const v1 = data[0] === CommandType.ProduceV1
+  if (!v1 && data[0] !== CommandType.Produce) return fail('MALFORMED_COMMAND', `not a produce command (type ${data[0]})`)
+  const prefix = v1 ? PRODUCE_V1_PREFIX_BYTES : PRODUCE_PREFIX_BYTES
+  if (data.byteLength < prefix + BATCH_HEADER_BYTES) {
+    return fail('MALFORMED_COMMAND', `produce command of ${data.byteLength} bytes, its prefix and a batch header need ${prefix + BATCH_HEADER_BYTES}`)
   }
-  if (data[0] !== CommandType.Produce) return fail('MALFORMED_COMMAND', `not a produce command (type ${data[0]})`)
-  const v = viewOf(data)
-  const flags = v.getUint8(1)
-  if ((flags & ~PRODUCE_FLAGS_KNOWN) !== 0) return fail('MALFORMED_COMMAND', `unknown produce flags 0b${flags.toString(2)}`)
-  const recordCount = v.getUint32(2, false)
-  const producerId = getInt64(v, 6)
-  const producerEpoch = v.getInt16(14, false)
-  const baseSequence = v.getInt32(16, false)
-  const maxTimestamp = getInt64(v, 20)
-  if (producerId === null) return fail('MALFORMED_COMMAND', 'producer id is not a safe integer')
-  if (maxTimestamp === null) return fail('MALFORMED_COMMAND', 'max timestamp is not a safe integer')
-  const why = checkProduceFields(recordCount, producerId, producerEpoch, baseSequence)
-  if (why !== null) return fail('MALFORMED_COMMAND', why)
-  const single = (flags & ProduceFlag.SingleMessage) !== 0
-  if (single && recordCount !== 1) return fail('MALFORMED_COMMAND', `produce_message with ${recordCount} records`)
-  return ok({
-    type: 'produce',
-    kind: single ? 'produce_message' : 'produce_batch',
-    atomic: (flags & ProduceFlag.Atomic) !== 0,
-    recordCount,
-    producerId,
-    producerEpoch,
-    baseSequence,
-    maxTimestamp,
-    batch: data.subarray(PRODUCE_HEADER_BYTES),
-  })
+  const flags = data[1]!
+  if ((flags & ~(v1 ? PRODUCE_V1_FLAGS_KNOWN : PRODUCE_FLAGS_KNOWN)) !== 0) return fail('MALFORMED_COMMAND', `unknown produce flags 0b${flags.toString(2)}`)
+  const batch = data.subarray(prefix)
+  const header = readBatchFacts(batch)
+  if (!header.ok) return fail('MALFORMED_COMMAND', header.error.message)
+  return ok({ type: 'produce', atomic: (flags & ProduceFlag.Atomic) !== 0, batch, header: header.value })
 }
 
 export function decodeCleanup(data: Uint8Array): Result<CleanupCommand, CommandDecodeError> {
@@ -209,25 +196,12 @@ export function decodeExpire(data: Uint8Array): Result<ExpireCommand, CommandDec
 }
 
 /**
- * The RecordBatch inside a produce command, without a copy: what a fetch reads back from
- * the Raft entry that `locate` names. Its baseOffset field still holds what the client
- * sent (0): the reader sets it (see PartitionStateMachine's header).
+ * The RecordBatch inside a produce command (either format), without a copy: what apply
+ * stamps with its baseOffset and stores. Its baseOffset field still holds what the client
+ * sent (0) until then.
  */
 export function batchOf(data: Uint8Array): Uint8Array {
-  assert(data.byteLength >= PRODUCE_HEADER_BYTES && data[0] === CommandType.Produce, 'batchOf: not a produce command')
-  return data.subarray(PRODUCE_HEADER_BYTES)
-}
-
-/** Why these produce fields cannot be applied, or null. */
-function checkProduceFields(recordCount: number, producerId: number, producerEpoch: number, baseSequence: number): string | null {
-  if (!Number.isInteger(recordCount) || recordCount < 1 || recordCount > UINT32_MAX) return `record count ${recordCount}`
-  if (!Number.isSafeInteger(producerId) || producerId < NO_PRODUCER_ID) return `producer id ${producerId}`
-  if (!Number.isInteger(producerEpoch) || producerEpoch < -0x8000 || producerEpoch > INT16_MAX) return `producer epoch ${producerEpoch}`
-  if (!Number.isInteger(baseSequence) || baseSequence < -0x8000_0000 || baseSequence > INT32_MAX) return `base sequence ${baseSequence}`
-  // without a producer id, epoch and sequence mean nothing (KafkaJS sends epoch 0, Kafka -1);
-  // an idempotent batch carries a real epoch and sequence: the checks do arithmetic on them
-  if (producerId !== NO_PRODUCER_ID && (producerEpoch < 0 || baseSequence < 0)) {
-    return `idempotent producer ${producerId} with epoch ${producerEpoch} and base sequence ${baseSequence}`
-  }
-  return null
+  const prefix = data[0] === CommandType.Produce ? PRODUCE_PREFIX_BYTES : data[0] === CommandType.ProduceV1 ? PRODUCE_V1_PREFIX_BYTES : -1
+  assert(prefix > 0 && data.byteLength >= prefix + BATCH_HEADER_BYTES, 'batchOf: not a produce command')
+  return data.subarray(prefix)
 }

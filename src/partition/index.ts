@@ -4,12 +4,13 @@
  * ones to a PartitionStateMachine and gets the same offsets and results. Pure: no I/O,
  * clock or randomness. Imports only src/base.
  */
+export { NO_PRODUCER_ID, batchFactsProblem, readBatchFacts } from './batch-header.js'
+export type { BatchFacts } from './batch-header.js'
 export {
   CLEANUP_BYTES,
   CommandType,
   EXPIRE_BYTES,
-  NO_PRODUCER_ID,
-  PRODUCE_HEADER_BYTES,
+  PRODUCE_PREFIX_BYTES,
   ProduceFlag,
   batchOf,
   decodeCleanup,
@@ -19,10 +20,8 @@ export {
   encodeCleanup,
   encodeExpire,
   encodeProduce,
-  encodeProduceBatch,
-  encodeProduceMessage,
 } from './commands.js'
-export type { CleanupCommand, Command, CommandDecodeError, ExpireCommand, ProduceCommand, ProduceFields, ProduceKind } from './commands.js'
+export type { CleanupCommand, Command, CommandDecodeError, ExpireCommand, ProduceCommand, ProduceOptions } from './commands.js'
 export { ProducerState, lastSequenceOf, nextSequence } from './producer-state.js'
 export type { ProducerEntry, RememberedBatch, SequenceCheck, SequenceErrorCode } from './producer-state.js'
 export { LOCATE_BATCHES_MAX_DEFAULT, PartitionStateMachine } from './state-machine.js'

@@ -7,10 +7,11 @@
  * State: `nextOffset` (offsets are dense, from 0), `logStartOffset`, the producers'
  * idempotence windows (./producer-state), and an ordered index of the stored batches,
  * `{ baseOffset, lastOffset, raftIndex, bytes, maxTimestamp }`. The index holds no record
- * bytes: the Raft entry is the record store. A fetch asks `locate` which entries hold the
- * offsets it wants, reads them from the Raft log and takes `batchOf(entry.data)`. The
- * RecordBatch there is as the client sent it, so its baseOffset field (bytes 0–7, outside
- * the CRC) still holds 0: the reader writes the batch's baseOffset into what it returns.
+ * bytes: the host stores each applied batch (`batchOf(entry.data)`, its baseOffset
+ * stamped) under its offset, and a fetch asks `locate` which batches hold the offsets it
+ * wants. A batch's record count, producer fields and maxTimestamp are read from its own
+ * header when its command is decoded (./batch-header): the command repeats none of them,
+ * so what the index, retention and idempotence go by is what the stored batch says.
  *
  * Consequences for the host:
  *   - Raft log compaction may drop entries up to `compactableRaftIndex()` (also returned
@@ -235,7 +236,8 @@ export class PartitionStateMachine {
   }
 
   #produce(raftIndex: number, cmd: ProduceCommand): ProduceAccepted | ProduceRejected {
-    const { producerId, producerEpoch, baseSequence, recordCount: count } = cmd
+    // every fact of the batch from its own header (./batch-header): the command holds no copy to drift
+    const { producerId, producerEpoch, baseSequence, recordCount: count, maxTimestamp } = cmd.header
     const seq = this.#producers.check(producerId, producerEpoch, baseSequence, count)
     if (seq.kind === 'error') return { kind: 'produce', ok: false, count, error: seq.error }
     if (seq.kind === 'duplicate') return accepted(seq.baseOffset, count, true)
@@ -244,10 +246,10 @@ export class PartitionStateMachine {
     assert(Number.isSafeInteger(lastOffset + 1), () => `offsets past the safe integers at ${baseOffset} + ${count}`)
     const prev = this.#batches[this.#batches.length - 1]
     assert(prev === undefined || (prev.lastOffset + 1 === baseOffset && prev.raftIndex < raftIndex), 'index stays contiguous and ordered')
-    this.#batches.push({ baseOffset, lastOffset, raftIndex, bytes: cmd.batch.byteLength, maxTimestamp: cmd.maxTimestamp })
+    this.#batches.push({ baseOffset, lastOffset, raftIndex, bytes: cmd.batch.byteLength, maxTimestamp })
     this.#retainedBytes += cmd.batch.byteLength
     this.#nextOffset = lastOffset + 1
-    this.#producers.record(producerId, producerEpoch, baseSequence, count, baseOffset, cmd.maxTimestamp)
+    this.#producers.record(producerId, producerEpoch, baseSequence, count, baseOffset, maxTimestamp)
     return accepted(baseOffset, count, false)
   }
 

@@ -13,7 +13,10 @@
  * re-framed into a new batch and proposed, and the refused records' positions are merged
  * back into the answer: a summary `{ count, baseOffset, errors }`. One request is one
  * proposal of one entry; requests that arrive during a disk sync share the next turn's
- * write (group commit in WorkerLoop, across every group of the worker).
+ * write (group commit in WorkerLoop, across every group of the worker). The entry is the
+ * batch and `atomic` (src/partition/commands.ts): apply reads the record count, producer
+ * fields and maxTimestamp from the batch header itself, so the header is parsed once here
+ * (checkBatch) and once per apply, and a re-framed batch is applied with its own.
  *
  * Durability: an acknowledged entry is in the worker's WAL, synced. Apply then stamps
  * the batch's baseOffset in place (it lies outside the CRC) and stages it into the
@@ -38,10 +41,9 @@ import { ok } from '../base/index.js'
 import { EntryType } from '../raft/index.js'
 import type { Entry } from '../raft/index.js'
 import { checkBatch, readBatchHeader, recordSizes, reframe, setBaseOffset, verifyBatchCrc } from '../protocol/record-batch.js'
-import type { BatchHeader } from '../protocol/record-batch.js'
 import { wireError } from '../protocol/errors.js'
 import type { WireError } from '../protocol/errors.js'
-import { PartitionStateMachine, batchOf, encodeCleanup, encodeExpire, encodeProduceBatch, encodeProduceMessage } from '../partition/index.js'
+import { PartitionStateMachine, batchFactsProblem, batchOf, encodeCleanup, encodeExpire, encodeProduce } from '../partition/index.js'
 import type { ApplyResult, StoredBatch } from '../partition/index.js'
 import type { GroupActor } from '../group/index.js'
 import type { ActorLogger } from '../group/index.js'
@@ -240,12 +242,9 @@ export class PartitionReplica {
     if (h.transactional || h.control) {
       return { ok: false, error: wireError('INVALID_RECORD', { reason: 'transactional and control batches are not supported' }) }
     }
-    // the CRC covers the producer fields but not their sense; a produce command refuses these (commands.ts)
-    if (h.producerId < -1) return { ok: false, error: wireError('INVALID_RECORD', { reason: `producer id ${h.producerId}: -1 or a producer's id` }) }
-    if (h.producerId >= 0 && (h.producerEpoch < 0 || h.baseSequence < 0)) {
-      const reason = `idempotent producer ${h.producerId} with epoch ${h.producerEpoch} and base sequence ${h.baseSequence}`
-      return { ok: false, error: wireError('INVALID_RECORD', { reason }) }
-    }
+    // the CRC covers the producer fields but not their sense: refuse here, from this header, what apply would refuse
+    const unappliable = batchFactsProblem(h)
+    if (unappliable !== null) return { ok: false, error: wireError('INVALID_RECORD', { reason: unappliable }) }
     // every record is walked, compressed or not (see the header); the CRC was checked above
     const sizes = verifiedSizes
       ? { ok: true as const, value: verifiedSizes }
@@ -255,7 +254,7 @@ export class PartitionReplica {
     const count = sizes.value.length
     const bad: number[] = []
     for (let i = 0; i < count; i++) if (sizes.value[i]! > max) bad.push(i)
-    if (bad.length === 0) return this.#proposeBatch(batch, h, atomic)
+    if (bad.length === 0) return this.#proposeBatch(batch, atomic)
     const tooLarge = (i: number): WireErrorLike => wireError('MESSAGE_TOO_LARGE', { bytes: sizes.value[i]!, limit: max })
     if (atomic || h.producerId >= 0 || bad.length === count) {
       // all or nothing: an idempotent batch's sequence range cannot have holes
@@ -266,10 +265,8 @@ export class PartitionReplica {
     const kept = sizes.value.map((_, i) => i).filter((i) => !bad.includes(i))
     const framed = reframe(batch, kept, { maxBytes: limits.produce.batchDecompressedBytesMax })
     if (!framed.ok) return { ok: false, error: framed.error }
-    // the new batch's own header: its record count and maxTimestamp are the kept records'
-    const framedHeader = readBatchHeader(framed.value)
-    if (!framedHeader.ok) return { ok: false, error: framedHeader.error }
-    const outcome = await this.#proposeBatch(framed.value, framedHeader.value, atomic)
+    // the new batch's header has the kept records' count and maxTimestamp, and apply reads them there
+    const outcome = await this.#proposeBatch(framed.value, atomic)
     if (!outcome.ok) return outcome
     // back to the positions the client sent: the kept records' errors move to their places
     const s = outcome.summary
@@ -278,14 +275,15 @@ export class PartitionReplica {
     return { ok: true, summary: { ...s, count, errors } }
   }
 
-  /** Proposes `batch` as one produce command, with the fields of `h`, the header of that very batch. */
-  async #proposeBatch(batch: Uint8Array, h: BatchHeader, atomic: boolean): Promise<ProduceOutcome> {
-    const fields = { atomic, producerId: h.producerId, producerEpoch: h.producerEpoch, baseSequence: h.baseSequence, maxTimestamp: h.maxTimestamp }
-    const cmd = h.recordCount === 1 ? encodeProduceMessage(fields, batch) : encodeProduceBatch({ ...fields, recordCount: h.recordCount }, batch)
-    const r = await this.#actor.propose([cmd])
+  /** Proposes `batch`, checked, as one produce command: the batch and `atomic`, nothing copied out of its header. */
+  async #proposeBatch(batch: Uint8Array, atomic: boolean): Promise<ProduceOutcome> {
+    const r = await this.#actor.propose([encodeProduce({ atomic }, batch)])
     if (!r.ok) return { ok: false, error: proposeError(r.error.code, r.error.message, { topic: this.spec.topic, partition: this.spec.partition, leader: this.#actor.node.leader }) }
     const applied = r.value.results[0]!
-    if (applied.kind !== 'produce') return { ok: false, error: wireError('INTERNAL', { reason: `produce applied as ${applied.kind}` }) }
+    if (applied.kind !== 'produce') {
+      const why = applied.kind === 'invalid' ? `: ${applied.error.message}` : ''
+      return { ok: false, error: wireError('INTERNAL', { reason: `produce applied as ${applied.kind}${why}` }) }
+    }
     if (!applied.ok) {
       const error: WireErrorLike = { code: applied.error.code, message: applied.error.message }
       return { ok: true, summary: { count: applied.count, errors: Array.from({ length: applied.count }, (_, index) => ({ index, error })) } }

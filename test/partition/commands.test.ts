@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest'
 import { AssertionError, Prng } from '../../src/base/index.js'
 import {
   CLEANUP_BYTES,
+  CommandType,
   EXPIRE_BYTES,
-  PRODUCE_HEADER_BYTES,
+  PRODUCE_PREFIX_BYTES,
   batchOf,
   decodeCleanup,
   decodeCommand,
@@ -11,18 +12,21 @@ import {
   encodeCleanup,
   encodeExpire,
   encodeProduce,
-  encodeProduceBatch,
-  encodeProduceMessage,
 } from '../../src/partition/index.js'
-import type { ProduceFields } from '../../src/partition/index.js'
+import { BATCH_HEADER_BYTES, fakeBatch, produceV1 } from './support.js'
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
-const fields: ProduceFields = { atomic: false, producerId: 42, producerEpoch: 3, baseSequence: 17, maxTimestamp: 1_700_000_000_000 }
+/** The header facts `fields` stands for, in a 70-byte fake batch. */
+const fields = { producerId: 42, producerEpoch: 3, baseSequence: 17, maxTimestamp: 1_700_000_000_000 }
+const batchOfFields = (count: number, f: Partial<typeof fields> = {}): Uint8Array => {
+  const g = { ...fields, ...f }
+  return fakeBatch({ count, pid: g.producerId, epoch: g.producerEpoch, seq: g.baseSequence, ts: g.maxTimestamp, bytes: 70 })
+}
 const codeOf = (data: Uint8Array): string | null => {
   const r = decodeCommand(data)
   return r.ok ? null : r.error.code
 }
-/** `data` with the 8 bytes at `pos` replaced by `hexBytes`. */
+/** `data` with the bytes at `pos` replaced by `hexBytes`. */
 const patched = (data: Uint8Array, pos: number, hexBytes: string): Uint8Array => {
   const out = data.slice()
   out.set(Buffer.from(hexBytes, 'hex'), pos)
@@ -30,16 +34,13 @@ const patched = (data: Uint8Array, pos: number, hexBytes: string): Uint8Array =>
 }
 
 describe('partition - command encoding', () => {
-  it('lays out a produce command as the wire grammar says (golden bytes)', () => {
-    const data = encodeProduce(
-      { kind: 'produce_batch', atomic: true, recordCount: 3, producerId: 0x01_0203_0405, producerEpoch: 7, baseSequence: 0x7fff_ffff, maxTimestamp: -1 },
-      new Uint8Array([0xaa, 0xbb]),
-    )
-    expect(hex(data)).toBe('01' + '01' + '00000003' + '0000000102030405' + '0007' + '7fffffff' + 'ffffffffffffffff' + 'aabb')
-    expect(data.byteLength).toBe(PRODUCE_HEADER_BYTES + 2)
-    expect(hex(encodeProduceMessage({ ...fields, producerId: -1, producerEpoch: -1, baseSequence: -1, maxTimestamp: 0 }, new Uint8Array([1])))).toBe(
-      '01' + '02' + '00000001' + 'ffffffffffffffff' + 'ffff' + 'ffffffff' + '0000000000000000' + '01',
-    )
+  it('lays out a produce command as the wire grammar says (golden bytes): type, flags, the batch, nothing else', () => {
+    const batch = batchOfFields(3)
+    const data = encodeProduce({ atomic: true }, batch)
+    expect(hex(data)).toBe('04' + '01' + hex(batch))
+    expect(data.byteLength).toBe(PRODUCE_PREFIX_BYTES + batch.byteLength)
+    expect(hex(encodeProduce({ atomic: false }, batch).subarray(0, PRODUCE_PREFIX_BYTES))).toBe('0400')
+    expect(CommandType.Produce).toBe(0x04)
   })
 
   it('lays out a cleanup command as the wire grammar says (golden bytes)', () => {
@@ -57,25 +58,21 @@ describe('partition - command encoding', () => {
     expect(() => encodeExpire(1.5)).toThrow(AssertionError)
   })
 
-  it('round-trips produce_message and produce_batch, keeping both names visible', () => {
-    const batch = new Uint8Array([9, 8, 7, 6, 5])
-    const one = decodeCommand(encodeProduceMessage(fields, batch))
-    expect(one.ok && one.value).toMatchObject({ type: 'produce', kind: 'produce_message', recordCount: 1, ...fields })
-    const many = decodeCommand(encodeProduceBatch({ ...fields, atomic: true, recordCount: 1000 }, batch))
-    expect(many.ok && many.value).toMatchObject({ type: 'produce', kind: 'produce_batch', recordCount: 1000, ...fields, atomic: true })
-    // a one-record batch sent as a batch stays a batch
-    const single = decodeProduce(encodeProduceBatch({ ...fields, recordCount: 1 }, batch))
-    expect(single.ok && single.value.kind).toBe('produce_batch')
-    expect(many.ok && many.value.type === 'produce' && [...many.value.batch]).toEqual([9, 8, 7, 6, 5])
+  it('decodes the header facts from the batch, for one record and for many, atomic or not', () => {
+    const one = decodeCommand(encodeProduce({ atomic: false }, batchOfFields(1)))
+    expect(one.ok && one.value).toMatchObject({ type: 'produce', atomic: false, header: { recordCount: 1, ...fields } })
+    const many = decodeCommand(encodeProduce({ atomic: true }, batchOfFields(1000)))
+    expect(many.ok && many.value).toMatchObject({ type: 'produce', atomic: true, header: { recordCount: 1000, ...fields } })
+    expect(many.ok && many.value.type === 'produce' && [...many.value.batch]).toEqual([...batchOfFields(1000)])
   })
 
   it('round-trips 64-bit fields over the whole safe range, negatives included', () => {
     for (const v of [0, 1, 0xffff_ffff, 0x1_0000_0000, Number.MAX_SAFE_INTEGER, -1, -0x1_0000_0000, Number.MIN_SAFE_INTEGER]) {
-      const r = decodeProduce(encodeProduceBatch({ ...fields, recordCount: 2, maxTimestamp: v }, new Uint8Array(0)))
-      expect(r.ok && r.value.maxTimestamp).toBe(v)
+      const r = decodeProduce(encodeProduce({ atomic: false }, batchOfFields(2, { maxTimestamp: v })))
+      expect(r.ok && r.value.header.maxTimestamp).toBe(v)
       if (v >= 0) {
-        const p = decodeProduce(encodeProduceBatch({ ...fields, recordCount: 2, producerId: v }, new Uint8Array(0)))
-        expect(p.ok && p.value.producerId).toBe(v)
+        const p = decodeProduce(encodeProduce({ atomic: false }, batchOfFields(2, { producerId: v })))
+        expect(p.ok && p.value.header.producerId).toBe(v)
         const c = decodeCleanup(encodeCleanup(v))
         expect(c.ok && c.value.logStartOffset).toBe(v)
       }
@@ -83,44 +80,62 @@ describe('partition - command encoding', () => {
   })
 
   it('batchOf and decode give the batch without a copy', () => {
-    const data = encodeProduceBatch({ ...fields, recordCount: 2 }, new Uint8Array([1, 2, 3]))
+    const data = encodeProduce({ atomic: false }, batchOfFields(2))
     const view = batchOf(data)
     expect(view.buffer).toBe(data.buffer)
-    expect(view.byteOffset).toBe(data.byteOffset + PRODUCE_HEADER_BYTES)
-    expect([...view]).toEqual([1, 2, 3])
+    expect(view.byteOffset).toBe(data.byteOffset + PRODUCE_PREFIX_BYTES)
+    expect([...view]).toEqual([...batchOfFields(2)])
     const r = decodeProduce(data)
     expect(r.ok && r.value.batch.buffer).toBe(data.buffer)
     expect(() => batchOf(encodeCleanup(5))).toThrow(AssertionError)
   })
 
   it('decodes a command that is a view into a larger buffer', () => {
-    const data = encodeProduceBatch({ ...fields, recordCount: 4 }, new Uint8Array([5, 6]))
+    const data = encodeProduce({ atomic: false }, batchOfFields(4))
     const big = new Uint8Array(data.byteLength + 10)
     big.set(data, 7)
     const r = decodeCommand(big.subarray(7, 7 + data.byteLength))
-    expect(r.ok && r.value).toMatchObject({ type: 'produce', recordCount: 4, ...fields })
-    expect(r.ok && r.value.type === 'produce' && [...r.value.batch]).toEqual([5, 6])
+    expect(r.ok && r.value).toMatchObject({ type: 'produce', header: { recordCount: 4, ...fields } })
+    expect(r.ok && r.value.type === 'produce' && [...r.value.batch]).toEqual([...batchOfFields(4)])
   })
 
-  it('refuses to encode fields the state machine could not apply', () => {
-    expect(() => encodeProduce({ ...fields, kind: 'produce_message', recordCount: 2 }, new Uint8Array(0))).toThrow(AssertionError)
-    expect(() => encodeProduceBatch({ ...fields, recordCount: 0 }, new Uint8Array(0))).toThrow(AssertionError)
-    expect(() => encodeProduceBatch({ ...fields, recordCount: 1, producerId: -2 }, new Uint8Array(0))).toThrow(AssertionError)
-    expect(() => encodeProduceBatch({ ...fields, recordCount: 1, baseSequence: -1 }, new Uint8Array(0))).toThrow(AssertionError)
-    expect(() => encodeProduceBatch({ ...fields, recordCount: 1, producerEpoch: 0x8000 }, new Uint8Array(0))).toThrow(AssertionError)
-    expect(() => encodeProduceBatch({ ...fields, recordCount: 1, maxTimestamp: 2 ** 53 }, new Uint8Array(0))).toThrow(AssertionError)
+  it('refuses to encode what cannot be a batch, and a cleanup offset the state machine could not apply', () => {
+    // the header's sense is the leader's check (checkBatch, batchFactsProblem), not a second parse here
+    expect(() => encodeProduce({ atomic: false }, new Uint8Array(0))).toThrow(AssertionError)
+    expect(() => encodeProduce({ atomic: false }, new Uint8Array(BATCH_HEADER_BYTES - 1))).toThrow(AssertionError)
     expect(() => encodeCleanup(-1)).toThrow(AssertionError)
+  })
+
+  it('still reads format 1 (type 0x01, the header fields copied in front of the batch), by the batch', () => {
+    const batch = batchOfFields(3)
+    const v1 = produceV1(batch, { atomic: true })
+    // format 1's golden bytes: what the builds before format 2 wrote
+    expect(hex(v1)).toBe('01' + '01' + '00000003' + '000000000000002a' + '0003' + '00000011' + '0000018bcfe56800' + hex(batch))
+    const r = decodeProduce(v1)
+    expect(r.ok && r.value).toMatchObject({ type: 'produce', atomic: true, header: { recordCount: 3, ...fields } })
+    expect(r.ok && [...r.value.batch]).toEqual([...batch])
+    expect(batchOf(v1).byteOffset).toBe(v1.byteOffset + 28)
+    // the copies are not read: where they disagree with the batch, the batch is the answer
+    const drifted = decodeProduce(produceV1(batch, { atomic: false, copies: { recordCount: 1, maxTimestamp: 5, producerId: -1 } }))
+    expect(drifted.ok && drifted.value.header).toEqual({ recordCount: 3, ...fields })
+    // format 1's single-message flag (bit 1) is accepted and means nothing; bits above it are refused
+    expect(codeOf(patched(v1, 1, '03'))).toBeNull()
+    expect(codeOf(patched(v1, 1, '04'))).toBe('MALFORMED_COMMAND')
+    for (let n = 1; n < 28 + BATCH_HEADER_BYTES; n++) expect(codeOf(v1.subarray(0, n))).toBe('MALFORMED_COMMAND')
   })
 })
 
 describe('partition - command decoding of malformed bytes', () => {
-  const good = encodeProduceBatch({ ...fields, recordCount: 3 }, new Uint8Array([1, 2, 3]))
+  const good = encodeProduce({ atomic: false }, batchOfFields(3))
+  /** Position of batch header byte `at` in `good`. */
+  const inBatch = (at: number): number => PRODUCE_PREFIX_BYTES + at
 
   it('answers every truncation with MALFORMED_COMMAND, never an exception', () => {
     expect(codeOf(new Uint8Array(0))).toBe('MALFORMED_COMMAND')
-    for (let n = 1; n < PRODUCE_HEADER_BYTES; n++) expect(codeOf(good.subarray(0, n))).toBe('MALFORMED_COMMAND')
-    // the batch is opaque: a header with no batch bytes is still a command
-    expect(codeOf(good.subarray(0, PRODUCE_HEADER_BYTES))).toBeNull()
+    // the batch header is part of the command now: every cut before the end fails its framing
+    for (let n = 1; n < good.byteLength; n++) expect(codeOf(good.subarray(0, n))).toBe('MALFORMED_COMMAND')
+    expect(codeOf(good)).toBeNull()
+    expect(codeOf(new Uint8Array([...good, 0]))).toBe('MALFORMED_COMMAND')
     for (const c of [encodeCleanup(9), encodeExpire(9)]) {
       for (let n = 1; n < c.byteLength; n++) expect(codeOf(c.subarray(0, n))).toBe('MALFORMED_COMMAND')
       expect(codeOf(new Uint8Array([...c, 0]))).toBe('MALFORMED_COMMAND')
@@ -128,27 +143,29 @@ describe('partition - command decoding of malformed bytes', () => {
   })
 
   it('answers an unknown command type with UNKNOWN_COMMAND', () => {
-    for (const t of [0x00, 0x04, 0x7f, 0xff]) expect(codeOf(new Uint8Array([t, 0, 0, 0]))).toBe('UNKNOWN_COMMAND')
+    for (const t of [0x00, 0x05, 0x7f, 0xff]) expect(codeOf(new Uint8Array([t, 0, 0, 0]))).toBe('UNKNOWN_COMMAND')
   })
 
-  it('rejects unknown flags, a single message of several records and an empty batch', () => {
-    expect(codeOf(patched(good, 1, '04'))).toBe('MALFORMED_COMMAND')
+  it('rejects unknown flags, a batch of no records, a record count its lastOffsetDelta does not match, and another magic', () => {
+    expect(codeOf(patched(good, 1, '02'))).toBe('MALFORMED_COMMAND') // format 1's single-message bit is gone
     expect(codeOf(patched(good, 1, '80'))).toBe('MALFORMED_COMMAND')
-    expect(codeOf(patched(good, 1, '02'))).toBe('MALFORMED_COMMAND') // single flag with 3 records
-    expect(codeOf(patched(good, 2, '00000000'))).toBe('MALFORMED_COMMAND') // 0 records
-    expect(codeOf(patched(good, 2, 'ffffffff'))).toBeNull() // u32 count, any positive value
+    expect(codeOf(patched(patched(good, inBatch(57), '00000000'), inBatch(23), 'ffffffff'))).toBe('MALFORMED_COMMAND') // 0 records
+    expect(codeOf(patched(good, inBatch(57), '00000004'))).toBe('MALFORMED_COMMAND') // 4 records, lastOffsetDelta 2
+    expect(codeOf(patched(patched(good, inBatch(57), '7fffffff'), inBatch(23), '7ffffffe'))).toBeNull() // any positive int32 count
+    expect(codeOf(patched(good, inBatch(16), '01'))).toBe('MALFORMED_COMMAND') // magic 1
+    expect(codeOf(patched(good, inBatch(8), '00000000'))).toBe('MALFORMED_COMMAND') // batchLength
   })
 
   it('rejects 64-bit values outside the safe integers and impossible producer fields', () => {
-    expect(codeOf(patched(good, 6, '7fffffffffffffff'))).toBe('MALFORMED_COMMAND') // producer id
-    expect(codeOf(patched(good, 6, '0020000000000000'))).toBe('MALFORMED_COMMAND') // 2^53
-    expect(codeOf(patched(good, 6, '001fffffffffffff'))).toBeNull() // 2^53 - 1
-    expect(codeOf(patched(good, 6, 'fffffffffffffffe'))).toBe('MALFORMED_COMMAND') // producer id -2
-    expect(codeOf(patched(good, 14, 'ffff'))).toBe('MALFORMED_COMMAND') // idempotent, epoch -1
-    expect(codeOf(patched(good, 16, 'ffffffff'))).toBe('MALFORMED_COMMAND') // idempotent, sequence -1
-    expect(codeOf(patched(good, 20, '8000000000000000'))).toBe('MALFORMED_COMMAND') // timestamp
+    expect(codeOf(patched(good, inBatch(43), '7fffffffffffffff'))).toBe('MALFORMED_COMMAND') // producer id
+    expect(codeOf(patched(good, inBatch(43), '0020000000000000'))).toBe('MALFORMED_COMMAND') // 2^53
+    expect(codeOf(patched(good, inBatch(43), '001fffffffffffff'))).toBeNull() // 2^53 - 1
+    expect(codeOf(patched(good, inBatch(43), 'fffffffffffffffe'))).toBe('MALFORMED_COMMAND') // producer id -2
+    expect(codeOf(patched(good, inBatch(51), 'ffff'))).toBe('MALFORMED_COMMAND') // idempotent, epoch -1
+    expect(codeOf(patched(good, inBatch(53), 'ffffffff'))).toBe('MALFORMED_COMMAND') // idempotent, sequence -1
+    expect(codeOf(patched(good, inBatch(35), '8000000000000000'))).toBe('MALFORMED_COMMAND') // timestamp
     // without a producer id, epoch and sequence are not looked at (KafkaJS sends epoch 0)
-    const anon = patched(patched(patched(good, 6, 'ffffffffffffffff'), 14, '8000'), 16, '80000000')
+    const anon = patched(patched(patched(good, inBatch(43), 'ffffffffffffffff'), inBatch(51), '8000'), inBatch(53), '80000000')
     expect(codeOf(anon)).toBeNull()
     expect(codeOf(patched(encodeCleanup(1), 1, 'ffffffffffffffff'))).toBe('MALFORMED_COMMAND') // negative
     expect(codeOf(patched(encodeCleanup(1), 1, '7fffffffffffffff'))).toBe('MALFORMED_COMMAND')
@@ -158,10 +175,18 @@ describe('partition - command decoding of malformed bytes', () => {
     const rng = new Prng(12345)
     const rnd = (): number => rng.int(256)
     for (let i = 0; i < 2000; i++) {
-      const b = new Uint8Array(i % 40)
+      const b = new Uint8Array(i % 100)
       for (let k = 0; k < b.length; k++) b[k] = rnd()
-      if (b.length > 0 && i % 2 === 0) b[0] = 1 + (i % 4 === 0 ? 1 : 0)
+      if (b.length > 0 && i % 2 === 0) b[0] = rng.pick([0x01, 0x02, 0x03, 0x04])
       expect(() => decodeCommand(b)).not.toThrow()
+    }
+    // and on every single-byte change of a good command, in either format
+    for (const c of [good, produceV1(batchOfFields(3), { atomic: false })]) {
+      for (let i = 0; i < c.byteLength; i++) {
+        const b = c.slice()
+        b[i] ^= 0xa5
+        expect(() => decodeCommand(b)).not.toThrow()
+      }
     }
   })
 })

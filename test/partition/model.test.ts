@@ -1,6 +1,6 @@
 /**
  * Random runs: seeded sequences of produce (in order, retried, with gaps, with old and
- * new epochs, without a producer id), cleanup, retention, noop, invalid and skipped
+ * new epochs, without a producer id; in command format 2 and now and then 1), cleanup, retention, noop, invalid and skipped
  * entries, applied to two state machines (one of them now and then replaced by a restore
  * of its own snapshot) and to a naive reference model: a plain array of every record and
  * every batch, with Kafka's sequence rules written out the long way. All three must agree
@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { Prng } from '../../src/base/index.js'
 import { PartitionStateMachine } from '../../src/partition/index.js'
 import type { ApplyResult, LocateResult, RetentionPolicy } from '../../src/partition/index.js'
-import { cleanup, produce } from './support.js'
+import { BATCH_HEADER_BYTES, cleanup, produce } from './support.js'
 
 const MAX_SEQ = 0x7fff_ffff
 const WINDOW = 5
@@ -162,11 +162,13 @@ function run(seed: number, steps: number): void {
     let data: Uint8Array
     let want: Expected | null = null
     const count = rng.chance(0.1) ? rng.range(10, 60) : rng.range(1, 4)
-    const bytes = rng.range(1, 400)
+    const bytes = rng.range(BATCH_HEADER_BYTES, 400)
+    // one entry in five in format 1, as a node upgraded with entries left to re-apply has them
+    const v1 = raftIndex % 5 === 0
     const ts = clock - rng.int(300)
 
     const idempotent = (c: Client, epoch: number, seq: number, n: number): void => {
-      data = produce({ pid: c.pid, epoch, seq, count: n, bytes, ts })
+      data = produce({ pid: c.pid, epoch, seq, count: n, bytes, ts, v1 })
       want = model.produce(raftIndex, c.pid, epoch, seq, n, bytes, ts)
       c.sent.push({ epoch, seq, count: n })
     }
@@ -190,7 +192,7 @@ function run(seed: number, steps: number): void {
       const c = rng.pick(clients)
       idempotent(c, Math.max(0, c.epoch - 1), c.nextSeq, count)
     } else if (roll < 0.75) {
-      data = produce({ count, bytes, ts })
+      data = produce({ count, bytes, ts, v1 })
       want = model.produce(raftIndex, -1, -1, -1, count, bytes, ts)
     } else if (roll < 0.8) {
       const off = Math.max(0, rng.range(model.start - 3, model.next + 3))
@@ -216,11 +218,11 @@ function run(seed: number, steps: number): void {
       data = new Uint8Array(0)
       model.applied = raftIndex
     } else if (roll < 0.92) {
-      data = rng.pick([new Uint8Array([0x09]), new Uint8Array([0x01, 0x02, 0x03]), new Uint8Array([0x02])])
+      data = rng.pick([new Uint8Array([0x09]), new Uint8Array([0x01, 0x02, 0x03]), new Uint8Array([0x02]), new Uint8Array([0x04, 0x00, 0x01])])
       model.applied = raftIndex
     } else {
       // a single message or batch from no producer, sent twice
-      data = produce({ count, bytes, ts })
+      data = produce({ count, bytes, ts, v1 })
       const first = model.produce(raftIndex, -1, -1, -1, count, bytes, ts)
       expectAgrees(a.apply(raftIndex, data), first, what)
       expectAgrees(b.apply(raftIndex, data), first, what)

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { AssertionError, limits } from '../../src/base/index.js'
-import { PartitionStateMachine, encodeCleanup, encodeExpire } from '../../src/partition/index.js'
+import { PRODUCE_PREFIX_BYTES, PartitionStateMachine, encodeCleanup, encodeExpire } from '../../src/partition/index.js'
 import { ConfChangeOp, encodeConfChange } from '../../src/raft/index.js'
 import type { ApplyResult, LocateResult, ProduceAccepted } from '../../src/partition/index.js'
-import { applyAll, cleanup, produce } from './support.js'
+import { applyAll, cleanup, fakeBatch, produce, produceV1 } from './support.js'
 
 const MAX_SEQ = 0x7fff_ffff
 const W = limits.produce.producerBatchesRemembered
@@ -92,10 +92,51 @@ describe('partition - offsets', () => {
     const before = m.snapshot()
     expect(m.apply(2, new Uint8Array([0x01, 0x00]))).toMatchObject({ kind: 'invalid', error: { code: 'MALFORMED_COMMAND' } })
     expect(m.apply(3, new Uint8Array([0x63]))).toMatchObject({ kind: 'invalid', error: { code: 'UNKNOWN_COMMAND' } })
-    expect(m.appliedIndex).toBe(3)
+    // a produce command whose batch header apply cannot read: here, a batch that says 0 records
+    const noRecords = produce({ count: 2 })
+    new DataView(noRecords.buffer).setInt32(PRODUCE_PREFIX_BYTES + 57, 0)
+    expect(m.apply(4, noRecords)).toMatchObject({ kind: 'invalid', error: { code: 'MALFORMED_COMMAND' } })
+    expect(m.appliedIndex).toBe(4)
     const after = PartitionStateMachine.restore(m.snapshot())
     expect(after.ok && after.value.nextOffset).toBe(2)
     expect(m.snapshot().subarray(9)).toEqual(before.subarray(9)) // all but appliedIndex
+  })
+})
+
+describe('partition - the batch header is the one home of its facts', () => {
+  it('takes count, producer fields and maxTimestamp from the batch: the index, retention and idempotence all see what the batch says', () => {
+    const m = new PartitionStateMachine()
+    const r = acceptedOf(m.apply(1, produce({ count: 3, pid: 4, epoch: 2, seq: 10, ts: 7_000, bytes: 120 })))
+    expect(r).toMatchObject({ baseOffset: 0, count: 3 })
+    expect(m.locate(0, 1 << 20)).toEqual({ kind: 'ok', batches: [{ baseOffset: 0, lastOffset: 2, raftIndex: 1, bytes: 120, maxTimestamp: 7_000 }] })
+    expect(m.producers.get(4)).toEqual({ producerId: 4, epoch: 2, lastTimestamp: 7_000, batches: [{ firstSeq: 10, lastSeq: 12, baseOffset: 0 }] })
+    expect(m.retentionCutoff({ nowMs: 7_500, retentionMs: 499 })).toBe(3)
+    expect(m.retentionCutoff({ nowMs: 7_500, retentionMs: 500 })).toBeNull()
+  })
+
+  it('applies a format 1 command (written by earlier builds, re-applied after an upgrade) exactly as the same batch in format 2', () => {
+    const script = (v1: boolean): Uint8Array[] => [
+      produce({ v1, count: 3, pid: 1, seq: 0, ts: 100, bytes: 90 }),
+      produce({ v1, count: 1, ts: 200 }),
+      produce({ v1, count: 3, pid: 1, seq: 0, ts: 100, bytes: 90 }), // duplicate
+      produce({ v1, count: 2, pid: 1, seq: 9, ts: 300 }), // out of order
+      produce({ v1, count: 2, pid: 1, epoch: 1, seq: 0, ts: 400, atomic: true }),
+      cleanup(2),
+    ]
+    const a = new PartitionStateMachine()
+    const b = new PartitionStateMachine()
+    expect(applyAll(b, script(true))).toEqual(applyAll(a, script(false)))
+    expect(b.snapshot()).toEqual(a.snapshot())
+  })
+
+  it('reads a format 1 command by its batch, not by its copies of the header fields', () => {
+    const batch = fakeBatch({ count: 2, pid: 6, epoch: 1, seq: 4, ts: 5_000 })
+    const drifted = produceV1(batch, { atomic: false, copies: { recordCount: 7, producerId: 9, producerEpoch: 3, baseSequence: 0, maxTimestamp: 99_999 } })
+    const m = new PartitionStateMachine()
+    expect(m.apply(1, drifted)).toEqual({ kind: 'produce', ok: true, baseOffset: 0, count: 2, duplicate: false })
+    expect(m.producers.get(9)).toBeUndefined()
+    expect(m.producers.get(6)).toMatchObject({ epoch: 1, lastTimestamp: 5_000, batches: [{ firstSeq: 4, lastSeq: 5, baseOffset: 0 }] })
+    expect(m.locate(0, 1 << 20)).toMatchObject({ batches: [{ lastOffset: 1, maxTimestamp: 5_000 }] })
   })
 })
 
@@ -207,7 +248,7 @@ describe('partition - cleanup', () => {
   /** Batches of 3 records at Raft indexes 1..4: offsets 0-2, 3-5, 6-8, 9-11. */
   function fourBatches(): PartitionStateMachine {
     const m = new PartitionStateMachine()
-    applyAll(m, [1, 2, 3, 4].map(() => produce({ count: 3, bytes: 10 })))
+    applyAll(m, [1, 2, 3, 4].map(() => produce({ count: 3, bytes: 100 })))
     return m
   }
 
@@ -215,7 +256,7 @@ describe('partition - cleanup', () => {
     const m = fourBatches()
     expect(m.apply(5, cleanup(6))).toEqual({ kind: 'cleanup', logStartOffset: 6, dropThroughRaftIndex: 2 })
     expect(m.batchCount).toBe(2)
-    expect(m.retainedBytes).toBe(20)
+    expect(m.retainedBytes).toBe(200)
     expect(m.compactableRaftIndex()).toBe(2)
     m.assertInvariants()
   })
@@ -367,7 +408,7 @@ describe('partition - snapshot', () => {
   function script(): Uint8Array[] {
     const out: Uint8Array[] = []
     for (let k = 0; k < 12; k++) {
-      out.push(produce({ pid: 1, seq: 3 * k, count: 3, ts: 10 * k, bytes: 50 + k }))
+      out.push(produce({ pid: 1, seq: 3 * k, count: 3, ts: 10 * k, bytes: 70 + k }))
       out.push(produce({ count: 1 + (k % 4), ts: 10 * k }))
       if (k % 3 === 0) out.push(produce({ pid: 2, epoch: k, seq: 0, count: 2 }))
       if (k % 4 === 1) out.push(produce({ pid: 1, seq: 3 * (k - 1), count: 3 })) // duplicate
