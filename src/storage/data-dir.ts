@@ -2,7 +2,7 @@
  * DataDir: a node's data directory, who may use it, and where data no topic owns goes.
  *
  * Layout:
- *   <dataDir>/meta.json                      {"formatVersion": 1, "nodeId": 1, "createdAt": "<ISO time>"}
+ *   <dataDir>/meta.json                      {"formatVersion": 2, "nodeId": 1, "createdAt": "<ISO time>"}
  *   <dataDir>/lock/                          an empty LevelDB, open while the directory is: its LOCK is the lock
  *   <dataDir>/lock.pid                       the holder's pid, only to name it in messages
  *   <dataDir>/groups/<groupId>/              one group replica's files (its LevelDB), opened by their owners
@@ -48,7 +48,12 @@ import { ClassicLevel } from 'classic-level'
 import { assert, fail, ok } from '../base/index.js'
 import type { Result } from '../base/index.js'
 
-export const DATA_DIR_FORMAT_VERSION = 1
+/**
+ * 2: WAL format 2 (sector stamps) and produce command format 2. A build of format 1 must
+ * refuse such a directory rather than read it: it would drop the commands it cannot
+ * decode, and their offsets with them.
+ */
+export const DATA_DIR_FORMAT_VERSION = 2
 
 export interface DataDirMeta {
   readonly formatVersion: number
@@ -454,7 +459,8 @@ async function checkMeta(display: string, real: string, nodeId: number | null): 
     return fail('DATA_DIR_INVALID', `data directory ${display}: ${META_FILE} lacks formatVersion, nodeId or createdAt`)
   }
   if (m.formatVersion !== DATA_DIR_FORMAT_VERSION) {
-    return fail('DATA_DIR_INCOMPATIBLE', `data directory ${display} has format ${m.formatVersion}; this raftmq reads format ${DATA_DIR_FORMAT_VERSION}`)
+    const older = m.formatVersion < DATA_DIR_FORMAT_VERSION ? ' (written by an older raftmq, whose write-ahead log this one cannot read: start it with the build that wrote it, or move it aside and start empty)' : ''
+    return fail('DATA_DIR_INCOMPATIBLE', `data directory ${display} has format ${m.formatVersion}; this raftmq reads format ${DATA_DIR_FORMAT_VERSION}${older}`)
   }
   if (nodeId !== null && m.nodeId !== nodeId) {
     return fail('DATA_DIR_WRONG_NODE', `data directory ${display} belongs to node ${m.nodeId}, not node ${nodeId}`)

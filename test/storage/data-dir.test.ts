@@ -72,7 +72,7 @@ describe('storage - data directory', () => {
   it('creates meta.json, groups/, lock/ and a pid file holding our pid; close removes the pid file', async () => {
     const d = await openDir(4)
     const meta = JSON.parse(await readFile(join(path, 'meta.json'), 'utf8'))
-    expect(meta).toMatchObject({ formatVersion: 1, nodeId: 4 })
+    expect(meta).toMatchObject({ formatVersion: 2, nodeId: 4 })
     expect(Number.isNaN(Date.parse(meta.createdAt))).toBe(false)
     expect(d.meta).toEqual(meta)
     expect(await pidFile()).toBe(String(process.pid))
@@ -92,9 +92,12 @@ describe('storage - data directory', () => {
     expect(existsSync(join(path, 'lock.pid'))).toBe(false) // a refused open leaves no pid file behind
     await openDir(1).then((again) => again.close()) // nor its lock
 
-    await writeFile(join(path, 'meta.json'), JSON.stringify({ formatVersion: 2, nodeId: 1, createdAt: 'x' }))
+    await writeFile(join(path, 'meta.json'), JSON.stringify({ formatVersion: 3, nodeId: 1, createdAt: 'x' }))
     const newer = await DataDir.open(path, { nodeId: 1 })
-    expect(newer.ok ? 'ok' : newer.error.code).toBe('DATA_DIR_INCOMPATIBLE')
+    expect(newer.ok ? 'ok' : newer.error).toEqual({ code: 'DATA_DIR_INCOMPATIBLE', message: `data directory ${path} has format 3; this raftmq reads format 2` })
+    await writeFile(join(path, 'meta.json'), JSON.stringify({ formatVersion: 1, nodeId: 1, createdAt: 'x' }))
+    const older = await DataDir.open(path, { nodeId: 1 })
+    expect(older.ok ? 'ok' : older.error.message).toMatch(/has format 1; this raftmq reads format 2 \(written by an older raftmq/)
 
     await writeFile(join(path, 'meta.json'), '{"formatVersion": 1,')
     const garbled = await DataDir.open(path, { nodeId: 1 })
