@@ -9,7 +9,7 @@
  * one result per message back; the main thread frames the response; the client parses
  * and validates it and builds one result object per message. This bench runs each of
  * those stages' functions (the repository's own: encodeRecordBatch, encodeMessageFrame,
- * parseRequest, packPost/unpackPost, checkBatch, recordSizes, encodeProduceBatch,
+ * parseRequest, packPost/unpackPost, checkBatch, recordSizes, encodeProduce,
  * PartitionStateMachine.apply, parseResponse, ...) in a loop on real data and reports
  * the median time per batch and per message. Thread hand-offs, syscalls, the Raft core
  * and the event loop are not in it; the synced LevelDB write of the entry is measured
@@ -101,8 +101,7 @@ async function main(): Promise<void> {
   const framed = codec.encodeMessageFrame(request)
   if (!framed.ok) throw new Error(framed.error.message)
   const requestBody = framed.value.slice(4)
-  const fields = { atomic: false, producerId: -1, producerEpoch: -1, baseSequence: -1, maxTimestamp: 0, recordCount: N }
-  const cmd = commands.encodeProduceBatch(fields, batch)
+  const cmd = commands.encodeProduce({ atomic: false }, batch)
   const sm = new partition.PartitionStateMachine()
   let raftIndex = 1
   const summary = { count: N, baseOffset: 0 }
@@ -122,7 +121,7 @@ async function main(): Promise<void> {
     { thread: 'worker', name: 'unpackPost(produce request)', run: () => wm.unpackPost(wm.packPost([{ t: 'produce', rid: 1, gid: 1, atomic: false, batch }])) },
     { thread: 'worker', name: 'checkBatch (header + CRC-32C)', run: () => rb.checkBatch(batch) },
     { thread: 'worker', name: 'recordSizes (walk every record)', run: () => rb.recordSizes(batch, { verifyCrc: false }) },
-    { thread: 'worker', name: 'encodeProduceBatch (the entry: one copy)', run: () => commands.encodeProduceBatch(fields, batch) },
+    { thread: 'worker', name: 'encodeProduce (the entry: one copy)', run: () => commands.encodeProduce({ atomic: false }, batch) },
     {
       thread: 'worker',
       name: 'state machine apply (the summary: base offset + count)',

@@ -122,13 +122,6 @@ export function encodeProduce(opts: ProduceOptions, batch: Uint8Array): Uint8Arr
   return w.finish()
 }
 
-/**
- * The former name of `encodeProduce`, which took the header fields beside the batch (now
- * ignored). Only bench/batch-stages.ts still calls it; remove it once that calls
- * encodeProduce.
- */
-export const encodeProduceBatch: (opts: ProduceOptions, batch: Uint8Array) => Uint8Array = encodeProduce
-
 export function encodeCleanup(logStartOffset: number): Uint8Array {
   assert(Number.isSafeInteger(logStartOffset) && logStartOffset >= 0, () => `cleanup to ${logStartOffset}`)
   return encodeI64Command(CommandType.Cleanup, logStartOffset)

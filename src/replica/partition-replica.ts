@@ -100,6 +100,8 @@ export class PartitionReplica {
   #flushAgain = false
   #storeError: WireError | null = null
   #closed = false
+  /** The pending retry of a store write the full disk refused. */
+  #retry: NodeJS.Timeout | undefined
 
   private constructor(spec: ReplicaSpec, group: HostedGroup<ApplyResult>, sm: PartitionStateMachine, log: ActorLogger) {
     this.spec = spec
@@ -192,6 +194,8 @@ export class PartitionReplica {
 
   /** Writes what apply staged (unsynced), one write at a time; a write asked for meanwhile follows it. */
   #flush(): void {
+    // a retry timer may fire after close: the store is closed (and its state saved) then
+    if (this.#closed) return
     if (this.#flushing) {
       this.#flushAgain = true
       return
@@ -219,7 +223,7 @@ export class PartitionReplica {
     if (code === 'STORE_FULL') {
       this.#storeError = wireError('STORAGE_FULL', { reason: message })
       // the records stay staged (and served from memory): try again until space returns
-      if (!this.#closed) setTimeout(() => this.#flush(), STORE_RETRY_MS).unref()
+      if (!this.#closed) this.#retry = setTimeout(() => this.#flush(), STORE_RETRY_MS).unref()
     } else {
       this.#storeError = wireError('STORAGE_FAILED', { ...where, reason: message })
     }
@@ -410,6 +414,7 @@ export class PartitionReplica {
     for (const w of this.#waiters) w.wake()
     while (this.#flushing) await this.#flushing
     this.#closed = true
+    clearTimeout(this.#retry)
     await this.#group.close(opts)
   }
 }

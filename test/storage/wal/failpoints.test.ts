@@ -68,7 +68,7 @@ describe('wal failpoints - RAFTMQ_FAILPOINTS', () => {
 
   it('NodeWalFs: a WAL whose second commit meets the point stops with WAL_IO naming it; without one, the same commits succeed', async () => {
     // the fdatasyncs opening a WAL makes (its first segment), counted by a point that never fires
-    const probe = new Failpoints([{ name: 'wal.datasync', error: 'EIO', after: 1_000_000, path: '/w0/' }])
+    const probe = new Failpoints([{ name: 'wal.datasync', error: 'EIO', hangMs: 0, after: 1_000_000, path: '/w0/' }])
     const probed = Wal.open({ fs: new NodeWalFs({ failpoints: probe }), dir: join(await temp(), 'wal', 'w0'), segmentBytes: 64 << 10 }, () => {})
     if (!probed.ok) throw new Error(probed.error.message)
     probed.value.wal.close()
@@ -76,7 +76,7 @@ describe('wal failpoints - RAFTMQ_FAILPOINTS', () => {
     const opening = probe.calls('wal.datasync')
 
     const dir = join(await temp(), 'wal', 'w0')
-    const fs = new NodeWalFs({ failpoints: new Failpoints([{ name: 'wal.datasync', error: 'EIO', after: opening + 1, path: '/w0/' }]) })
+    const fs = new NodeWalFs({ failpoints: new Failpoints([{ name: 'wal.datasync', error: 'EIO', hangMs: 0, after: opening + 1, path: '/w0/' }]) })
     const opened = Wal.open({ fs, dir, segmentBytes: 64 << 10 }, () => {})
     if (!opened.ok) throw new Error(opened.error.message)
     const wal = opened.value.wal
