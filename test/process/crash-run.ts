@@ -140,7 +140,6 @@ const DRAIN_WAIT_MS = 30_000
 const READ_BACK_WAIT_MS = 10_000
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-const dec = new TextDecoder()
 
 export async function runCrashScenario(opts: CrashRunOptions): Promise<CrashReport> {
   const t0 = performance.now()
@@ -281,25 +280,7 @@ export async function runCrashScenario(opts: CrashRunOptions): Promise<CrashRepo
       }
     })
 
-  /** Reads a partition from `from` up to its high watermark: offsets and values, by position. */
-  const readFrom = async (partition: number, from: number): Promise<PartitionLog> => {
-    const offsets: number[] = []
-    const values: string[] = []
-    const consumer = readClient.consumer()
-    let offset = from
-    let highWatermark = 0
-    for (;;) {
-      const page = await consumer.fetch({ topic: TOPIC, partition, offset, maxBytes: 1 << 20 })
-      highWatermark = page.highWatermark
-      for (const msg of page.messages) {
-        offsets.push(msg.offset)
-        values.push(msg.value === null ? '<null>' : dec.decode(msg.value))
-      }
-      if (page.messages.length === 0 || page.nextOffset >= page.highWatermark) break
-      offset = page.nextOffset
-    }
-    return { offsets, values, highWatermark }
-  }
+  const readFrom = (partition: number, from: number): Promise<PartitionLog> => readPartitionLog(readClient, TOPIC, partition, from)
 
   /**
    * After a restart: what the lives since kill `since` acknowledged is readable at its offset. The
@@ -430,6 +411,27 @@ export async function runCrashScenario(opts: CrashRunOptions): Promise<CrashRepo
   if (problems.length > 0 || report === null) throw new CrashRunFailure(opts, workDir, problems, broker.tail())
   if (!opts.keep) await rm(workDir, { recursive: true, force: true })
   return report
+}
+
+/** Reads a partition from `from` up to its high watermark: offsets and values, by position. */
+export async function readPartitionLog(client: Client, topic: string, partition: number, from = 0): Promise<PartitionLog> {
+  const offsets: number[] = []
+  const values: string[] = []
+  const dec = new TextDecoder()
+  const consumer = client.consumer()
+  let offset = from
+  let highWatermark = 0
+  for (;;) {
+    const page = await consumer.fetch({ topic, partition, offset, maxBytes: 1 << 20 })
+    highWatermark = page.highWatermark
+    for (const msg of page.messages) {
+      offsets.push(msg.offset)
+      values.push(msg.value === null ? '<null>' : dec.decode(msg.value))
+    }
+    if (page.messages.length === 0 || page.nextOffset >= page.highWatermark) break
+    offset = page.nextOffset
+  }
+  return { offsets, values, highWatermark }
 }
 
 /** A partition read back: offsets and values by position, and the high watermark. */

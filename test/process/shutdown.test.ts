@@ -25,7 +25,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { Client, RaftmqError } from '../../src/client/index.js'
 import type { Producer } from '../../src/client/index.js'
 import { BrokerProcess, freePort } from './broker-process.js'
-import { checkLedger } from './crash-run.js'
+import { checkLedger, readPartitionLog } from './crash-run.js'
 import type { PartitionLog, Sent } from './crash-run.js'
 
 const isRoot = process.getuid?.() === 0
@@ -92,23 +92,8 @@ class Ledger {
 }
 
 /** A partition of the topic, read from offset 0 to its high watermark. */
-async function readPartition(client: Client, partition = 0): Promise<PartitionLog> {
-  const offsets: number[] = []
-  const values: string[] = []
-  const dec = new TextDecoder()
-  let offset = 0
-  let highWatermark = 0
-  for (;;) {
-    const page = await client.consumer().fetch({ topic: TOPIC, partition, offset, maxBytes: 4 << 20 })
-    highWatermark = page.highWatermark
-    for (const m of page.messages) {
-      offsets.push(m.offset)
-      values.push(m.value === null ? '<null>' : dec.decode(m.value))
-    }
-    if (page.messages.length === 0 || page.nextOffset >= page.highWatermark) break
-    offset = page.nextOffset
-  }
-  return { offsets, values, highWatermark }
+function readPartition(client: Client, partition = 0): Promise<PartitionLog> {
+  return readPartitionLog(client, TOPIC, partition)
 }
 
 /** After a restart: once the re-elected leaders have re-applied what was acknowledged, the partitions' logs against the ledger. */
