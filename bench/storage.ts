@@ -12,8 +12,8 @@
  *     run of the section, its default 64 MiB segments, warmed up first so that, as in a
  *     long-running worker, rolls find the next segment prepared (recycled) and sealed
  *     segments are retired at once (outside the timed commit). Beside each shape, the
- *     same bytes (the WAL's frames: 33 B per record plus a 33 B COMMIT frame and a 4 B
- *     terminator) written by two bare loops: `append` (fs.writeSync + fs.fdatasyncSync
+ *     same bytes (the WAL's sectors: 512 B each, carrying 492 B of frames, 33 B per
+ *     record plus a 33 B COMMIT frame) written by two bare loops: `append` (fs.writeSync + fs.fdatasyncSync
  *     to the end of a plain, growing file) and `overwrite` (the same at increasing
  *     positions inside a pre-allocated, synced 64 MiB file, wrapping round): what the
  *     pre-allocation is worth, and what the WAL adds over its floor. Every commit of
@@ -444,9 +444,8 @@ const WAL_SHAPES: readonly WalShape[] = [
 const WAL_KINDS = ['wal', 'overwrite', 'append'] as const
 type WalKind = (typeof WAL_KINDS)[number]
 
-/** Frame bytes of one commit of `s` (33 B per record frame, a COMMIT frame, the terminator). */
-const FRAME_HEADER_BYTES = 33
-const walCommitBytes = (s: WalShape): number => s.records * (FRAME_HEADER_BYTES + s.bytes) + FRAME_HEADER_BYTES + 4
+/** Disk bytes of one commit of `s`: its 512-byte sectors (the WAL's own arithmetic, format.ts). */
+const walCommitBytes = (m: StorageModule, s: WalShape): number => m.commitDiskBytes(Array.from({ length: s.records }, () => s.bytes))
 
 interface WalRow {
   readonly shape: string
@@ -527,7 +526,7 @@ class WalSection {
   }
 
   async run(shape: WalShape, kind: WalKind, seconds: number): Promise<TimedRun> {
-    const bytes = walCommitBytes(shape)
+    const bytes = walCommitBytes(this.#m, shape)
     if (kind === 'wal') {
       await this.#waitPrepared()
       const wal = this.#wal!
@@ -581,13 +580,13 @@ class WalSection {
   }
 }
 
-function walRow(shape: WalShape, kind: WalKind, runs: TimedRun[]): WalRow {
+function walRow(m: StorageModule, shape: WalShape, kind: WalKind, runs: TimedRun[]): WalRow {
   const med = (f: (r: TimedRun) => number): number => median(runs.map(f))
   const commits = spreadOf(runs.map((r) => r.opsPerSec))
   return {
     shape: shape.label,
     kind,
-    bytesPerCommit: walCommitBytes(shape),
+    bytesPerCommit: walCommitBytes(m, shape),
     runs,
     commitsPerSec: commits,
     recordsPerSec: commits.median * shape.records,
@@ -1062,7 +1061,7 @@ function ampRowText(r: AmpRow, color: boolean): string[] {
   return [r.stream, r.values, r.variant, fx(r.mbPerSec.median, 1), fmtPct(r.mbPerSec.spread), fx(r.settleSeconds, 1), color ? style.bold(amp) : amp, fx(r.walAmplification), fx(r.storeAmplification), fx(r.cancelledPerPayload), fx(r.walAccountedPerPayload), fx(r.devicePerPayload), fx(r.otherCpu)]
 }
 
-const LEGEND = `wal: bytes = what one commit writes (records' frames, COMMIT frame, terminator); append and overwrite write
+const LEGEND = `wal: bytes = what one commit writes (its 512-byte sectors: records' frames and the COMMIT frame, 492 B a sector); append and overwrite write
 the same bytes with writeSync + fdatasyncSync (append: to the end of a growing file; overwrite: inside a
 pre-allocated one). commits/s: over the run's wall time, a setImmediate turn after each; p50/p99: one
 add+commit (write+sync). store: putRecord + flush({ sync: false }), one at a time; disk B / payload B during
@@ -1114,7 +1113,7 @@ async function main(): Promise<void> {
           }
           process.stdout.write('\n')
         }
-        for (const shape of WAL_SHAPES) for (const kind of WAL_KINDS) walRows.push(walRow(shape, kind, runs.get(`${shape.label}|${kind}`)!))
+        for (const shape of WAL_SHAPES) for (const kind of WAL_KINDS) walRows.push(walRow(m, shape, kind, runs.get(`${shape.label}|${kind}`)!))
       } finally {
         await section.close()
       }

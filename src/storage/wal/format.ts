@@ -381,6 +381,13 @@ export function frameBytesOf(payloadBytes: number): number {
   return FRAME_HEADER_BYTES + payloadBytes
 }
 
+/** The disk bytes of a commit of records with these payload sizes (its sectors). */
+export function commitDiskBytes(payloadBytes: readonly number[], withSeal = false): number {
+  let frames = commitOverheadBytes(withSeal)
+  for (const p of payloadBytes) frames += frameBytesOf(p)
+  return diskBytesFor(frames)
+}
+
 /** Commit overhead besides the records' frames: COMMIT, and SEAL if it has one. */
 export function commitOverheadBytes(withSeal: boolean): number {
   return FRAME_HEADER_BYTES * (withSeal ? 2 : 1)

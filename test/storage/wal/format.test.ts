@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer'
 import { crc32c } from '@node-rs/crc32'
 import { describe, expect, it } from 'vitest'
-import { CommitBuffer, DATA_START, decodeSegmentHeader, encodeSegmentHeader, fileOffsetOf, gatherFrames, readFrame, readStamp } from '../../../src/storage/wal/format.js'
+import { CommitBuffer, DATA_START, commitDiskBytes, decodeSegmentHeader, encodeSegmentHeader, fileOffsetOf, gatherFrames, readFrame, readStamp } from '../../../src/storage/wal/format.js'
 
 /** A frame built by hand from the grammar in format.ts, independently of the encoder. */
 function frame(fields: { seq: number; group?: number; type: number; index?: number; term?: number; payload?: Uint8Array; indexHi?: number }): Buffer {
@@ -67,6 +67,16 @@ describe('wal format - sectors', () => {
     expect(gathered.subarray(33, 1033).equals(Buffer.from(payload))).toBe(true)
     // frame byte l sits at fileOffsetOf(start, l)
     for (const l of [0, 491, 492, 1000]) expect(file[fileOffsetOf(3 * 512, l)]).toBe(gathered[l])
+  })
+
+  it('commitDiskBytes is what the encoder writes', () => {
+    const buf = new CommitBuffer()
+    for (const sizes of [[0], [100], [459], [460], [1000], [100, 5000, 7], Array.from({ length: 300 }, (_, k) => k * 3)]) {
+      for (const seal of [false, true]) {
+        const e = buf.encode({ seq: 1, commit: 1, at: 512 }, sizes.map((n, k) => ({ group: 1, type: 1, index: k, term: 1, payload: new Uint8Array(n) })), seal ? { prevSeq: 0, prevEnd: 0 } : null)
+        expect(commitDiskBytes(sizes, seal), `${sizes.length} records, seal ${seal}`).toBe(e.diskBytes)
+      }
+    }
   })
 
   it('a stamp reads as blank when zero, damaged when any bit of it flips or it sits at another place', () => {
