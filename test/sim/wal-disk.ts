@@ -268,6 +268,10 @@ export class SimWalFs implements WalFs {
   syncDirAsync(dir: string): Promise<FsResult<void>> {
     return this.inner.syncDirAsync(dir)
   }
+
+  removeAsync(path: string): Promise<FsResult<void>> {
+    return this.inner.removeAsync(path)
+  }
 }
 
 export type OpenOutcome =

@@ -58,6 +58,8 @@ export interface WalFs {
    */
   writeSyncedAsync(path: string, create: boolean, buffers: readonly Uint8Array[], position: number): Promise<FsResult<void>>
   renameAsync(from: string, to: string): Promise<FsResult<void>>
+  /** Removes a file off the calling thread (unlinking a 64 MiB file took ~35 ms here). */
+  removeAsync(path: string): Promise<FsResult<void>>
   syncDirAsync(dir: string): Promise<FsResult<void>>
 }
 

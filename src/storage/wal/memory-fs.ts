@@ -379,6 +379,10 @@ export class MemoryWalFs implements WalFs {
     return this.#async(() => this.syncDir(dir))
   }
 
+  removeAsync(path: string): Promise<FsResult<void>> {
+    return this.#async(() => this.remove(path))
+  }
+
   // ---- internals ----
 
   #async<T>(op: () => FsResult<T>): Promise<FsResult<T>> {

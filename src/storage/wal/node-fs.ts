@@ -16,7 +16,7 @@
  * Imports node:fs, node:path, src/base, ./fs and ./failpoints.
  */
 import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmdirSync, unlinkSync, writevSync } from 'node:fs'
-import { open as openAsync, rename as renameAsyncFs } from 'node:fs/promises'
+import { open as openAsync, rename as renameAsyncFs, unlink as unlinkAsyncFs } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { fail, ok } from '../../base/index.js'
 import { envFailpoints } from './failpoints.js'
@@ -160,6 +160,15 @@ export class NodeWalFs implements WalFs {
   async renameAsync(from: string, to: string): Promise<FsResult<void>> {
     try {
       await renameAsyncFs(from, to)
+      return ok(undefined)
+    } catch (e) {
+      return failure(e)
+    }
+  }
+
+  async removeAsync(path: string): Promise<FsResult<void>> {
+    try {
+      await unlinkAsyncFs(path)
       return ok(undefined)
     } catch (e) {
       return failure(e)

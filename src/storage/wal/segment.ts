@@ -203,6 +203,11 @@ export class Preparation {
     if (this.fs.exists(this.tmpPath)) this.fs.remove(this.tmpPath)
   }
 
+  /** discard(), off the calling thread: for the background, where nothing waits on it. */
+  async discardAsync(): Promise<void> {
+    if (this.fs.exists(this.tmpPath)) await this.fs.removeAsync(this.tmpPath)
+  }
+
   async #run(): Promise<void> {
     const { fs, dir } = this
     const fresh = this.source.kind === 'fresh'

@@ -279,6 +279,22 @@ describe('wal - background preparation', () => {
     })
   }
 
+  it('an overtaken job whose file is not complete is removed off the commit thread (removeAsync), never left behind', async () => {
+    const mem = new MemoryWalFs({ async: 'manual' })
+    const { fs, counts, reset } = counting(mem)
+    const { wal } = openWal(fs, { segmentBytes: 4 << 20 }) // four 1 MiB chunks of zero fill
+    await mem.runAsync(2) // the job has created its temp file and written a first chunk
+    reset()
+    commitAll(wal, [rec(1, 1, 1, (4 << 20) - 4096)])
+    commitAll(wal, [rec(1, 2, 1, 10_000)]) // rolls: the job is overtaken mid-fill
+    expect(wal.activeSeq).toBe(2)
+    expect(counts.remove ?? 0).toBe(0)
+    await mem.runAsync()
+    await wal.settled()
+    expect(counts.removeAsync).toBe(1)
+    expect((mem.list(DIR) as { value: string[] }).value.filter((n) => n.endsWith('.prep'))).toEqual([])
+  })
+
   it('a roll that comes before the job is ready takes a header-only segment (no zero fill on the commit path)', async () => {
     const fs = new MemoryWalFs({ async: 'manual' })
     const { wal } = openWal(fs, { segmentBytes: 64 << 10 })
