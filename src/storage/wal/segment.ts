@@ -144,7 +144,8 @@ export type PrepPhase = 'claiming' | 'writing' | 'renaming' | 'syncingDir' | 'do
 /**
  * A background preparation of segment `seq`. The writer reads `phase` synchronously; the
  * job checks `cancelledIn` at each step, so once cancelled it starts nothing new (an
- * operation already in flight still completes).
+ * operation already in flight still completes), except the rest of a zero fill the writer
+ * overtook (`overtake`).
  */
 export class Preparation {
   phase: PrepPhase
@@ -177,7 +178,22 @@ export class Preparation {
 
   cancel(): void {
     if (this.cancelledIn === null) this.cancelledIn = this.phase
+    this.#finishFill = false
   }
+
+  /**
+   * Cancels the job because the writer rolled past it, but lets a fresh file's zero fill
+   * run to its end first, so that the file can be kept for reuse (the next preparation
+   * then only writes a header). Throwing the partial fill away meant that under a steady
+   * load of large commits every roll found its successor unprepared.
+   */
+  overtake(): void {
+    const filling = this.cancelledIn === null && this.phase === 'writing' && this.source.kind === 'fresh'
+    if (this.cancelledIn === null) this.cancelledIn = this.phase
+    this.#finishFill = filling
+  }
+
+  #finishFill = false
 
   /** True once the file is written and synced: the rest can be done without it. */
   get canFinishSync(): boolean {
@@ -229,7 +245,7 @@ export class Preparation {
 
   /** Records a step's outcome; true if the job should go on to `next`. */
   #step(r: FsResult<void>, next: PrepPhase): boolean {
-    if (this.cancelledIn !== null) return false
+    if (this.cancelledIn !== null && !(this.#finishFill && r.ok && next === 'writing')) return false
     if (!r.ok) {
       this.failedIn = this.phase
       this.failure = r.error

@@ -386,7 +386,7 @@ export class Wal {
     const job = this.#job
     if (job !== null) {
       this.#job = null
-      job.cancel()
+      job.overtake()
       if (job.canFinishSync) {
         const r = job.finishSync()
         if (!r.ok) {

@@ -279,20 +279,33 @@ describe('wal - background preparation', () => {
     })
   }
 
-  it('an overtaken job whose file is not complete is removed off the commit thread (removeAsync), never left behind', async () => {
-    const mem = new MemoryWalFs({ async: 'manual' })
-    const { fs, counts, reset } = counting(mem)
-    const { wal } = openWal(fs, { segmentBytes: 4 << 20 }) // four 1 MiB chunks of zero fill
-    await mem.runAsync(2) // the job has created its temp file and written a first chunk
-    reset()
-    commitAll(wal, [rec(1, 1, 1, (4 << 20) - 4096)])
-    commitAll(wal, [rec(1, 2, 1, 10_000)]) // rolls: the job is overtaken mid-fill
-    expect(wal.activeSeq).toBe(2)
-    expect(counts.remove ?? 0).toBe(0)
-    await mem.runAsync()
-    await wal.settled()
-    expect(counts.removeAsync).toBe(1)
-    expect((mem.list(DIR) as { value: string[] }).value.filter((n) => n.endsWith('.prep'))).toEqual([])
+  it('a zero fill the writer overtook runs to its end and its file is kept for reuse; one that fails is removed off the commit thread', async () => {
+    for (const fails of [false, true]) {
+      const mem = new MemoryWalFs({ async: 'manual' })
+      const { fs, counts, reset } = counting(mem)
+      const { wal } = openWal(fs, { segmentBytes: 4 << 20 }) // four 1 MiB chunks of zero fill
+      await mem.runAsync(2) // the job has created its temp file and written a first chunk
+      reset()
+      commitAll(wal, [rec(1, 1, 1, (4 << 20) - 4096)])
+      commitAll(wal, [rec(1, 2, 1, 10_000)]) // rolls: the job is overtaken mid-fill
+      expect(wal.activeSeq).toBe(2)
+      if (fails) mem.setCapacity(mem.usedBytes) // the rest of the fill meets a full disk
+      await mem.runAsync()
+      await wal.settled()
+      const names = (mem.list(DIR) as { value: string[] }).value
+      expect(names.filter((n) => n.endsWith('.prep'))).toEqual([])
+      expect(counts.remove ?? 0).toBe(0) // never a synchronous unlink on the commit thread
+      if (fails) {
+        expect(counts.removeAsync).toBeGreaterThanOrEqual(1) // and the next job, which meets the full disk too
+      } else {
+        // a whole, zero-filled file, now free: the next preparation only writes a header into it
+        expect(counts.removeAsync ?? 0).toBe(0)
+        expect(names.filter((n) => n.endsWith('.free')).length + (wal.nextPrepared ? 1 : 0)).toBeGreaterThanOrEqual(1)
+        expect(counts.writeSyncedAsync).toBeGreaterThanOrEqual(4)
+      }
+      wal.close()
+      await wal.settled()
+    }
   })
 
   it('a roll that comes before the job is ready takes a header-only segment (no zero fill on the commit path)', async () => {
