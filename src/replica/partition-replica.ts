@@ -46,7 +46,7 @@ import { limits } from '../base/index.js'
 import type { Prng, Result } from '../base/index.js'
 import { ok } from '../base/index.js'
 import { EntryType } from '../raft/index.js'
-import type { Entry, Message } from '../raft/index.js'
+import type { Entry, MemoryStorage, Message } from '../raft/index.js'
 import { checkBatch, readBatchHeader, recordSizes, reframe, setBaseOffset, verifyBatchCrc } from '../protocol/record-batch.js'
 import { wireError } from '../protocol/errors.js'
 import type { WireError } from '../protocol/errors.js'
@@ -171,6 +171,11 @@ export class PartitionReplica {
   /** The group's actor (its Raft node), for hosts that step it themselves. */
   get actor(): GroupActor<ApplyResult> {
     return this.#actor
+  }
+
+  /** The group's in-memory log view (durable entries, kept current by the log engine). */
+  get view(): MemoryStorage {
+    return this.#group.view
   }
 
   /** A Raft message from a peer. */
