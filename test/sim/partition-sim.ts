@@ -382,7 +382,7 @@ export class PartitionSimulation {
     this.#log(() => `n${n.id} FETCH CHECK ok: ${seen.size} batches up to ${highWatermark}`)
   }
 
-  async #unit(faults: boolean): Promise<void> {
+  async #unit(faults: boolean, produce = true): Promise<void> {
     const o = this.opts
     const p = this.#prng
     if (faults) {
@@ -404,11 +404,11 @@ export class PartitionSimulation {
     }
     this.#deliver()
     this.#runThreads()
-    if (p.chance(o.proposeRate)) {
+    if (produce && p.chance(o.proposeRate)) {
       const up = [...this.#nodes.values()].filter((n) => n.replica)
       // mostly to the leader, as a client that followed NOT_LEADER's hint would
       const leader = up.find((n) => n.replica!.actor.isLeader())
-      const to = leader && p.chance(0.8) ? leader : up[p.int(up.length)]
+      const to = leader && p.chance(0.8) ? leader : up.length > 0 ? up[p.int(up.length)] : undefined
       if (to) this.#produce(to)
     }
     await settle()
@@ -416,8 +416,7 @@ export class PartitionSimulation {
     this.#checkRaft()
     if (this.#now % 100 === 0) {
       const up = [...this.#nodes.values()].filter((n) => n.replica)
-      const n = up[p.int(up.length)]
-      if (n) await this.#checkFetch(n, false)
+      if (up.length > 0) await this.#checkFetch(up[p.int(up.length)]!, false)
     }
   }
 
@@ -451,7 +450,8 @@ export class PartitionSimulation {
     const quorum = Math.floor(this.#nodes.size / 2) + 1
     const able = [...this.#nodes.values()].filter((n) => !n.stranded).length >= quorum
     for (; this.#now < end; this.#now++) {
-      await this.#unit(false)
+      // fresh batches until three are acknowledged, then quiet, for everyone to catch up
+      await this.#unit(false, this.#acked.size < ackedBefore + 3)
       if (this.#acked.size < ackedBefore + 3) continue
       const leader = [...this.#nodes.values()].find((n) => n.replica?.actor.isLeader())
       if (!leader) continue
