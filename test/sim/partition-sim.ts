@@ -45,6 +45,7 @@ import { GroupRuntime, PartitionReplica } from '../../src/replica/index.js'
 import type { PartitionHostOptions, ReplicaClock, ReplicaSpec } from '../../src/replica/index.js'
 import { encodeRecordBatch, readBatchHeader } from '../../src/protocol/record-batch.js'
 import { Checker, Violation } from './checker.js'
+import { formatMessage } from './simulator.js'
 import { SimNetwork } from './network.js'
 import type { SimOptions } from './options.js'
 import type { SimConfig, SimResult, SimStats } from './simulator.js'
@@ -253,6 +254,7 @@ export class PartitionSimulation {
         this.stats.partitionSnapshotsKeptOut++
         continue
       }
+      if (this.#cfg.trace && m.type !== MessageType.App && m.type !== MessageType.AppResp && m.type !== MessageType.Heartbeat && m.type !== MessageType.HeartbeatResp) this.#log(() => `deliver ${formatMessage(m)}`)
       n.replica.step(m)
     }
   }
@@ -466,7 +468,11 @@ export class PartitionSimulation {
       for (const n of this.#nodes.values()) if (!n.stranded) await this.#checkFetch(n, false)
       return
     }
-    throw new Violation('liveness', `no fresh batch acknowledged everywhere within ${LIVENESS_UNITS} units after healing (acknowledged ${this.#acked.size - ackedBefore} fresh)`)
+    const states = [...this.#nodes.values()].map((n) => {
+      const node = n.replica?.actor.node
+      return node ? `n${n.id} t${node.term} ${node.isLeader() ? 'leader' : `leader=${node.leader}`} last ${node.lastIndex} commit ${node.commit} applied ${n.replica!.actor.appliedIndex}${n.stranded ? ' stranded' : ''}${n.replica!.actor.stopped ? ' STOPPED' : ''}` : `n${n.id} down`
+    })
+    throw new Violation('liveness', `[${states.join('; ')}] no fresh batch acknowledged everywhere within ${LIVENESS_UNITS} units after healing (acknowledged ${this.#acked.size - ackedBefore} fresh)`)
   }
 }
 
