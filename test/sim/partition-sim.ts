@@ -217,11 +217,14 @@ export class PartitionSimulation {
     n.hashes.length = applied + 1
     n.checkedApplied = applied
     this.#checker.resumed(n.id, applied, hash)
+    this.#log(() => `n${n.id} view ${opened.value.view.firstIndex()}..${opened.value.view.lastIndex()} hs ${JSON.stringify(opened.value.view.hardState())}`)
     this.#log(() => `n${n.id} START applied ${applied} (recovered ${report.records} WAL records, generations ${report.generations.join(',') || 'none'}), offsets ${JSON.stringify(opened.value.offsets())}`)
   }
 
   #crash(n: PNode): void {
     if (!n.replica) return
+    const v = n.replica.view
+    this.#log(() => `n${n.id} before crash: view ${v.firstIndex()}..${v.lastIndex()} hs ${JSON.stringify(v.hardState())} applied ${n.replica!.actor.appliedIndex}`)
     this.stats.crashes++
     n.epoch++
     n.replica = null
