@@ -86,6 +86,11 @@ export class GroupRuntime {
     return ok(new GroupRuntime(opened.value.wal, opts))
   }
 
+  /** A runtime over a WAL the caller opened (a simulator over a MemoryWalFs); `fs`/`walDir`/`segmentBytes` are unused. */
+  static over(wal: Wal, opts: Omit<GroupRuntimeOptions, 'fs' | 'walDir' | 'segmentBytes'>): GroupRuntime {
+    return new GroupRuntime(wal, opts as GroupRuntimeOptions)
+  }
+
   /**
    * Hosts a group whose view was loaded from its store at applied `index`: its checkpoint
    * goes into this run's WAL, synced before this returns (the group may serve then).

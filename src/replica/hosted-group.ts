@@ -9,16 +9,24 @@
  * cache keeps such writes when only the process dies).
  * The state machine stays the caller's: it says how to save and restore it.
  *
- * Imports base, raft, storage, group and ./group-runtime.
+ * What a host may inject (`HostOptions`; the defaults are production's): how the store is
+ * opened (`openStore`, default its LevelDB), the clock and timers (`clock`), the Raft
+ * options beyond the election and heartbeat ticks (`raft`), the way out to peers
+ * (`sendToPeers`) and a snapshot restore (`restoreSnapshot`) — the simulator's
+ * partition mode hosts a three- or five-voter group with all of them.
+ *
+ * Imports base, raft, storage, group, ./clock and ./group-runtime.
  */
 import { fail, ok } from '../base/index.js'
 import type { Prng, Result } from '../base/index.js'
 import { MemoryStorage } from '../raft/index.js'
-import type { Entry } from '../raft/index.js'
-import { GroupStore } from '../storage/index.js'
-import type { StoreOpenError } from '../storage/index.js'
+import type { Entry, Message, Snapshot } from '../raft/index.js'
+import { openGroupStore } from '../storage/index.js'
+import type { OpenStore, PartitionStore, StoreOpenError } from '../storage/index.js'
 import { GroupActor } from '../group/index.js'
-import type { ActorLogger } from '../group/index.js'
+import type { ActorLogger, GroupActorOptions } from '../group/index.js'
+import { realClock } from './clock.js'
+import type { ReplicaClock } from './clock.js'
 import type { GroupRuntime } from './group-runtime.js'
 
 export interface HostedGroupOptions<R> {
@@ -39,6 +47,26 @@ export interface HostedGroupOptions<R> {
   /** The state machine's bytes as of the applied index. */
   readonly snapshot: () => Uint8Array
   readonly onApplied?: () => void
+  /** Becomes the state of a leader's snapshot (a group with peers; see ActorStateMachine.restore). */
+  readonly restoreSnapshot?: (snapshot: Snapshot) => void
+  readonly host?: HostOptions
+}
+
+/** What a host injects into a group it hosts; every field defaults to production's. */
+export interface HostOptions {
+  /** Opens the group's store (default: its LevelDB, openGroupStore). */
+  readonly openStore?: OpenStore
+  /** Clock and timers (default: Date.now and setTimeout). */
+  readonly clock?: ReplicaClock
+  /** Raft options over the defaults (electionTicks, heartbeatTicks 1). */
+  readonly raft?: GroupActorOptions<unknown>['raft']
+  /** Sends the group's Raft messages to its peers (default: none, a lone voter). */
+  readonly sendToPeers?: (msgs: readonly Message[]) => void
+  /**
+   * Test-only wrong rules, to show the simulator catches them. `unsyncedCheckpoint`: a
+   * checkpoint (what WAL retirement trusts) writes the store without syncing it.
+   */
+  readonly unsafe?: { readonly unsyncedCheckpoint?: boolean }
 }
 
 export type HostedGroupError = StoreOpenError | 'STORAGE_FULL' | 'STORAGE_FAILED'
@@ -49,19 +77,22 @@ const SAVE_EVERY_MS = 5_000
 
 export class HostedGroup<R> {
   readonly actor: GroupActor<R>
-  readonly store: GroupStore
+  readonly store: PartitionStore
   readonly view: MemoryStorage
+  readonly clock: ReplicaClock
   readonly #opts: HostedGroupOptions<R>
   /** The store's unapplied-entry keys run from #tailFrom to #tailTo (none when from > to). */
   #tailFrom: number
   #tailTo: number
   #closed = false
   #savedIndex: number
-  #savedAt = Date.now()
+  #savedAt: number
   #saving: Promise<unknown> | null = null
 
-  private constructor(opts: HostedGroupOptions<R>, store: GroupStore, view: MemoryStorage, applied: number, tail: { from: number; to: number }) {
+  private constructor(opts: HostedGroupOptions<R>, store: PartitionStore, view: MemoryStorage, applied: number, tail: { from: number; to: number }) {
     this.#opts = opts
+    this.clock = opts.host?.clock ?? realClock
+    this.#savedAt = this.clock.now()
     this.store = store
     this.view = view
     this.#tailFrom = tail.from
@@ -71,10 +102,11 @@ export class HostedGroup<R> {
       groupId: opts.groupId,
       nodeId: opts.nodeId,
       storage: view,
-      stateMachine: { apply: opts.apply },
+      stateMachine: opts.restoreSnapshot ? { apply: opts.apply, restore: opts.restoreSnapshot } : { apply: opts.apply },
       prng: opts.prng,
       applied,
-      raft: { electionTicks: opts.electionTicks, heartbeatTicks: 1 },
+      raft: { electionTicks: opts.electionTicks, heartbeatTicks: 1, ...opts.host?.raft },
+      ...(opts.host?.sendToPeers ? { sendToPeers: opts.host.sendToPeers } : {}),
       log: opts.log,
       onApplied: () => {
         opts.onApplied?.()
@@ -84,7 +116,8 @@ export class HostedGroup<R> {
   }
 
   static async open<R>(opts: HostedGroupOptions<R>): Promise<Result<HostedGroup<R>, HostedGroupError>> {
-    const opened = await GroupStore.open(opts.dir, opts.expectApplied === undefined ? {} : { mustExist: true, expectApplied: opts.expectApplied })
+    const openStore = opts.host?.openStore ?? openGroupStore
+    const opened = await openStore(opts.dir, opts.expectApplied === undefined ? {} : { mustExist: true, expectApplied: opts.expectApplied })
     if (!opened.ok) return opened
     const { store, state } = opened.value
     const saved = state.applied
@@ -114,8 +147,9 @@ export class HostedGroup<R> {
     const o = this.#opts
     if (!(o.voters.length === 1 && o.voters[0] === o.nodeId)) return false
     this.actor.campaign()
-    const until = Date.now() + waitMs
-    while (!this.caughtUp() && Date.now() < until) await new Promise((r) => setTimeout(r, 1))
+    const clock = this.clock
+    const until = clock.now() + waitMs
+    while (!this.caughtUp() && clock.now() < until) await new Promise<void>((r) => clock.after(1, r, true))
     // what was re-applied need not be again after another crash
     if (this.caughtUp() && this.actor.appliedIndex > this.#savedIndex && !this.#saving) await this.#write(false)
     return this.caughtUp()
@@ -133,14 +167,14 @@ export class HostedGroup<R> {
 
   /** Writes the whole group state as of now into the store, synced (WAL retirement, close). */
   checkpoint(): Promise<Result<{ index: number; term: number }, string>> {
-    return this.#write(true)
+    return this.#write(this.#opts.host?.unsafe?.unsyncedCheckpoint !== true)
   }
 
   #maybeSave(): void {
     if (this.#saving || this.#closed) return
     const applied = this.actor.appliedIndex
     if (applied === this.#savedIndex) return
-    if (applied - this.#savedIndex < SAVE_EVERY_ENTRIES && Date.now() - this.#savedAt < SAVE_EVERY_MS) return
+    if (applied - this.#savedIndex < SAVE_EVERY_ENTRIES && this.clock.now() - this.#savedAt < SAVE_EVERY_MS) return
     this.#saving = this.#write(false).finally(() => (this.#saving = null))
   }
 
@@ -156,7 +190,7 @@ export class HostedGroup<R> {
     this.#tailFrom = index + 1
     this.#tailTo = last
     this.#savedIndex = index
-    this.#savedAt = Date.now()
+    this.#savedAt = this.clock.now()
     const r = await this.store.flush({ sync })
     if (!r.ok) return fail(r.error.code, r.error.message)
     return ok({ index, term })

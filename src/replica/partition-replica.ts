@@ -33,13 +33,20 @@
  * idempotent producer expiry (an `expire` command); apply has no clock, so the leader's
  * clock goes into the command.
  *
+ * A host may inject (`PartitionHostOptions`, defaults production's) the group's store,
+ * clock and timers, Raft options and peer transport (HostOptions, hosted-group.ts) and
+ * how many applied entries the log view keeps (`viewEntriesMax`). Snapshots are not
+ * supported yet: the log view's snapshot carries no state, so a follower a leader would
+ * have to send one to cannot rebuild its partition (the simulator's partition mode
+ * counts those and keeps them out; see test/sim/partition-sim.ts).
+ *
  * Imports base, raft, protocol, storage, partition, group and ./ modules.
  */
 import { limits } from '../base/index.js'
 import type { Prng, Result } from '../base/index.js'
 import { ok } from '../base/index.js'
 import { EntryType } from '../raft/index.js'
-import type { Entry } from '../raft/index.js'
+import type { Entry, MemoryStorage, Message } from '../raft/index.js'
 import { checkBatch, readBatchHeader, recordSizes, reframe, setBaseOffset, verifyBatchCrc } from '../protocol/record-batch.js'
 import { wireError } from '../protocol/errors.js'
 import type { WireError } from '../protocol/errors.js'
@@ -48,9 +55,10 @@ import type { ApplyResult, StoredBatch } from '../partition/index.js'
 import type { GroupActor } from '../group/index.js'
 import type { ActorLogger } from '../group/index.js'
 import type { GroupRuntime } from './group-runtime.js'
+import type { ReplicaClock } from './clock.js'
 import { proposeError } from './errors.js'
 import { HostedGroup } from './hosted-group.js'
-import type { HostedGroupError } from './hosted-group.js'
+import type { HostOptions, HostedGroupError } from './hosted-group.js'
 import { RecentBatches } from './recent-batches.js'
 import type { ProduceSummary, WireErrorLike } from './worker-messages.js'
 
@@ -74,6 +82,12 @@ export type FetchOutcome =
   | { readonly ok: true; readonly batches: Uint8Array[]; readonly highWatermark: number; readonly logStartOffset: number }
   | { readonly ok: false; readonly error: WireErrorLike }
 
+/** What a host injects into a partition replica (every field defaults to production's). */
+export interface PartitionHostOptions extends HostOptions {
+  /** Entries the in-memory log view keeps behind the applied index before it compacts (default VIEW_ENTRIES_MAX). */
+  readonly viewEntriesMax?: number
+}
+
 interface Waiter {
   readonly offset: number
   readonly wake: () => void
@@ -92,6 +106,8 @@ export class PartitionReplica {
   readonly #actor: GroupActor<ApplyResult>
   readonly #sm: PartitionStateMachine
   readonly #log: ActorLogger
+  readonly #clock: ReplicaClock
+  readonly #viewEntriesMax: number
   readonly #waiters = new Set<Waiter>()
   readonly #recent = new RecentBatches(limits.storage.recentBatchBytesMax)
   /** Records staged to the store end before this offset. */
@@ -100,18 +116,20 @@ export class PartitionReplica {
   #flushAgain = false
   #storeError: WireError | null = null
   #closed = false
-  /** The pending retry of a store write the full disk refused. */
-  #retry: NodeJS.Timeout | undefined
+  /** Cancels the pending retry of a store write the full disk refused. */
+  #retry: (() => void) | undefined
 
-  private constructor(spec: ReplicaSpec, group: HostedGroup<ApplyResult>, sm: PartitionStateMachine, log: ActorLogger) {
+  private constructor(spec: ReplicaSpec, group: HostedGroup<ApplyResult>, sm: PartitionStateMachine, log: ActorLogger, host: PartitionHostOptions) {
     this.spec = spec
     this.#group = group
     this.#actor = group.actor
     this.#sm = sm
     this.#log = log
+    this.#clock = group.clock
+    this.#viewEntriesMax = host.viewEntriesMax ?? VIEW_ENTRIES_MAX
   }
 
-  static async open(spec: ReplicaSpec, runtime: GroupRuntime, log: ActorLogger, prng: Prng): Promise<Result<PartitionReplica, HostedGroupError>> {
+  static async open(spec: ReplicaSpec, runtime: GroupRuntime, log: ActorLogger, prng: Prng, host: PartitionHostOptions = {}): Promise<Result<PartitionReplica, HostedGroupError>> {
     let sm = new PartitionStateMachine()
     // the replica exists only once its group does; apply and the hooks reach it through this
     let self: PartitionReplica | null = null
@@ -135,9 +153,10 @@ export class PartitionReplica {
       apply: (e) => self!.#apply(e),
       snapshot: () => sm.snapshot(),
       onApplied: () => self!.#afterApply(),
+      host,
     })
     if (!group.ok) return group
-    self = new PartitionReplica(spec, group.value, sm, log)
+    self = new PartitionReplica(spec, group.value, sm, log, host)
     log.info({ group: spec.groupId, topic: spec.topic, partition: spec.partition, applied: sm.appliedIndex, nextOffset: sm.nextOffset }, 'partition replica opened')
     // a lone voter answers only once it leads and has re-applied its whole log, so a topic
     // is writable as soon as its creation is acknowledged and reads after a restart never see less
@@ -147,6 +166,21 @@ export class PartitionReplica {
 
   get groupId(): number {
     return this.spec.groupId
+  }
+
+  /** The group's actor (its Raft node), for hosts that step it themselves. */
+  get actor(): GroupActor<ApplyResult> {
+    return this.#actor
+  }
+
+  /** The group's in-memory log view (durable entries, kept current by the log engine). */
+  get view(): MemoryStorage {
+    return this.#group.view
+  }
+
+  /** A Raft message from a peer. */
+  step(m: Message): void {
+    this.#actor.step(m)
   }
 
   tick(): void {
@@ -189,7 +223,7 @@ export class PartitionReplica {
   #afterApply(): void {
     for (const w of this.#waiters) if (this.#sm.nextOffset > w.offset) w.wake()
     this.#flush()
-    this.#group.compactView(VIEW_ENTRIES_MAX)
+    this.#group.compactView(this.#viewEntriesMax)
   }
 
   /** Writes what apply staged (unsynced), one write at a time; a write asked for meanwhile follows it. */
@@ -223,7 +257,7 @@ export class PartitionReplica {
     if (code === 'STORE_FULL') {
       this.#storeError = wireError('STORAGE_FULL', { reason: message })
       // the records stay staged (and served from memory): try again until space returns
-      if (!this.#closed) this.#retry = setTimeout(() => this.#flush(), STORE_RETRY_MS).unref()
+      if (!this.#closed) this.#retry = this.#clock.after(STORE_RETRY_MS, () => this.#flush())
     } else {
       this.#storeError = wireError('STORAGE_FAILED', { ...where, reason: message })
     }
@@ -374,12 +408,12 @@ export class PartitionReplica {
   #waitForData(offset: number, maxWaitMs: number, cancelled?: Promise<void>): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
-        clearTimeout(timer)
+        cancel()
         this.#waiters.delete(w)
         resolve()
       }
       const w: Waiter = { offset, wake: done }
-      const timer = setTimeout(done, Math.min(maxWaitMs, limits.fetch.maxWaitMsMax))
+      const cancel = this.#clock.after(Math.min(maxWaitMs, limits.fetch.maxWaitMsMax), done, true)
       this.#waiters.add(w)
       void cancelled?.then(done)
     })
@@ -414,7 +448,7 @@ export class PartitionReplica {
     for (const w of this.#waiters) w.wake()
     while (this.#flushing) await this.#flushing
     this.#closed = true
-    clearTimeout(this.#retry)
+    this.#retry?.()
     await this.#group.close(opts)
   }
 }

@@ -264,7 +264,9 @@ export class LogEngine {
     for (const g of this.#groups.values()) {
       if (g.markSeq === 0 || g.markSeq > throughSeq || g.pendingMark) continue
       if (g.dirtySince !== null && g.dirtySince <= throughSeq) continue // it owes a real checkpoint
-      this.#add(g, WalRecordType.CheckpointBegin, 0, 0, EMPTY)
+      // records no checkpoint covers yet (in later segments) must stay dirty for recovery: a
+      // Begin here would say the store holds them; a Checkpoint alone keeps them replayed
+      if (g.dirtySince === null) this.#add(g, WalRecordType.CheckpointBegin, 0, 0, EMPTY)
       this.#add(g, WalRecordType.Checkpoint, g.lastCheckpoint.index, g.lastCheckpoint.term, EMPTY)
       this.#syncNeeded = true
       n++

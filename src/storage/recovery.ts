@@ -22,7 +22,7 @@
  * - a store that nothing changed since its last checkpoint is not opened here: the group
  *   checks its checkpoint when it opens (`expect`).
  *
- * Imports node:path, src/base, src/raft, ./wal, ./group-store and ./log-engine.
+ * Imports node:path, src/base, src/raft, ./wal, ./partition-store and ./log-engine.
  */
 import { join } from 'node:path'
 import { fail, ok } from '../base/index.js'
@@ -31,7 +31,8 @@ import { EntryType } from '../raft/index.js'
 import type { Entry, HardState } from '../raft/index.js'
 import { Wal } from './wal/index.js'
 import type { WalFs, WalRecord } from './wal/index.js'
-import { GroupStore } from './group-store.js'
+import { openGroupStore } from './partition-store.js'
+import type { OpenStore } from './partition-store.js'
 import { WalRecordType } from './log-engine.js'
 
 export type RecoveryError = 'WAL_CORRUPT' | 'WAL_IO' | 'WAL_INCOMPATIBLE' | 'STORE_CORRUPT' | 'STORE_MISSING' | 'STORE_IN_USE' | 'STORE_INCOMPATIBLE' | 'STORE_IO' | 'STORE_FULL' | 'STORE_FAILED'
@@ -87,6 +88,8 @@ export async function recoverWals(opts: {
   readonly walRoot: string
   readonly groupDir: (group: number) => string
   readonly log: RecoveryLogger
+  /** How a group's store is opened (default: its LevelDB; the simulator's are in memory). */
+  readonly openStore?: OpenStore
 }): Promise<Result<RecoveryReport, RecoveryError>> {
   const { fs, walRoot, log } = opts
   const listed = listGenerations(fs, walRoot)
@@ -121,7 +124,7 @@ export async function recoverWals(opts: {
     if (r.removed) continue
     expect.set(group, r.checkpoint)
     if (!r.dirty) continue
-    const done = await intoStore(opts.groupDir(group), group, r)
+    const done = await intoStore(opts.openStore ?? openGroupStore, opts.groupDir(group), group, r)
     if (!done.ok) return done
     groups++
   }
@@ -226,8 +229,8 @@ export function newerHardState(a: HardState | null, b: HardState | null): HardSt
   return { term: a.term, vote: a.vote || b.vote, commit: Math.max(a.commit, b.commit) }
 }
 
-async function intoStore(dir: string, group: number, r: GroupReplay): Promise<Result<null, RecoveryError>> {
-  const opened = await GroupStore.open(dir, { mustExist: true, expectApplied: r.checkpoint })
+async function intoStore(openStore: OpenStore, dir: string, group: number, r: GroupReplay): Promise<Result<null, RecoveryError>> {
+  const opened = await openStore(dir, { mustExist: true, expectApplied: r.checkpoint })
   if (!opened.ok) return opened
   const { store, state } = opened.value
   try {

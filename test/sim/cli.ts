@@ -31,8 +31,12 @@ options:
   --nodes 3|5       voters in the initial configuration (default 3; one spare node joins later)
   --seed S          replay seed S alone and print its full event trace
   --profile P       fault profile: mixed (default; one seed in eight is churn) or churn
-  --storage S       storage host: memory, wal or worker (the WAL under the production
-                    WorkerLoop) (default: drawn per seed: half memory, a quarter each)
+  --storage S       storage host: memory, wal, worker (the WAL under the production
+                    WorkerLoop) or partition (a PartitionReplica per node: the partition
+                    service over the worker loop, WAL and an in-memory store) (default:
+                    drawn per seed: a quarter each wal and worker, 3/8 memory, 1/8 partition)
+  --unsafe-partition unsyncedCheckpoint  partition mode: checkpoints (what WAL retirement
+                    trusts) do not sync the store (test-only: the checker must catch it)
   --flip-newest-commit  bit flips hit the newest acknowledged WAL commit three times as
                     often (recovery must refuse them: see wal-disk.test.ts)
   --forge-entries   every restart changes a WAL entry and fixes its checksum (test-only:
@@ -51,6 +55,7 @@ async function main(): Promise<number> {
       nodes: { type: 'string', default: '3' },
       seed: { type: 'string' },
       unsafe: { type: 'string' },
+      'unsafe-partition': { type: 'string' },
       profile: { type: 'string', default: 'mixed' },
       storage: { type: 'string' },
       'flip-newest-commit': { type: 'boolean', default: false },
@@ -78,7 +83,10 @@ async function main(): Promise<number> {
   if (storageFlag !== undefined && !STORAGE_MODES.includes(storageFlag as StorageMode)) return usage(`--storage must be ${STORAGE_MODES.join(', ')}, got ${storageFlag}`)
   const storage = storageFlag as StorageMode | undefined
   const walFaults = values['flip-newest-commit'] || values['forge-entries'] ? { flipNewestCommit: values['flip-newest-commit'], forgeEntries: values['forge-entries'] } : undefined
-  const flags = { unsafe, storage, walFaults }
+  const unsafePartition = values['unsafe-partition']
+  if (unsafePartition !== undefined && unsafePartition !== 'unsyncedCheckpoint') return usage('--unsafe-partition must be unsyncedCheckpoint')
+  const partitionUnsafe = unsafePartition ? { unsyncedCheckpoint: true } : undefined
+  const flags = { unsafe, storage, walFaults, partitionUnsafe }
 
   if (values.seed !== undefined) {
     const seed = positiveInt(values.seed, '--seed')

@@ -22,9 +22,9 @@ export type FaultProfile = 'mixed' | 'churn'
  * every restart (wal-disk.ts), driven by the simulator's own Ready loop. `worker`: the
  * same WAL, driven the production way, by a GroupActor in a WorkerLoop (worker-host.ts).
  */
-export type StorageMode = 'memory' | 'wal' | 'worker'
+export type StorageMode = 'memory' | 'wal' | 'worker' | 'partition'
 
-export const STORAGE_MODES: readonly StorageMode[] = ['memory', 'wal', 'worker']
+export const STORAGE_MODES: readonly StorageMode[] = ['memory', 'wal', 'worker', 'partition']
 
 /** What a crash does to writes no fdatasync made durable (MemoryWalFs.crash). */
 export type WalCrashMode = 'drop' | 'tear' | 'keep' | 'sectors'
@@ -175,7 +175,7 @@ export function drawOptions(seed: number, nodes: 3 | 5, profile: FaultProfile = 
     },
     // half the seeds run over the real WAL (drawn even when forced, so nothing else moves),
     // half of those hosted by the worker loop (drawn after it: the memory seeds stay as they were)
-    storage: forced(r.chance(0.5) ? (r.chance(0.5) ? 'worker' : 'wal') : 'memory', storage),
+    storage: forced(drawStorage(r), storage),
   }
   if (!churn) return drawn
   return {
@@ -202,12 +202,23 @@ export function formatOptions(o: SimOptions): string {
   ].join('\n')
 }
 
+/**
+ * Half the seeds over the WAL (half of those through the worker loop), and a quarter of
+ * the other half through the partition service (partition-sim.ts): each draw comes after
+ * every other, so the seeds that stay memory, wal or worker keep their histories.
+ */
+function drawStorage(r: Prng): StorageMode {
+  if (r.chance(0.5)) return r.chance(0.5) ? 'worker' : 'wal'
+  return r.chance(0.25) ? 'partition' : 'memory'
+}
+
 function forced(drawn: StorageMode, storage: StorageMode | undefined): StorageMode {
   return storage ?? drawn
 }
 
 function formatStorage(o: SimOptions): string {
   if (o.storage === 'memory') return 'storage: memory (MemoryStorage host, simulated crash model)'
+  if (o.storage === 'partition') return `storage: partition (a PartitionReplica per node over the WAL and an in-memory store) segment=${o.wal.segmentBytes >> 10}KiB sealedMax=${o.wal.sealedMax}`
   const w = o.wal
   const pct = (x: number): string => `${(x * 100).toFixed(2)}%`
   return [

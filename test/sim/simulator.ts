@@ -73,6 +73,7 @@ import type { StateMark } from './state-machine.js'
 import { SIM_GROUP, WalDisk, compareImage, flip, imageAfter, imageOf } from './wal-disk.js'
 import type { Flip, FlipKind, LogImage, StoreState, WriteSpan } from './wal-disk.js'
 import { WorkerHost } from './worker-host.js'
+import { runPartitionSimulation } from './partition-sim.js'
 
 export interface SimConfig {
   readonly seed: number
@@ -92,6 +93,8 @@ export interface SimConfig {
     /** Every restart in the safety phase changes an entry's payload and fixes its checksum. */
     readonly forgeEntries?: boolean
   }
+  /** Partition mode: deliberately wrong rules in the hosted group (HostOptions.unsafe), to prove the partition checker catches them. */
+  readonly partitionUnsafe?: { readonly unsyncedCheckpoint?: boolean }
 }
 
 export interface SimStats {
@@ -138,6 +141,11 @@ export interface SimStats {
   /** Worker storage mode: runs, and peer messages or client requests that waited for a thread blocked in a sync. */
   workerRuns: number
   workerArrivalsWhileBlocked: number
+  /** Partition mode (partition-sim.ts): runs, acknowledged batches, fetch checks, snapshots a leader wanted to send (kept out). */
+  partitionRuns: number
+  partitionAcked: number
+  partitionFetchChecks: number
+  partitionSnapshotsKeptOut: number
 }
 
 export interface SimResult {
@@ -232,42 +240,7 @@ export class Simulation {
   /** Proposal id -> the node whose host accepted it. */
   readonly #inFlight = new Map<number, NodeId>()
   readonly #acked = new Set<number>()
-  readonly stats: SimStats = {
-    time: 0,
-    leaders: 0,
-    maxTerm: 0,
-    proposed: 0,
-    acked: 0,
-    committedIndex: 0,
-    crashes: 0,
-    partitions: 0,
-    snapshotsTaken: 0,
-    snapshotsInstalled: 0,
-    restartsAppliedAhead: 0,
-    restartsSnapshotAhead: 0,
-    confChanges: 0,
-    transfers: 0,
-    messages: 0,
-    walRuns: 0,
-    walSyncs: 0,
-    walRolls: 0,
-    walCheckpoints: 0,
-    walRetired: 0,
-    walRecycled: 0,
-    walPreparedInBackground: 0,
-    walNoSpaceOnCreate: 0,
-    walCrashesMidCommit: 0,
-    walCrashesTorn: 0,
-    walCrashesKept: 0,
-    walTornBytesDropped: 0,
-    walFlipsRefused: 0,
-    walFlipsRecovered: 0,
-    walFullRefusals: 0,
-    walFullWindows: 0,
-    walFailStops: 0,
-    workerRuns: 0,
-    workerArrivalsWhileBlocked: 0,
-  }
+  readonly stats: SimStats = emptyStats()
 
   constructor(cfg: SimConfig) {
     this.#cfg = cfg
@@ -1312,7 +1285,53 @@ export class Simulation {
   }
 }
 
+/** Every counter at zero. */
+export function emptyStats(): SimStats {
+  return {
+    time: 0,
+    leaders: 0,
+    maxTerm: 0,
+    proposed: 0,
+    acked: 0,
+    committedIndex: 0,
+    crashes: 0,
+    partitions: 0,
+    snapshotsTaken: 0,
+    snapshotsInstalled: 0,
+    restartsAppliedAhead: 0,
+    restartsSnapshotAhead: 0,
+    confChanges: 0,
+    transfers: 0,
+    messages: 0,
+    walRuns: 0,
+    walSyncs: 0,
+    walRolls: 0,
+    walCheckpoints: 0,
+    walRetired: 0,
+    walRecycled: 0,
+    walPreparedInBackground: 0,
+    walNoSpaceOnCreate: 0,
+    walCrashesMidCommit: 0,
+    walCrashesTorn: 0,
+    walCrashesKept: 0,
+    walTornBytesDropped: 0,
+    walFlipsRefused: 0,
+    walFlipsRecovered: 0,
+    walFullRefusals: 0,
+    walFullWindows: 0,
+    walFailStops: 0,
+    workerRuns: 0,
+    workerArrivalsWhileBlocked: 0,
+    partitionRuns: 0,
+    partitionAcked: 0,
+    partitionFetchChecks: 0,
+    partitionSnapshotsKeptOut: 0,
+  }
+}
+
 export function runSimulation(cfg: SimConfig): Promise<SimResult> {
+  const opts = drawOptions(cfg.seed, cfg.nodes, cfg.profile ?? 'mixed', cfg.storage)
+  if (opts.storage === 'partition') return runPartitionSimulation(cfg, opts, emptyStats())
   return new Simulation(cfg).run()
 }
 

@@ -22,6 +22,8 @@ export interface SweepOptions {
   readonly storage?: StorageMode
   /** Test-only WAL damage (SimConfig.walFaults). */
   readonly walFaults?: SimConfig['walFaults']
+  /** Test-only wrong rules of the partition mode (SimConfig.partitionUnsafe). */
+  readonly partitionUnsafe?: SimConfig['partitionUnsafe']
   /** Stop at the first failing seed (the default) or run them all. */
   readonly keepGoing?: boolean
   readonly onSeed?: (result: SimResult) => void
@@ -40,7 +42,7 @@ export async function sweep(o: SweepOptions): Promise<SweepResult> {
   let totals: SimStats | null = null
   let seeds = 0
   for (let seed = o.first; seed < o.first + o.count; seed++) {
-    const r = await runSimulation({ seed, nodes: o.nodes, unsafe: o.unsafe, profile: o.profile, storage: o.storage, walFaults: o.walFaults })
+    const r = await runSimulation({ seed, nodes: o.nodes, unsafe: o.unsafe, profile: o.profile, storage: o.storage, walFaults: o.walFaults, partitionUnsafe: o.partitionUnsafe })
     // a WAL run leaves MemoryWalFs.runAsync calls waiting for their setImmediate: let them end
     await new Promise<void>((resolve) => setImmediate(resolve))
     seeds++
@@ -67,6 +69,7 @@ export interface ReplayFlags {
   readonly unsafe?: UnsafeRules
   readonly storage?: StorageMode
   readonly walFaults?: SimConfig['walFaults']
+  readonly partitionUnsafe?: SimConfig['partitionUnsafe']
 }
 
 function replayFlags(f: ReplayFlags): string {
@@ -74,12 +77,13 @@ function replayFlags(f: ReplayFlags): string {
   if (f.storage) s += ` --storage ${f.storage}`
   if (f.walFaults?.flipNewestCommit) s += ' --flip-newest-commit'
   if (f.walFaults?.forgeEntries) s += ' --forge-entries'
+  if (f.partitionUnsafe?.unsyncedCheckpoint) s += ' --unsafe-partition unsyncedCheckpoint'
   return s
 }
 
 /** The failing seed's story: options, violation, and the tail of its replayed trace. */
 export async function describeFailure(r: SimResult, traceLines: number, f: ReplayFlags = {}): Promise<string> {
-  const replay = await runSimulation({ seed: r.seed, nodes: r.options.nodes, trace: true, unsafe: f.unsafe, profile: r.options.profile, storage: f.storage, walFaults: f.walFaults })
+  const replay = await runSimulation({ seed: r.seed, nodes: r.options.nodes, trace: true, unsafe: f.unsafe, profile: r.options.profile, storage: f.storage, walFaults: f.walFaults, partitionUnsafe: f.partitionUnsafe })
   const v = r.violation!
   const tail = replay.trace.slice(-traceLines)
   return [
