@@ -232,4 +232,32 @@ describe('recovery - the WAL replayed into the partition stores', () => {
     const again = await recover(mem)
     expect(again.ok && again.value.records).toBe(0)
   })
+
+  it('carrying a checkpoint forward past a group\'s newer, uncovered entries keeps them replayed (found by the partition simulator, seed 1217 x5)', async () => {
+    await createStore(5)
+    await createStore(6)
+    const mem = new MemoryWalFs()
+    const engine = engineOn(mem) // 64 KiB segments
+    engine.addGroup(5, new MemoryStorage([1]), { index: 0, term: 0 })
+    engine.addGroup(6, new MemoryStorage([1]), { index: 0, term: 0 })
+    // group 5's checkpoint lands in the first segment
+    engine.checkpointBegin(5)
+    engine.checkpointed(5, { index: 0, term: 0 })
+    expect(engine.commit().ok).toBe(true)
+    // group 6 fills it, so what follows goes into the next segment
+    engine.stage(6, ready({ entries: [ent(1, 1, new Uint8Array(60_000))], hardState: hs(1, 1) }))
+    expect(engine.commit().ok).toBe(true)
+    engine.stage(6, ready({ entries: [ent(2, 1, new Uint8Array(20_000))], hardState: hs(1, 2) }))
+    expect(engine.commit().ok).toBe(true)
+    // group 5's acknowledged entries, in the second segment, covered by no checkpoint
+    engine.stage(5, ready({ entries: ents(1, [1, 1, 1]), hardState: hs(1, 3) }))
+    expect(engine.commit().ok).toBe(true)
+    expect(engine.carryForward(1)).toBeGreaterThanOrEqual(1)
+    expect(engine.commit().ok).toBe(true)
+    const r = await recover(mem.crash())
+    expect(r.ok, r.ok ? '' : r.error.message).toBe(true)
+    const st = await storeState(5)
+    expect(names(st.entries)).toEqual(['1@1', '2@1', '3@1'])
+    expect(st.hardState).toEqual(hs(1, 3))
+  })
 })
