@@ -29,6 +29,15 @@ export class Violation extends Error {
   }
 }
 
+/** What a run that threw records as its violation (a Violation, or a bug's error with its stack in the trace). */
+export function violationOf(err: unknown, time: number, log: (line: () => string) => void): { kind: string; message: string; time: number } {
+  const kind = err instanceof Violation ? err.kind : err instanceof Error ? err.name : 'error'
+  const message = err instanceof Error ? err.message : String(err)
+  log(() => `VIOLATION ${kind}: ${message}`)
+  if (!(err instanceof Violation) && err instanceof Error && err.stack) log(() => err.stack!)
+  return { kind, message, time }
+}
+
 const TERM_SPAN = 1 << 20
 
 export class Checker {

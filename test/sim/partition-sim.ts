@@ -44,7 +44,7 @@ import { MemoryStoreDisk, MemoryWalFs, recoverWals, removeGenerations } from '..
 import { GroupRuntime, PartitionReplica } from '../../src/replica/index.js'
 import type { PartitionHostOptions, ReplicaClock, ReplicaSpec } from '../../src/replica/index.js'
 import { encodeRecordBatch, readBatchHeader } from '../../src/protocol/record-batch.js'
-import { Checker, Violation } from './checker.js'
+import { Checker, Violation, violationOf } from './checker.js'
 import { formatMessage } from './simulator.js'
 import { SimNetwork } from './network.js'
 import type { SimOptions } from './options.js'
@@ -432,11 +432,7 @@ export class PartitionSimulation {
       for (; this.#now < this.opts.safetyTime; this.#now++) await this.#unit(true)
       await this.#liveness()
     } catch (err) {
-      const kind = err instanceof Violation ? err.kind : err instanceof Error ? err.name : 'error'
-      const message = err instanceof Error ? err.message : String(err)
-      violation = { kind, message, time: this.#now }
-      this.#log(() => `VIOLATION ${kind}: ${message}`)
-      if (!(err instanceof Violation) && err instanceof Error && err.stack) this.#log(() => err.stack!)
+      violation = violationOf(err, this.#now, (line) => this.#log(line))
     }
     this.stats.time = this.#now
     this.stats.committedIndex = this.#checker.maxCommitted

@@ -63,7 +63,7 @@ import { Prng } from '../../src/base/index.js'
 import { ConfChangeOp, EntryType, MemoryStorage, MessageType, RaftNode, messageTypeName } from '../../src/raft/index.js'
 import type { Entry, HardState, Message, NodeId, Ready, Snapshot, UnsafeRules } from '../../src/raft/index.js'
 import type { ActorLogger, LoopEngine } from '../../src/group/index.js'
-import { Checker, Violation } from './checker.js'
+import { Checker, Violation, violationOf } from './checker.js'
 import { SimNetwork } from './network.js'
 import { drawOptions } from './options.js'
 import type { FaultProfile, SimOptions } from './options.js'
@@ -330,11 +330,7 @@ export class Simulation {
       await this.#livenessPhase()
       this.#finalCheck()
     } catch (err) {
-      const kind = err instanceof Violation ? err.kind : err instanceof Error ? err.name : 'error'
-      const message = err instanceof Error ? err.message : String(err)
-      violation = { kind, message, time: this.#now }
-      this.#log(() => `VIOLATION ${kind}: ${message}`)
-      if (!(err instanceof Violation) && err instanceof Error && err.stack) this.#log(() => err.stack!)
+      violation = violationOf(err, this.#now, (line) => this.#log(line))
     }
     this.stats.time = this.#now
     this.stats.acked = this.#acked.size
