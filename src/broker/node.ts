@@ -61,18 +61,23 @@ export const EXIT_STORAGE_FAILURE = 3
  * null when only something failed to close) and what happened where, with what to do;
  * null for a clean stop.
  */
+/** Failures named in the stderr line of a stop; the rest are counted. */
+const LINE_ITEMS_MAX = 3
+
 export function stopFailure(report: StopReport): { readonly code: 'STORAGE_FAILED' | 'STORAGE_FULL' | null; readonly line: string } | null {
   const failed = report.storage.filter((s) => s.code === 'STORAGE_FAILED')
   const full = report.storage.filter((s) => s.code === 'STORAGE_FULL')
-  const where = (list: typeof report.storage): string => list.map((s) => `${s.where}: ${s.message}`).join('; ')
-  const notClosed = report.closeErrors.length > 0 ? `; not closed: ${report.closeErrors.join('; ')}` : ''
+  // one line a person can read: the first few, then how many more (the log has every one)
+  const few = (items: readonly string[]): string => (items.length <= LINE_ITEMS_MAX ? items.join('; ') : `${items.slice(0, LINE_ITEMS_MAX).join('; ')}; and ${items.length - LINE_ITEMS_MAX} more (see the log)`)
+  const where = (list: typeof report.storage): string => few(list.map((s) => `${s.where}: ${s.message}`))
+  const notClosed = report.closeErrors.length > 0 ? `; not closed: ${few(report.closeErrors)}` : ''
   if (failed.length > 0) {
     return { code: 'STORAGE_FAILED', line: `after a storage failure (${where(failed)})${full.length > 0 ? `; the disk was also full (${where(full)})` : ''}${notClosed}; acknowledged messages are in the write-ahead log: restart once the disk is fixed` }
   }
   if (full.length > 0) {
     return { code: 'STORAGE_FULL', line: `while the disk was full (${where(full)})${notClosed}; writes waiting for space were not acknowledged, nothing acknowledged is lost: free space and start again` }
   }
-  if (report.closeErrors.length > 0) return { code: null, line: `without closing everything (${report.closeErrors.join('; ')})` }
+  if (report.closeErrors.length > 0) return { code: null, line: `without closing everything (${few(report.closeErrors)})` }
   return null
 }
 

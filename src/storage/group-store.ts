@@ -23,7 +23,10 @@
  * descriptors (LOCK, LOG, MANIFEST, its log file), so 10,000 partitions open at once would
  * need 40,000. A thread keeps at most `setOpenBudget(n)` databases open (least recently
  * used closed first, never one in use) and reopens a closed one when it is next written
- * or read: an idle partition costs no descriptor.
+ * or read: an idle partition costs no descriptor. The budget bounds opens too: a store that
+ * must (re)open waits for a slot, so thousands of groups checkpointing or closing at once
+ * (WAL retirement, shutdown) never hold more databases open than it (they hit EMFILE at
+ * 10,000 partitions before).
  *
  * Opening: a directory that already holds a LevelDB (its CURRENT file) but no format key
  * is damaged, not new (LevelDB skips a corrupt log record silently, so a store can come
@@ -96,6 +99,10 @@ const READ_CHUNK_ITEMS = 1000
 class OpenBudget {
   max = 256
   readonly #lru = new Set<GroupStore>()
+  /** Opens in progress that hold a slot. */
+  #reserved = 0
+  /** Opens waiting for a slot: thousands of groups checkpointing or closing at once must not all open. */
+  readonly #waiters: Array<() => void> = []
 
   touch(s: GroupStore): void {
     this.#lru.delete(s)
@@ -110,10 +117,40 @@ class OpenBudget {
     return this.#lru.size
   }
 
+  /** Waits until a database may open (a slot under `max`), parking idle ones to make room. */
+  async slot(): Promise<void> {
+    for (;;) {
+      if (this.#lru.size + this.#reserved < this.max) {
+        this.#reserved++
+        return
+      }
+      const wait = new Promise<void>((resolve) => this.#waiters.push(resolve))
+      this.trim()
+      await wait
+    }
+  }
+
+  /** An open that held a slot has finished (its store is in the LRU now, or it failed). */
+  opened(): void {
+    this.#reserved--
+    this.#wake()
+  }
+
+  /** A database has closed: its slot is free. */
+  closed(): void {
+    this.#wake()
+  }
+
+  #wake(): void {
+    while (this.#waiters.length > 0 && this.#lru.size + this.#reserved < this.max) this.#waiters.shift()!()
+    if (this.#waiters.length > 0) this.trim()
+  }
+
   trim(): void {
-    if (this.#lru.size <= this.max) return
+    const want = this.max - this.#reserved - (this.#waiters.length > 0 ? 1 : 0)
+    if (this.#lru.size <= want) return
     for (const s of this.#lru) {
-      if (this.#lru.size <= this.max) return
+      if (this.#lru.size <= want) return
       if (s.idle) {
         this.#lru.delete(s)
         void s.park()
@@ -164,7 +201,10 @@ export class GroupStore {
   /** Closes the database until its next use (the budget's call). */
   park(): Promise<void> {
     if (!this.idle) return Promise.resolve()
-    const t = this.#db.close().finally(() => (this.#transition = null))
+    const t = this.#db.close().finally(() => {
+      this.#transition = null
+      budget.closed()
+    })
     this.#transition = t
     return t
   }
@@ -173,7 +213,10 @@ export class GroupStore {
     while (this.#transition) await this.#transition
     if (this.#db.status !== 'open') return
     budget.forget(this)
-    const t = this.#db.close().catch(() => undefined).finally(() => (this.#transition = null))
+    const t = this.#db.close().catch(() => undefined).finally(() => {
+      this.#transition = null
+      budget.closed()
+    })
     this.#transition = t
     await t
   }
@@ -184,9 +227,23 @@ export class GroupStore {
     try {
       while (this.#transition) await this.#transition
       if (this.#db.status !== 'open') {
-        const t = this.#db.open({ createIfMissing: false }).finally(() => (this.#transition = null))
-        this.#transition = t
-        await t
+        await budget.slot()
+        while (this.#transition) await this.#transition
+        // another use of this store may have reopened it while this one waited for a slot
+        if ((this.#db.status as string) !== 'open') {
+          const t = this.#db.open({ createIfMissing: false }).finally(() => (this.#transition = null))
+          this.#transition = t
+          let opened = false
+          try {
+            await t
+            opened = true
+          } finally {
+            if (opened) budget.touch(this)
+            budget.opened()
+          }
+        } else {
+          budget.opened()
+        }
       }
       budget.touch(this)
       return await fn(this.#db)
@@ -197,6 +254,15 @@ export class GroupStore {
   }
 
   static async open(dir: string, opts: GroupStoreOptions = {}): Promise<Result<{ store: GroupStore; state: GroupStoreState }, StoreOpenError>> {
+    await budget.slot()
+    try {
+      return await GroupStore.#open(dir, opts)
+    } finally {
+      budget.opened()
+    }
+  }
+
+  static async #open(dir: string, opts: GroupStoreOptions): Promise<Result<{ store: GroupStore; state: GroupStoreState }, StoreOpenError>> {
     const existed = await exists(join(dir, 'CURRENT'))
     if (!existed && opts.mustExist) return fail('STORE_MISSING', `group store ${dir} is missing, yet the write-ahead log says it was created: restore it from a replica or a backup`)
     const db: Db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view', ...GROUP_STORE_LEVELDB, ...opts.leveldb })
@@ -350,6 +416,7 @@ export class GroupStore {
     while (this.#transition) await this.#transition
     budget.forget(this)
     if (this.#db.status === 'open') await this.#db.close()
+    budget.closed()
   }
 }
 

@@ -152,4 +152,36 @@ describe('group store - the partition store of one group', () => {
       GroupStore.setOpenBudget(256)
     }
   })
+
+  it('many stores used at once never open more databases than the budget: the rest wait for a slot (no EMFILE)', async () => {
+    GroupStore.setOpenBudget(4)
+    try {
+      const stores = []
+      for (let g = 0; g < 40; g++) stores.push((await open(join(tmp.dir, `busy${g}`))).store)
+      let most = 0
+      const watch = setInterval(() => (most = Math.max(most, GroupStore.openCount)), 0)
+      // every store written and synced at once, as thousands of checkpoints or closes are
+      const results = await Promise.all(
+        stores.map(async (st, g) => {
+          st.putRecord(g, Uint8Array.of(g))
+          const r = await st.flush({ sync: true })
+          most = Math.max(most, GroupStore.openCount)
+          return r.ok
+        }),
+      )
+      clearInterval(watch)
+      expect(results.every(Boolean)).toBe(true)
+      expect(most).toBeLessThanOrEqual(4)
+      expect(most).toBeGreaterThan(0)
+      await Promise.all(stores.map((st) => st.close()))
+      expect(GroupStore.openCount).toBe(0)
+      for (let g = 0; g < 40; g += 13) {
+        const again = (await open(join(tmp.dir, `busy${g}`))).store
+        expect(records(await again.readRecords(0, 100)).map(([o]) => o)).toEqual([g])
+        await again.close()
+      }
+    } finally {
+      GroupStore.setOpenBudget(256)
+    }
+  })
 })
