@@ -1164,19 +1164,21 @@ export class Simulation {
     if (n.disk && !n.checkpointing) this.#beginCheckpoint(n, 0)
   }
 
-  #confChange(): void {
+  /** Runs `fn` on the leader: on its simulated worker thread when one hosts it, then kicks its loop. */
+  #atLeader(fn: (leader: SimNode) => void): void {
     const leader = this.#leader()
     if (!leader?.raft) return
-    if (leader.host) {
-      const host = leader.host
-      host.post(() => {
-        if (!host.actor.isLeader()) return
-        this.#proposeConfChange(leader)
-        host.loop.kick(host.actor)
-      })
-      return
-    }
-    this.#proposeConfChange(leader)
+    const host = leader.host
+    if (!host) return fn(leader)
+    host.post(() => {
+      if (!host.actor.isLeader()) return
+      fn(leader)
+      host.loop.kick(host.actor)
+    })
+  }
+
+  #confChange(): void {
+    this.#atLeader((leader) => this.#proposeConfChange(leader))
   }
 
   #proposeConfChange(leader: SimNode): void {
@@ -1193,18 +1195,7 @@ export class Simulation {
   }
 
   #transfer(): void {
-    const leader = this.#leader()
-    if (!leader?.raft) return
-    if (leader.host) {
-      const host = leader.host
-      host.post(() => {
-        if (!host.actor.isLeader()) return
-        this.#transferFrom(leader)
-        host.loop.kick(host.actor)
-      })
-      return
-    }
-    this.#transferFrom(leader)
+    this.#atLeader((leader) => this.#transferFrom(leader))
   }
 
   #transferFrom(leader: SimNode): void {
