@@ -86,13 +86,14 @@ export class BrokerProcess {
    * the time that took in ms. The promise may be dropped (it never rejects unhandled), so
    * a test can kill the broker in the middle of its start.
    */
-  start(): Promise<number> {
-    const ready = this.#launch()
+  start(opts: { readonly env?: Readonly<Record<string, string>> } = {}): Promise<number> {
+    const ready = this.#launch(opts.env ?? {})
     ready.catch(() => {})
     return ready
   }
 
-  async #launch(): Promise<number> {
+  /** `env`: variables for this life only (a failpoint, say), over the test process's. */
+  async #launch(env: Readonly<Record<string, string>>): Promise<number> {
     if (this.running) throw new Error('the broker is already running')
     const t0 = performance.now()
     this.lives++
@@ -113,7 +114,7 @@ export class BrokerProcess {
         'info',
         ...(this.#opts.args ?? []),
       ],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } },
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '', ...env } },
     )
     this.#child = child
     this.#exited = new Promise((resolve) => child.once('close', () => resolve()))

@@ -269,13 +269,8 @@ describe('process - SIGTERM after an I/O error stopped a worker (failpoint wal.d
     })
     cleanups.push(() => broker.close())
     // worker 0's WAL: its first 12 fdatasyncs succeed (opening its group, its first
-    // produces), every later one fails with EIO. Only this child gets the variable.
-    process.env.RAFTMQ_FAILPOINTS = 'wal.datasync:error=EIO,after=12,path=/w0/'
-    try {
-      await broker.start()
-    } finally {
-      delete process.env.RAFTMQ_FAILPOINTS
-    }
+    // produces), every later one fails with EIO. Only this life gets the variable.
+    await broker.start({ env: { RAFTMQ_FAILPOINTS: 'wal.datasync:error=EIO,after=12,path=/w0/' } })
     expect(output(broker).logs.filter((l) => l.level === 40 && String(l.msg).startsWith('failpoints armed'))).toHaveLength(1)
     let client = new Client({ brokers: [broker.address], requestTimeoutMs: 10_000 })
     cleanups.push(() => client.close())
@@ -332,12 +327,7 @@ describe('process - RAFTMQ_FAILPOINTS it cannot read', () => {
     cleanups.push(() => rm(workDir, { recursive: true, force: true }))
     const broker = new BrokerProcess({ dataDir: join(workDir, 'data'), port: await freePort(), logFile: join(workDir, 'broker.log'), args: ['--workers', '1'] })
     cleanups.push(() => broker.close())
-    process.env.RAFTMQ_FAILPOINTS = 'wal.fsync:error=EIO'
-    try {
-      await expect(broker.start()).rejects.toThrow(/exited \(code 1, signal null\) before it was ready/)
-    } finally {
-      delete process.env.RAFTMQ_FAILPOINTS
-    }
+    await expect(broker.start({ env: { RAFTMQ_FAILPOINTS: 'wal.fsync:error=EIO' } })).rejects.toThrow(/exited \(code 1, signal null\) before it was ready/)
     expect(output(broker).stderr).toEqual(['raftmq: RAFTMQ_FAILPOINTS="wal.fsync:error=EIO": unknown failpoint "wal.fsync" (known: wal.datasync)'])
   })
 })
@@ -355,12 +345,7 @@ async function hungNode(workDir: string, shutdownTimeoutMs: number) {
     args: ['--workers', '1', '--ballast-mb', '0', '--shutdown-timeout-ms', String(shutdownTimeoutMs)],
   })
   cleanups.push(() => broker.close())
-  process.env.RAFTMQ_FAILPOINTS = 'wal.datasync:hang=120000,after=12,path=/w0/'
-  try {
-    await broker.start()
-  } finally {
-    delete process.env.RAFTMQ_FAILPOINTS
-  }
+  await broker.start({ env: { RAFTMQ_FAILPOINTS: 'wal.datasync:hang=120000,after=12,path=/w0/' } })
   const client = new Client({ brokers: [broker.address], requestTimeoutMs: 150_000 })
   cleanups.push(() => client.close())
   await client.admin().createTopic({ name: TOPIC, partitions: 1 })
