@@ -17,6 +17,11 @@ export interface GroupWhere {
   readonly leader: number
 }
 
+/** A storage engine failure (WAL_FULL, WAL_IO, STORE_FULL, STORE_FAILED) as the wire's code: a full disk is retriable (STORAGE_FULL), anything else final. */
+export function storageFailureCode(code: string): 'STORAGE_FULL' | 'STORAGE_FAILED' {
+  return code === 'WAL_FULL' || code === 'STORE_FULL' ? 'STORAGE_FULL' : 'STORAGE_FAILED'
+}
+
 export function proposeError(code: string, message: string, where: GroupWhere): WireError {
   const { topic, partition, leader } = where
   switch (code) {

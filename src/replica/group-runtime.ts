@@ -10,7 +10,7 @@
  * committed and the segments retired. One round at a time, off the acknowledgement
  * path (the store syncs go through LevelDB, the loop keeps turning meanwhile).
  *
- * Imports base, raft, storage and group.
+ * Imports base, raft, storage, group and ./errors.
  */
 import { fail, ok } from '../base/index.js'
 import type { Result } from '../base/index.js'
@@ -19,6 +19,7 @@ import { LogEngine, Wal } from '../storage/index.js'
 import type { WalFs, WalOpenError } from '../storage/index.js'
 import { WorkerLoop } from '../group/index.js'
 import type { ActorLogger, LoopEngine } from '../group/index.js'
+import { storageFailureCode } from './errors.js'
 
 /** What was wrong with a thread's storage: its WAL refused writes, or a group's store could not be written. */
 export interface StorageTrouble {
@@ -102,7 +103,7 @@ export class GroupRuntime {
     if (!r.ok) {
       this.#groups.delete(id)
       this.engine.removeGroup(id)
-      return fail(r.error.code === 'WAL_FULL' ? 'STORAGE_FULL' : 'STORAGE_FAILED', r.error.message)
+      return fail(storageFailureCode(r.error.code), r.error.message)
     }
     return ok(null)
   }
@@ -176,7 +177,7 @@ export class GroupRuntime {
     const r = await g.checkpoint()
     if (!r.ok) {
       this.engine.checkpointFailed(id)
-      this.#checkpointFailures.set(id, { code: r.error.code === 'STORE_FULL' ? 'STORAGE_FULL' : 'STORAGE_FAILED', message: `group ${id}: its state could not be written to its store: ${r.error.message}` })
+      this.#checkpointFailures.set(id, { code: storageFailureCode(r.error.code), message: `group ${id}: its state could not be written to its store: ${r.error.message}` })
       this.#log.warn({ group: id, err: r.error }, 'checkpoint failed: the WAL segments it needs stay until the next try')
       return false
     }
@@ -202,7 +203,7 @@ export class GroupRuntime {
     const troubles: StorageTrouble[] = []
     const blocked = this.loop.blocked
     if (blocked) troubles.push({ code: blocked.code, message: blocked.message })
-    else if (!last.ok) troubles.push({ code: last.error.code === 'WAL_FULL' ? 'STORAGE_FULL' : 'STORAGE_FAILED', message: last.error.message })
+    else if (!last.ok) troubles.push({ code: storageFailureCode(last.error.code), message: last.error.message })
     troubles.push(...this.#checkpointFailures.values())
     return troubles
   }
