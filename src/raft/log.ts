@@ -40,8 +40,12 @@ export class RaftLog {
   /** Highest index the host confirmed applied. */
   applied: number
 
-  constructor(storage: Storage, applied: number) {
+  /** UnsafeRules.stableByIndexOnly (tests only). */
+  readonly #stableByIndexOnly: boolean
+
+  constructor(storage: Storage, applied: number, stableByIndexOnly = false) {
     this.storage = storage
+    this.#stableByIndexOnly = stableByIndexOnly
     const first = storage.firstIndex()
     const last = storage.lastIndex()
     this.unstable = new Unstable(last + 1)
@@ -226,7 +230,7 @@ export class RaftLog {
   }
 
   stableTo(i: number, t: number): void {
-    this.unstable.stableTo(i, t)
+    this.unstable.stableTo(i, this.#stableByIndexOnly ? this.unstable.maybeTerm(i) : t)
   }
 
   stableSnapTo(i: number): void {

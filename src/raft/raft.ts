@@ -42,6 +42,15 @@ export interface UnsafeRules {
   readonly voteWithoutLogCheck?: boolean
   /** Acknowledge appends to the leader before they are durable. */
   readonly ackBeforePersist?: boolean
+  /** A follower takes AppendEntries from a leader of an older term (Figure 2: reply false if term < currentTerm). */
+  readonly acceptStaleAppend?: boolean
+  /**
+   * The host's acknowledgement of a write marks unstable entries stable by index alone,
+   * ignoring their term: entries replaced while that write was in flight pass for durable.
+   */
+  readonly stableByIndexOnly?: boolean
+  /** A leader proposes a membership change while an earlier one is not yet committed (§4.1). */
+  readonly confChangeWhilePending?: boolean
 }
 
 export interface RaftOptions {
@@ -169,7 +178,7 @@ export class Raft {
     this.#uncommittedBytesMax = opts.uncommittedBytesMax ?? limits.raft.uncommittedBytesMax
     this.#unsafe = opts.unsafe ?? {}
 
-    this.log = new RaftLog(opts.storage, opts.applied ?? 0)
+    this.log = new RaftLog(opts.storage, opts.applied ?? 0, this.#unsafe.stableByIndexOnly === true)
     const { hardState, conf } = opts.storage.initialState()
     this.#baseConf = conf
     // entries kept from before the snapshot are older than its configuration
@@ -453,6 +462,10 @@ export class Raft {
         this.becomeFollower(m.term, NONE)
       }
     } else if (m.term < this.term) {
+      if (this.#unsafe.acceptStaleAppend === true && m.type === MessageType.App && this.role === Role.Follower) {
+        this.#handleAppend(m)
+        return
+      }
       if ((this.#checkQuorum || this.#preVote) && (m.type === MessageType.Heartbeat || m.type === MessageType.App)) {
         // tell a stale leader about the newer term so it steps down (and a node stuck
         // at a higher term by pre-vote-less elections gets noticed)
@@ -798,7 +811,7 @@ export class Raft {
   proposeConfChange(cc: ConfChange): Result<Proposed, ProposeError> {
     const refused = this.#canPropose()
     if (refused) return fail(refused, refused === 'NOT_LEADER' ? `not the leader (leader hint ${this.lead})` : 'leadership transfer in progress')
-    if (this.#lastConfIndex() > this.log.committed) {
+    if (this.#lastConfIndex() > this.log.committed && this.#unsafe.confChangeWhilePending !== true) {
       return fail('CONF_CHANGE_PENDING', `configuration change at ${this.#lastConfIndex()} is not committed yet`)
     }
     if (this.log.term(this.log.committed) !== this.term) {

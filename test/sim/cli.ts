@@ -23,7 +23,12 @@ const HELP = `usage: npm run sim -- [options]
 
 Runs the deterministic Raft cluster simulator. Every seed decides a whole history of
 message delay, loss, duplication, partitions, crashes, restarts, snapshots, membership
-changes and leadership transfers; a failing seed replays exactly.
+changes and leadership transfers; a failing seed replays exactly. Half the mixed seeds
+and every churn seed also live in the harsher world (the 'harsh:' line of the options):
+messages held back terms long, partitions that deliver what they held after the heal,
+slow disks, leaders whose write stalls while their network drops, paused processes,
+back-to-back membership changes and transfers, splits while a change is in flight, and
+crashes right after a durable write.
 
 options:
   --seeds N         how many seeds to sweep (default 1000)
@@ -41,8 +46,9 @@ options:
                     often (recovery must refuse them: see wal-disk.test.ts)
   --forge-entries   every restart changes a WAL entry and fixes its checksum (test-only:
                     the checker must catch it)
-  --unsafe RULE     switch on a deliberately wrong rule in the core: commitPriorTermByCounting,
-                    voteWithoutLogCheck or ackBeforePersist (the sweep should then fail)
+  --unsafe RULE     switch on a deliberately wrong rule in the core (the sweep should then
+                    fail): commitPriorTermByCounting, voteWithoutLogCheck, ackBeforePersist,
+                    acceptStaleAppend, stableByIndexOnly or confChangeWhilePending
   --keep-going      do not stop at the first failing seed
   --trace-lines N   trace lines to print for a failure (default 80)
   -h, --help        this text`
@@ -72,7 +78,7 @@ async function main(): Promise<number> {
   }
   const nodes = Number(values.nodes)
   if (nodes !== 3 && nodes !== 5) return usage(`--nodes must be 3 or 5, got ${values.nodes}`)
-  const unsafeRules = ['commitPriorTermByCounting', 'voteWithoutLogCheck', 'ackBeforePersist']
+  const unsafeRules = ['commitPriorTermByCounting', 'voteWithoutLogCheck', 'ackBeforePersist', 'acceptStaleAppend', 'stableByIndexOnly', 'confChangeWhilePending']
   if (values.unsafe !== undefined && !unsafeRules.includes(values.unsafe)) {
     return usage(`--unsafe must be one of ${unsafeRules.join(', ')}`)
   }

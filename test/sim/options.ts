@@ -56,6 +56,42 @@ export interface WalSimOptions {
   readonly retryUnits: number
 }
 
+/**
+ * The harsher world (issue 12): faults a wrong rule in the core needs before it shows,
+ * which the rest of the mix makes too rare. Drawn after every other knob, and applied
+ * from a generator of their own that is consulted only where a knob is on, so a seed
+ * with all of them off replays the history it had before they existed.
+ */
+export interface HarshOptions {
+  /** Share of messages held back: delivered uniform in (delayMax, tailMax] units later, so a deposed leader's appends arrive terms later. */
+  readonly tailShare: number
+  readonly tailMax: number
+  /** A duplicated message's copy takes the long tail with this chance. */
+  readonly dupTailShare: number
+  /** Share of partitions that hold messages back instead of dropping them (TCP retransmitting): a deposed leader's appends arrive after the heal. */
+  readonly holdShare: number
+  /** Share of durable writes that are slow, uniform in (diskLatencyMax, diskTailMax]: they complete after their entries were replaced. */
+  readonly diskTailShare: number
+  readonly diskTailMax: number
+  /** Nodes whose every durable write is slow, in (diskLatencyMax, diskTailMax] (a sick disk beside healthy ones). */
+  readonly slowNodes: readonly number[]
+  /** After a membership change or a transfer is proposed: the chance that another of either follows at once (again and again). */
+  readonly burstChance: number
+  /** Per time unit, beside confChangeRate (and only where it is on): a membership change. */
+  readonly moreChanges: number
+  /** After a membership change is proposed: the chance that the network splits at once, while the change is in flight. */
+  readonly splitAfterChange: number
+  /** Per synced write of new entries by a leader: it stalls for 3-6 election timeouts, and the leader is cut off for all but the last one or more. */
+  readonly stallLeader: number
+  /** Per time unit: a process is paused (the leader more often than not) for up to pauseMax units. */
+  readonly pauseRate: number
+  readonly pauseMax: number
+  /** Per durable write finished (memory and wal hosts): the node crashes right after it, before its acknowledgements leave or its entries apply. */
+  readonly crashAfterPersist: number
+}
+
+export const CALM: HarshOptions = { tailShare: 0, tailMax: 0, dupTailShare: 0, holdShare: 0, diskTailShare: 0, diskTailMax: 0, slowNodes: [], burstChance: 0, moreChanges: 0, splitAfterChange: 0, stallLeader: 0, pauseRate: 0, pauseMax: 0, crashAfterPersist: 0 }
+
 export interface SimOptions {
   readonly seed: number
   readonly profile: FaultProfile
@@ -102,6 +138,7 @@ export interface SimOptions {
   readonly appliedSurvival: number
   readonly storage: StorageMode
   readonly wal: WalSimOptions
+  readonly harsh: HarshOptions
   readonly raft: {
     readonly electionTicks: number
     readonly heartbeatTicks: number
@@ -176,6 +213,8 @@ export function drawOptions(seed: number, nodes: 3 | 5, profile: FaultProfile = 
     // half the seeds run over the real WAL (drawn even when forced, so nothing else moves),
     // half of those hosted by the worker loop (drawn after it: the memory seeds stay as they were)
     storage: forced(drawStorage(r), storage),
+    // drawn after the storage host, for the same reason
+    harsh: drawHarsh(r, nodes, churn),
   }
   if (!churn) return drawn
   return {
@@ -198,6 +237,7 @@ export function formatOptions(o: SimOptions): string {
     `nodes: crash=${pct(o.crashRate)}/unit leaderCrash=${pct(o.leaderCrashRate)}/unit newLeaderCrash=${pct(o.newLeaderCrashChance)} restart=${pct(o.restartRate)} appliedSurvives=${pct(o.appliedSurvival)} disk=1..${o.diskLatencyMax} eagerSend=${o.eagerSend} tickPeriods=[${o.tickPeriods.join(',')}]`,
     `load: propose=${pct(o.proposeRate)} snapshot=${pct(o.snapshotRate)} confChange=${pct(o.confChangeRate)} transfer=${pct(o.transferRate)}`,
     formatStorage(o),
+    formatHarsh(o.harsh),
     `raft: electionTicks=${o.raft.electionTicks} heartbeatTicks=${o.raft.heartbeatTicks} preVote=${o.raft.preVote} checkQuorum=${o.raft.checkQuorum} inflight=${o.raft.inflightMsgsMax} appendBytes=${o.raft.appendBytesMax}`,
   ].join('\n')
 }
@@ -212,8 +252,37 @@ function drawStorage(r: Prng): StorageMode {
   return r.chance(0.25) ? 'partition' : 'memory'
 }
 
+/** Half the mixed seeds and every churn seed live in the harsher world, each knob on or off by itself. */
+function drawHarsh(r: Prng, nodes: number, churn: boolean): HarshOptions {
+  const on = r.chance(0.5) || churn
+  const pick = <T>(xs: readonly T[]): T => r.pick(xs)
+  const h: HarshOptions = {
+    tailShare: pick([0, 0.005, 0.02, 0.05]),
+    tailMax: pick([200, 1000, 4000]),
+    dupTailShare: pick([0.2, 0.5, 1]),
+    holdShare: pick([0, 0.3, 0.7]),
+    diskTailShare: pick([0, 0, 0.05, 0.2]),
+    diskTailMax: pick([60, 200, 600]),
+    slowNodes: pick([[], [], [], [r.range(1, nodes)]]),
+    burstChance: pick([0, 0.3, 0.6, 0.9]),
+    moreChanges: pick([0, 0.005, 0.02]),
+    splitAfterChange: pick([0, 0.3, 0.7]),
+    crashAfterPersist: pick([0, 0.002, 0.01]),
+    stallLeader: pick([0, 0.05, 0.1, 0.2]),
+    pauseRate: pick([0, 0, 0.002, 0.01]),
+    pauseMax: pick([50, 200, 800]),
+  }
+  return on ? h : CALM
+}
+
 function forced(drawn: StorageMode, storage: StorageMode | undefined): StorageMode {
   return storage ?? drawn
+}
+
+function formatHarsh(h: HarshOptions): string {
+  const pct = (x: number): string => `${(x * 100).toFixed(1)}%`
+  if (h.tailShare + h.holdShare + h.diskTailShare + h.slowNodes.length + h.burstChance + h.moreChanges + h.splitAfterChange + h.stallLeader + h.pauseRate + h.crashAfterPersist === 0) return 'harsh: off'
+  return `harsh: tail=${pct(h.tailShare)}(<=${h.tailMax}) dupTail=${pct(h.dupTailShare)} holdingPartitions=${pct(h.holdShare)} slowDisk=${pct(h.diskTailShare)}(<=${h.diskTailMax}) slowNodes=[${h.slowNodes.join(',')}] burst=${pct(h.burstChance)} moreChanges=${pct(h.moreChanges)}/unit splitAfterChange=${pct(h.splitAfterChange)} crashAfterPersist=${pct(h.crashAfterPersist)}/write stallLeader=${pct(h.stallLeader)}/write pause=${pct(h.pauseRate)}/unit(<=${h.pauseMax})`
 }
 
 function formatStorage(o: SimOptions): string {

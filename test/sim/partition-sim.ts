@@ -46,7 +46,7 @@ import type { PartitionHostOptions, ReplicaClock, ReplicaSpec } from '../../src/
 import { encodeRecordBatch, readBatchHeader } from '../../src/protocol/record-batch.js'
 import { Checker, Violation, violationOf } from './checker.js'
 import { formatMessage } from './simulator.js'
-import { SimNetwork } from './network.js'
+import { SimNetwork, healedFaults, networkFaults } from './network.js'
 import type { SimOptions } from './options.js'
 import type { SimConfig, SimResult, SimStats } from './simulator.js'
 import { HASH_SEED, hashStep } from './state-machine.js'
@@ -131,7 +131,7 @@ export class PartitionSimulation {
     this.stats = stats
     this.stats.partitionRuns = 1
     this.#prng = new Prng(cfg.seed ^ 0x6c8e9cf5)
-    this.#net = new SimNetwork(this.#prng.fork(), { lossRate: opts.lossRate, duplicateRate: opts.duplicateRate, delayMax: opts.delayMax })
+    this.#net = new SimNetwork(this.#prng.fork(), new Prng(cfg.seed ^ 0x68e31da4), networkFaults(opts))
     for (let id = 1; id <= cfg.nodes; id++) {
       const n = new PNode(id, opts.tickPeriods[id - 1]!)
       n.nextTick = this.#prng.range(0, n.tickPeriod)
@@ -403,7 +403,7 @@ export class PartitionSimulation {
         this.stats.partitions++
         this.#log(() => `PARTITION ${shuffled.slice(0, k).join(',')} | ${shuffled.slice(k).join(',')}`)
       } else if (this.#net.isPartitioned() && p.chance(o.healRate)) {
-        this.#net.heal()
+        this.#net.heal(this.#now)
         this.#log(() => 'HEAL')
       }
     }
@@ -445,9 +445,9 @@ export class PartitionSimulation {
     // as the main simulator's liveness phase: clocks even, short delays (an uneven clock
     // with pre-vote off lets a stale node's vote requests keep resetting everyone else's
     // election timer, etcd's known hazard; that is not what this phase is about)
-    this.#net.heal()
-    const delayMax = Math.min(this.opts.delayMax, 5)
-    this.#net.faults = { lossRate: 0, duplicateRate: 0, delayMax }
+    this.#net.heal(this.#now)
+    this.#net.faults = healedFaults(this.opts)
+    const delayMax = this.#net.faults.delayMax
     const period = Math.max(...this.opts.tickPeriods)
     for (const n of this.#nodes.values()) n.tickPeriod = period
     this.#log(() => 'LIVENESS: faults healed, clocks even')

@@ -52,6 +52,20 @@
  * sweeps keep their coverage of the original host while exercising the WAL on the rest
  * (half of those through the worker loop: that draw comes last of all).
  *
+ * The harsher world (issue 12, options.ts HarshOptions), for half the mixed seeds and
+ * every churn seed: the faults that three wrong rules in the core need before they show,
+ * which the rest of the mix made too rare (500 seeds of every profile passed with each
+ * switched in). A deposed leader's appends arrive terms later (a long delay tail; a
+ * partition that holds messages, as TCP does, and delivers them after the heal). A write
+ * completes after its entries were replaced (a leader's write stalls for several election
+ * timeouts while its network drops out and comes back first; slow disks; paused
+ * processes, which on resume take what arrived before they see their write done). A
+ * second membership change before the first committed (changes and transfers back to
+ * back, and a split at once, the leader with the fewest voters that make a majority of
+ * its newest configuration on one side). And crashes right after a durable write, before
+ * anything of it is acknowledged. Each is drawn from the seed, printed with the options
+ * and applied from a generator of its own that is consulted only where it is on.
+ *
  * A run has two phases: safety (faults on; the Checker is consulted after every step)
  * and liveness (faults healed; a leader must appear and fresh proposals must commit on
  * every voter within a bound). The same seed replays the same history, so a failure is
@@ -64,7 +78,7 @@ import { ConfChangeOp, EntryType, MemoryStorage, MessageType, RaftNode, messageT
 import type { Entry, HardState, Message, NodeId, Ready, Snapshot, UnsafeRules } from '../../src/raft/index.js'
 import type { ActorLogger, LoopEngine } from '../../src/group/index.js'
 import { Checker, Violation, violationOf } from './checker.js'
-import { SimNetwork } from './network.js'
+import { SimNetwork, healedFaults, networkFaults } from './network.js'
 import { drawOptions } from './options.js'
 import type { FaultProfile, SimOptions } from './options.js'
 import type { StorageMode } from './options.js'
@@ -115,6 +129,18 @@ export interface SimStats {
   confChanges: number
   transfers: number
   messages: number
+  /** The harsher world (HarshOptions): messages held back to the long tail, slow writes, back-to-back changes, crashes right after a durable write. */
+  messagesHeld: number
+  slowWrites: number
+  /** Durable writes whose last entry was replaced while the write was in flight (the stable-by-term rule's ground). */
+  replacedInFlight: number
+  bursts: number
+  crashesAfterPersist: number
+  pauses: number
+  /** Leaders' writes that hung while their network dropped out (HarshOptions.stallLeader). */
+  stalls: number
+  /** Partitions at a membership change (HarshOptions.splitAfterChange). */
+  splitsAfterChange: number
   /** WAL storage mode: runs, synced commits, segment rolls, retirements and reuses. */
   walRuns: number
   walSyncs: number
@@ -183,6 +209,9 @@ class SimNode {
   nextTick = 0
   /** A crash the nemesis has scheduled (-1: none). */
   crashAt = -1
+  /** A paused process (harsh seeds): until then it neither ticks nor completes writes, and what arrives waits in `paused`. */
+  pausedUntil = -1
+  paused: Message[] = []
   /** The Ready being made durable, and when the write completes (WAL mode: whether it is staged in the engine). */
   pending: { ready: Ready; doneAt: number; staged: boolean } | null = null
   /** The commit index of the last synced hard state (later commit-only writes are unsynced). */
@@ -224,6 +253,8 @@ export class Simulation {
   readonly #prng: Prng
   /** WAL mode: the disk's own generator, so that the storage faults do not perturb the other draws. */
   readonly #disk: Prng
+  /** Decides the harsher world's faults (HarshOptions), consulted only where one is on. */
+  readonly #harsh: Prng
   readonly #wal: boolean
   /** Worker mode (a WAL host too): the nodes are GroupActors in WorkerLoops. */
   readonly #worker: boolean
@@ -236,6 +267,8 @@ export class Simulation {
   #now = 0
   /** Faults are on (the safety phase). */
   #faulty = true
+  /** A stalled leader's partition heals at this time (-1: none). */
+  #healAt = -1
   #nextProposalId = 1
   /** Proposal id -> the node whose host accepted it. */
   readonly #inFlight = new Map<number, NodeId>()
@@ -248,15 +281,12 @@ export class Simulation {
     // the options consumed their own generator; the run gets an independent one
     this.#prng = new Prng(cfg.seed ^ 0x5bd1e995)
     this.#disk = new Prng(cfg.seed ^ 0x2545f491)
+    this.#harsh = new Prng(cfg.seed ^ 0x68e31da4)
     this.#wal = this.opts.storage !== 'memory'
     this.#worker = this.opts.storage === 'worker'
     if (this.#wal) this.stats.walRuns = 1
     if (this.#worker) this.stats.workerRuns = 1
-    this.#net = new SimNetwork(this.#prng.fork(), {
-      lossRate: this.opts.lossRate,
-      duplicateRate: this.opts.duplicateRate,
-      delayMax: this.opts.delayMax,
-    })
+    this.#net = new SimNetwork(this.#prng.fork(), this.#harsh.fork(), networkFaults(this.opts))
     const voters: NodeId[] = []
     for (let id = 1; id <= cfg.nodes; id++) voters.push(id)
     for (let id = 1; id <= cfg.nodes + 1; id++) {
@@ -333,6 +363,7 @@ export class Simulation {
       violation = violationOf(err, this.#now, (line) => this.#log(line))
     }
     this.stats.time = this.#now
+    this.stats.messagesHeld = this.#net.held
     this.stats.acked = this.#acked.size
     this.stats.committedIndex = this.#checker.maxCommitted
     this.stats.leaders = this.#checker.leadersSeen
@@ -356,8 +387,9 @@ export class Simulation {
   async #livenessPhase(): Promise<void> {
     this.#log(() => `HEAL: restart all, network healed, clocks even${this.#wal ? ', disks free' : ''}`)
     this.#faulty = false
-    this.#net.heal()
-    this.#net.faults = { lossRate: 0, duplicateRate: 0, delayMax: Math.min(this.opts.delayMax, 5) }
+    this.#healAt = -1
+    this.#net.heal(this.#now)
+    this.#net.faults = healedFaults(this.opts)
     const period = Math.max(...this.opts.tickPeriods)
     for (const n of this.#nodes.values()) {
       n.tickPeriod = period
@@ -366,6 +398,7 @@ export class Simulation {
         n.disk.proxy.disarm()
         n.fullUntil = -1
       }
+      if (n.pausedUntil > this.#now) n.pausedUntil = this.#now
       if (!n.raft && !n.lost) this.#restart(n)
     }
     const electionUnits = LIVENESS_ELECTION_TICKS * this.opts.raft.electionTicks * period
@@ -460,6 +493,8 @@ export class Simulation {
     for (const m of this.#net.take(this.#now)) this.#deliver(m)
     for (const n of this.#nodes.values()) {
       if (!n.raft) continue
+      if (n.pausedUntil > this.#now) continue
+      if (n.pausedUntil >= 0) this.#resume(n)
       if (n.host) {
         this.#driveWorker(n, n.host)
         continue
@@ -491,6 +526,11 @@ export class Simulation {
   #deliver(m: Message): void {
     const n = this.#nodes.get(m.to)
     if (!n?.raft) return
+    if (n.pausedUntil > this.#now) {
+      // the process is stopped; its socket buffers what arrives
+      n.paused.push(m)
+      return
+    }
     const host = n.host
     if (host) {
       // the worker thread takes it when it is free
@@ -510,6 +550,17 @@ export class Simulation {
     this.#net.send(this.#now, m)
   }
 
+  /** How long a durable write takes; in the safety phase of a harsh seed, some take long (their entries may be replaced meanwhile). */
+  #diskTime(n: SimNode): number {
+    const usual = this.#prng.range(1, this.opts.diskLatencyMax)
+    const h = this.opts.harsh
+    if (!this.#faulty) return usual
+    const slow = h.slowNodes.includes(n.id) || (h.diskTailShare > 0 && this.#harsh.chance(h.diskTailShare))
+    if (!slow) return usual
+    this.stats.slowWrites++
+    return this.#harsh.range(this.opts.diskLatencyMax + 1, Math.max(this.opts.diskLatencyMax + 1, h.diskTailMax))
+  }
+
   /** The host loop of one node: finish a durable write that is due, then take the next Ready. */
   #drive(n: SimNode): void {
     const raft = n.raft!
@@ -524,6 +575,7 @@ export class Simulation {
         const rd = n.pending.ready
         n.pending = null
         this.#finishReady(n, rd)
+        if (!n.raft) return // crashed right after the write
       } else if (!n.raft) {
         return // fail-stopped
       }
@@ -544,7 +596,8 @@ export class Simulation {
     if (rd.softState) this.#log(() => `n${n.id} ${rd.softState!.role} term ${raft.term} leader ${rd.softState!.leader}`)
     for (const m of rd.messages) this.#send(m)
     if (rd.mustSync) {
-      n.pending = { ready: rd, doneAt: this.#now + this.#prng.range(1, this.opts.diskLatencyMax), staged: false }
+      const stall = this.#maybeStall(n, rd)
+      n.pending = { ready: rd, doneAt: this.#now + (stall >= 0 ? stall : this.#diskTime(n)), staged: false }
     } else if (n.disk) {
       // no sync needed: staged and committed at once (its hard state rides with the next sync),
       // unless an earlier checkpoint left records the disk refused, which this commit retries
@@ -637,7 +690,7 @@ export class Simulation {
     }
     n.staged = []
     if (synced) {
-      n.host!.block(this.#prng.range(1, this.opts.diskLatencyMax))
+      n.host!.block(this.#diskTime(n))
       const write = disk.proxy.heldWrite
       n.inflight = write === undefined || undo === null ? null : { undo, write }
     }
@@ -829,7 +882,7 @@ export class Simulation {
       tail: index < last ? st.entries(index + 1, last + 1, Infinity) : [],
     }
     disk.beginCheckpoint()
-    n.checkpointing = { state, doneAt: this.#now + this.#prng.range(1, this.opts.diskLatencyMax), retireThrough }
+    n.checkpointing = { state, doneAt: this.#now + this.#diskTime(n), retireThrough }
     this.#log(() => `n${n.id} checkpoint @${index} begins${retireThrough > 0 ? ` (to retire through ${retireThrough})` : ''}`)
   }
 
@@ -860,6 +913,18 @@ export class Simulation {
     if (rd.mustSync) n.syncedCommit = st.hardState().commit
     if (rd.snapshot) this.#log(() => `n${n.id} persist snapshot @${rd.snapshot!.metadata.index}`)
     if (rd.entries.length > 0) this.#log(() => `n${n.id} persist ${formatEntries(rd.entries)}`)
+    if (rd.mustSync && rd.snapshot === null && this.#crashesAfterPersist()) {
+      // durable, but nothing of it acknowledged or applied: the restart must take it from the disk
+      this.stats.crashesAfterPersist++
+      this.#log(() => `n${n.id} crashes after its write, before acknowledging it`)
+      this.#crash(n)
+      return
+    }
+    const last = rd.entries[rd.entries.length - 1]
+    if (last && raft.logTerm(last.index) > 0 && raft.logTerm(last.index) !== last.term) {
+      this.stats.replacedInFlight++
+      this.#log(() => `n${n.id} wrote ${last.index}@t${last.term}, replaced meanwhile by t${raft.logTerm(last.index)} (log now ..${raft.lastIndex})`)
+    }
     for (const m of rd.messagesAfterPersist) this.#send(m)
     if (rd.snapshot) this.#installSnapshot(n, rd.snapshot)
     for (const e of rd.committedEntries) this.#apply(n, e)
@@ -909,18 +974,129 @@ export class Simulation {
       else if (!n.raft && !n.lost && r.chance(o.restartRate)) this.#restart(n)
     }
     if (this.#wal) this.#diskFull()
+    this.#pause()
     if (r.chance(o.leaderCrashRate)) {
       const leader = this.#leader()
       if (leader) this.#crash(leader)
     }
     if (!this.#net.isPartitioned() && r.chance(o.partitionRate)) this.#partition()
-    else if (this.#net.isPartitioned() && r.chance(o.healRate)) {
-      this.#net.heal()
+    else if (this.#net.isPartitioned() && (this.#healAt < 0 ? r.chance(o.healRate) : this.#now >= this.#healAt)) {
+      this.#net.heal(this.#now)
+      this.#healAt = -1
       this.#log(() => 'partition healed')
     }
     if (r.chance(o.snapshotRate)) this.#snapshot(r.pick([...this.#nodes.values()]))
-    if (r.chance(o.confChangeRate)) this.#confChange()
-    if (r.chance(o.transferRate)) this.#transfer()
+    const more = this.opts.harsh.moreChanges
+    if (r.chance(o.confChangeRate) || (more > 0 && o.confChangeRate > 0 && this.#harsh.chance(more))) {
+      const before = this.#leader()?.raft?.voters() ?? []
+      this.#burst('change')
+      const split = this.opts.harsh.splitAfterChange
+      if (split > 0 && this.#harsh.chance(split)) this.#atLeader((leader) => this.#splitAfterChange(leader, before))
+    }
+    if (r.chance(o.transferRate)) this.#burst('transfer')
+  }
+
+  /**
+   * Harsh seeds: stop a process (SIGSTOP, a VM freeze, a long GC pause), the leader more
+   * often than not. On resume it first takes what arrived meanwhile, then finds its write
+   * done: the write completes after the messages that replaced its entries.
+   */
+  #pause(): void {
+    const h = this.opts.harsh
+    if (h.pauseRate === 0 || !this.#harsh.chance(h.pauseRate)) return
+    // a worker thread inside a sync is paused once that sync returned (a pause does not make a sync longer)
+    const live = [...this.#nodes.values()].filter((n) => n.raft && n.pausedUntil < 0 && (!n.host || (!n.host.blocked(this.#now) && n.inflight === null)))
+    if (live.length === 0) return
+    const leader = this.#leader()
+    const n = leader && live.includes(leader) && this.#harsh.chance(0.6) ? leader : this.#harsh.pick(live)
+    const units = this.#harsh.range(10, h.pauseMax)
+    n.pausedUntil = this.#now + units
+    this.stats.pauses++
+    this.#log(() => `n${n.id} PAUSED until t=${n.pausedUntil}${n.pending ? ' with a write in flight' : ''}`)
+    if (n.host) n.host.block(units)
+  }
+
+  /**
+   * Harsh seeds: a leader's write of new entries stalls (hung I/O) while its network drops
+   * out (what is sent waits in TCP), and the network comes back first. The rest elect a
+   * new leader, whose entries reach the stalled node and replace the ones its write still
+   * holds: the write completes after they were replaced (and what the stalled leader sent
+   * arrives terms late). Returns the write's time, or -1 if no stall.
+   */
+  #maybeStall(n: SimNode, rd: Ready): number {
+    const h = this.opts.harsh
+    if (h.stallLeader === 0 || !this.#faulty || rd.entries.length === 0 || !n.raft?.isLeader() || this.#net.isPartitioned()) return -1
+    if (!this.#harsh.chance(h.stallLeader)) return -1
+    const election = this.opts.raft.electionTicks * Math.max(...this.opts.tickPeriods)
+    // long enough for the rest to elect a leader (2E at most) and for it to reach the stalled node
+    const units = this.#harsh.range(3 * election, 6 * election)
+    this.#net.partition([n.id], [...this.#nodes.keys()].filter((id) => id !== n.id), false, true)
+    this.#healAt = this.#now + this.#harsh.range(2 * election, units - election)
+    this.stats.partitions++
+    this.stats.stalls++
+    this.#log(() => `n${n.id} STALL: its write of ${formatEntries(rd.entries)} hangs for ${units}; PARTITION {${n.id}} x the rest until t=${this.#healAt}`)
+    return units
+  }
+
+  #resume(n: SimNode): void {
+    n.pausedUntil = -1
+    const mail = n.paused
+    n.paused = []
+    this.#log(() => `n${n.id} RESUMED with ${mail.length} messages waiting`)
+    for (const m of mail) this.#deliver(m)
+  }
+
+  /**
+   * Harsh seeds: the network splits the moment a membership change is in flight (what it
+   * sent is dropped): the leader with the fewest voters that make a majority of its newest
+   * configuration, the voters it added first, on one side; everyone else on the other.
+   * One change at a time leaves no room for a majority of the configuration before it on
+   * the other side (the two overlap); a second change before the first committed may.
+   */
+  #splitAfterChange(leader: SimNode, before: readonly NodeId[]): void {
+    // a worker thread may get to it only after the faults ended
+    if (!leader.raft || this.#net.isPartitioned() || !this.#faulty) return
+    const newest = leader.raft.voters()
+    const a = [leader.id]
+    const candidates = [...newest.filter((id) => !before.includes(id)), ...newest.filter((id) => before.includes(id))]
+    for (const id of candidates) {
+      if (a.filter((x) => newest.includes(x)).length > newest.length / 2) break
+      if (!a.includes(id)) a.push(id)
+    }
+    const b = [...this.#nodes.keys()].filter((id) => !a.includes(id))
+    this.#net.partition(a, b, false)
+    // long enough for each side to elect and commit, if it can
+    const election = this.opts.raft.electionTicks * Math.max(...this.opts.tickPeriods)
+    this.#healAt = this.#now + this.#harsh.range(2 * election, 4 * election)
+    this.stats.partitions++
+    this.stats.splitsAfterChange++
+    this.#log(() => `PARTITION {${a.join(',')}} x {${b.join(',')}} with a membership change in flight, until t=${this.#healAt}`)
+  }
+
+  /** Crash right after a durable write (harsh seeds, safety phase)? */
+  #crashesAfterPersist(): boolean {
+    const p = this.opts.harsh.crashAfterPersist
+    return p > 0 && this.#faulty && this.#harsh.chance(p)
+  }
+
+  /**
+   * A membership change or a transfer, then (harsh seeds) more back to back, each at once
+   * after the one before, mostly of the same kind; only of the kinds the seed makes at all
+   * (a seed without membership changes may lose a node for good: #mayLoseNode).
+   */
+  #burst(first: 'change' | 'transfer'): void {
+    const changes = this.opts.confChangeRate > 0
+    const transfers = this.opts.transferRate > 0
+    let kind = first
+    for (;;) {
+      if (kind === 'change') this.#confChange()
+      else this.#transfer()
+      const p = this.opts.harsh.burstChance
+      if (p === 0 || !this.#harsh.chance(p)) return
+      this.stats.bursts++
+      const other = kind === 'change' ? 'transfer' : 'change'
+      if (this.#harsh.chance(0.15) && (other === 'change' ? changes : transfers)) kind = other
+    }
   }
 
   #crash(n: SimNode): void {
@@ -945,6 +1121,8 @@ export class Simulation {
     n.raft = null
     n.pending = null
     n.crashAt = -1
+    n.pausedUntil = -1
+    n.paused = []
     this.stats.crashes++
   }
 
@@ -1224,7 +1402,7 @@ export class Simulation {
    * that it was handed over.
    */
   #propose(n: SimNode, ids: readonly number[], onRefused?: () => void): boolean {
-    if (!n.raft) return false
+    if (!n.raft || n.pausedUntil > this.#now) return false
     if (n.host) {
       this.#proposeToWorker(n, n.host, ids, onRefused)
       return true
@@ -1290,6 +1468,14 @@ export function emptyStats(): SimStats {
     confChanges: 0,
     transfers: 0,
     messages: 0,
+    messagesHeld: 0,
+    slowWrites: 0,
+    replacedInFlight: 0,
+    bursts: 0,
+    crashesAfterPersist: 0,
+    pauses: 0,
+    stalls: 0,
+    splitsAfterChange: 0,
     walRuns: 0,
     walSyncs: 0,
     walRolls: 0,
