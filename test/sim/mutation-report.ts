@@ -10,7 +10,8 @@
  * text twice in a file) get `#2`, `#3` in file order.
  *
  * Flags: --report PATH (default reports/mutation/mutation.json), --classes PATH, --out
- * PATH, --strict (exit 1 if a survivor is unclassified).
+ * PATH, --strict (exit 1 if a survivor is unclassified), --keys (print the unclassified
+ * keys), --dump PATH (every survivor as JSON, with its key, for a classification pass).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, relative, resolve } from 'node:path'
@@ -213,6 +214,11 @@ function main(): number {
   console.log(table.toString())
   console.log(`wrote ${relative(ROOT, outPath)}: score ${pct(all.detected, all.valid)}; ${undetected.length} survived or uncovered (${CLASSES.map((c) => `${c} ${byClass(c).length}`).join(', ')}); ${unclassified.length} UNCLASSIFIED; ${stale.length} stale classification(s)`)
   if (process.argv.includes('--keys')) for (const r of unclassified) console.log(r.key)
+  const dump = arg('--dump', '')
+  if (dump) {
+    const out = undetected.map((r) => ({ key: r.key, where: `${r.file}:${r.line}`, status: r.mutant.status, mutator: r.mutant.mutatorName, original: r.original, replacement: r.mutant.replacement ?? '', class: classes[r.key]?.class ?? null }))
+    writeFileSync(resolve(ROOT, dump), `${JSON.stringify(out, null, 2)}\n`)
+  }
   return strict && unclassified.length > 0 ? 1 : 0
 }
 
