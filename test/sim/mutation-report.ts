@@ -175,6 +175,17 @@ function main(): number {
   })
   for (const p of perFile) md.push(`| ${p.f} | ${p.n} | ${p.counts.join(' | ')} | ${p.score} |`)
   md.push('')
+  const safety = byClass('safety')
+  if (safety.length > 0) {
+    md.push(`## Safety survivors (${safety.length})`)
+    md.push('')
+    md.push('The ones to kill first: each needs a test or a simulator fault that reaches it.')
+    md.push('')
+    md.push('| Where | Status | Mutator | Original → replacement | Why |')
+    md.push('| --- | --- | --- | --- | --- |')
+    for (const r of safety) md.push(`| ${r.file}:${r.line} | ${r.mutant.status} | ${r.mutant.mutatorName} | ${code(truncate(collapse(r.original), 70))} → ${code(truncate(collapse(r.mutant.replacement ?? ''), 70))} | ${cell(classes[r.key]!.why)} |`)
+    md.push('')
+  }
   md.push('## Survived and NoCoverage mutants')
   md.push('')
   md.push('Class: `safety` could break election safety, log matching, leader completeness, state machine safety or the durability of acknowledged entries (or trip an invariant only in a bad history); `liveness` only slows, stalls or costs more messages or bytes; `equivalent` changes no behaviour.')
