@@ -660,6 +660,8 @@ export class Simulation {
     const disk = n.disk!
     const engine = disk.engine!
     const sync = engine.syncNeeded
+    // a crash strikes inside the newest sync only: whatever the thread applied before it happened
+    if (sync) n.host!.settleApplies()
     const undo = sync ? this.#undoPoint(n) : null
     if (sync && this.#faulty) this.#armCommitFaults(n)
     // as in the WAL host, a snapshot's commit is not struck mid-way (its store write follows it)
@@ -743,6 +745,7 @@ export class Simulation {
       if (mode === 'keep') this.stats.walCrashesKept++
     } else {
       disk.proxy.releaseHeldSync()
+      host.settleApplies()
       pre = imageOf(n.storage, n.syncedCommit)
     }
     disk.crashTo(disk.fs.crash({ unsynced: mode, prng: d }))
@@ -954,7 +957,9 @@ export class Simulation {
   #apply(n: SimNode, e: Entry): void {
     const twice = n.sm.apply(e)
     if (twice !== null) this.#checker.appliedTwice(n.id, twice)
-    this.#checker.applied(n.id, e, n.sm.hash)
+    const hash = n.sm.hash
+    if (n.host) n.host.record(() => this.#checker.applied(n.id, e, hash))
+    else this.#checker.applied(n.id, e, hash)
     if (e.type === EntryType.ConfChange) this.stats.confChanges++
     // the host that accepted a proposal acknowledges it when it applies it
     const id = entryKey(e)
@@ -1182,6 +1187,8 @@ export class Simulation {
     n.raft = null
     n.pending = null
     n.crashAt = -1
+    // the failed commit applied nothing; what the thread applied before it happened
+    n.host?.settleApplies()
     this.#dropHost(n)
     this.#log(() => `n${n.id} FAIL-STOP on WAL_IO (${message}): down until restarted after a reboot`)
   }

@@ -58,6 +58,7 @@ export class WorkerHost {
   #timers: Timed[] = []
   #outbox: { readonly at: number; readonly m: Message }[] = []
   #answers: Timed[] = []
+  #applies: Timed[] = []
 
   constructor(o: WorkerHostOptions) {
     this.#clock = o.now
@@ -107,6 +108,22 @@ export class WorkerHost {
     this.#answers.push({ at: this.#clock, fn })
   }
 
+  /**
+   * The record of an apply, made once the thread has got as far as it is now: an apply
+   * that ran after a sync the simulated thread is still blocked in has not happened yet,
+   * and a crash inside that sync undoes it (what it committed may rest on that write).
+   */
+  record(fn: () => void): void {
+    this.#applies.push({ at: this.#clock, fn })
+  }
+
+  /** A crash just after the sync returned: every apply of the turn happened (its clients never heard). */
+  settleApplies(): void {
+    const due = this.#applies
+    this.#applies = []
+    for (const a of due) a.fn()
+  }
+
   /** One time unit of the thread (nothing while it is blocked); `tick`: a tick is due. */
   run(now: number, tick: boolean): void {
     if (this.#clock > now) return
@@ -150,6 +167,11 @@ export class WorkerHost {
 
   /** Gives the answers the thread had got to by `now`. */
   answered(now: number): void {
+    if (this.#applies.length > 0) {
+      const due = this.#applies.filter((a) => a.at <= now)
+      this.#applies = this.#applies.filter((a) => a.at > now)
+      for (const a of due) a.fn()
+    }
     if (this.#answers.length === 0) return
     const due = this.#answers.filter((a) => a.at <= now)
     this.#answers = this.#answers.filter((a) => a.at > now)
