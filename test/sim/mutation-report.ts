@@ -56,6 +56,32 @@ interface Row {
   readonly mutant: ReportMutant
   readonly original: string
   readonly key: string
+  /** The whole file the run mutated, as it was then. */
+  readonly source: string
+}
+
+/** A Survived or NoCoverage mutant, with its class if it has one (for mutant-sweep.ts). */
+export interface Survivor extends Row {
+  readonly class: Classification | undefined
+}
+
+const DEFAULT_REPORT = 'reports/mutation/mutation.json'
+const DEFAULT_CLASSES = 'test/sim/mutation-classes.json'
+
+function loadClasses(classesPath: string): Record<string, Classification> {
+  const classes: Record<string, Classification> = existsSync(classesPath) ? (JSON.parse(readFileSync(classesPath, 'utf8')) as Record<string, Classification>) : {}
+  for (const [k, c] of Object.entries(classes)) {
+    if (!CLASSES.includes(c.class)) throw new Error(`${relative(ROOT, classesPath)}: "${k}" has class ${String(c.class)}`)
+  }
+  return classes
+}
+
+export function loadSurvivors(reportPath = DEFAULT_REPORT, classesPath = DEFAULT_CLASSES): Survivor[] {
+  const report = JSON.parse(readFileSync(resolve(ROOT, reportPath), 'utf8')) as MutationReport
+  const classes = loadClasses(resolve(ROOT, classesPath))
+  return rowsOf(report)
+    .filter((r) => r.mutant.status === 'Survived' || r.mutant.status === 'NoCoverage')
+    .map((r) => ({ ...r, class: classes[r.key] }))
 }
 
 function arg(name: string, fallback: string): string {
@@ -98,7 +124,7 @@ function rowsOf(report: MutationReport): Row[] {
       const base = baseKey(file, m, lines[m.location.start.line - 1] ?? '', original)
       const n = (seen.get(base) ?? 0) + 1
       seen.set(base, n)
-      rows.push({ file, line: m.location.start.line, mutant: m, original, key: n === 1 ? base : `${base} #${n}` })
+      rows.push({ file, line: m.location.start.line, mutant: m, original, key: n === 1 ? base : `${base} #${n}`, source: f.source })
     }
   }
   return rows
@@ -119,8 +145,8 @@ function pct(n: number, d: number): string {
 }
 
 function main(): number {
-  const reportPath = resolve(ROOT, arg('--report', 'reports/mutation/mutation.json'))
-  const classesPath = resolve(ROOT, arg('--classes', 'test/sim/mutation-classes.json'))
+  const reportPath = resolve(ROOT, arg('--report', DEFAULT_REPORT))
+  const classesPath = resolve(ROOT, arg('--classes', DEFAULT_CLASSES))
   const outPath = resolve(ROOT, arg('--out', 'test/sim/MUTATION-REPORT.md'))
   const strict = process.argv.includes('--strict')
   if (!existsSync(reportPath)) {
@@ -128,10 +154,7 @@ function main(): number {
     return 2
   }
   const report = JSON.parse(readFileSync(reportPath, 'utf8')) as MutationReport
-  const classes: Record<string, Classification> = existsSync(classesPath) ? (JSON.parse(readFileSync(classesPath, 'utf8')) as Record<string, Classification>) : {}
-  for (const [k, c] of Object.entries(classes)) {
-    if (!CLASSES.includes(c.class)) throw new Error(`${relative(ROOT, classesPath)}: "${k}" has class ${String(c.class)}`)
-  }
+  const classes = loadClasses(classesPath)
 
   const rows = rowsOf(report)
   const count = (rs: readonly Row[], status: string): number => rs.filter((r) => r.mutant.status === status).length
@@ -233,4 +256,4 @@ function main(): number {
   return strict && unclassified.length > 0 ? 1 : 0
 }
 
-process.exitCode = main()
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) process.exitCode = main()
