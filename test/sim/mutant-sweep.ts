@@ -14,14 +14,17 @@
  * Reads Stryker's JSON report and the classes through mutation-report.ts.
  */
 import { spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
-import { loadSurvivors } from './mutation-report.js'
-import type { Survivor } from './mutation-report.js'
+import { SWEEPS_PATH, loadSurvivors, loadSweeps } from './mutation-report.js'
+import type { SweepOutcome, Survivor } from './mutation-report.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+
+/** A sweep of one profile that runs longer than this hangs (a mutant looping forever): killed, as Stryker's timeouts are. */
+const HANG_MS = 15 * 60_000
 
 /** The profiles the sweep runs, cheapest first; each stops at its first violating seed. */
 const CELLS: readonly { readonly nodes: 3 | 5; readonly profile: 'mixed' | 'churn' }[] = [
@@ -31,28 +34,11 @@ const CELLS: readonly { readonly nodes: 3 | 5; readonly profile: 'mixed' | 'chur
   { nodes: 5, profile: 'churn' },
 ]
 
-export interface SweepOutcome {
-  readonly key: string
-  readonly where: string
-  readonly mutator: string
-  readonly replacement: string
-  readonly seedsPerProfile: number
-  /** The first violation, or null: every profile ran its seeds clean. */
-  readonly killedBy: { readonly nodes: number; readonly profile: string; readonly seed: number; readonly violation: string } | null
-  readonly seconds: number
-}
-
-export const SWEEPS_PATH = join(ROOT, 'test/sim/mutant-sweeps.json')
-
-export function loadSweeps(path = SWEEPS_PATH): Record<string, SweepOutcome> {
-  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, SweepOutcome>) : {}
-}
-
 /** A copy of what the simulator needs (node_modules linked), to apply one mutant at a time. */
 function makeCopy(dir: string): void {
   rmSync(dir, { recursive: true, force: true })
   mkdirSync(dir, { recursive: true })
-  for (const p of ['src', 'test', 'package.json', 'tsconfig.json', 'tsconfig.test.json']) cpSync(join(ROOT, p), join(dir, p), { recursive: true })
+  for (const p of ['src', 'test', 'package.json', 'tsconfig.json', 'tsconfig.test.json', 'vitest.config.ts']) cpSync(join(ROOT, p), join(dir, p), { recursive: true })
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
 }
 
@@ -74,14 +60,23 @@ function sweepOne(dir: string, s: Survivor, seeds: number): SweepOutcome {
   const original = readFileSync(join(ROOT, s.file), 'utf8')
   writeFileSync(file, applyMutant(s.source, s))
   try {
+    // the unit tests first: quick, and they name the rule
+    const unit = spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', 'test/raft', '--bail', '1'], { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 120_000 })
+    if (unit.status !== 0) {
+      const failed = /FAIL\s+(\S+ > .*)/.exec((unit.stdout + unit.stderr).replace(/\x1b\[[0-9;]*m/g, ''))
+      return outcome(s, seeds, { by: 'unit test', nodes: 0, profile: '', seed: 0, violation: (failed?.[1] ?? `exit ${unit.status}`).slice(0, 200) }, t0)
+    }
     for (const c of CELLS) {
       const args = ['--import', 'tsx', 'test/sim/cli.ts', '--seeds', String(seeds), '--nodes', String(c.nodes), '--profile', c.profile, '--trace-lines', '1']
-      const r = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20 })
+      const r = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20, timeout: HANG_MS })
       const hit = /VIOLATION at seed (\d+)[^:]*: (.*)/.exec(r.stdout)
-      if (hit) return outcome(s, seeds, { nodes: c.nodes, profile: c.profile, seed: Number(hit[1]), violation: hit[2]!.slice(0, 200) }, t0)
+      if (hit) return outcome(s, seeds, { by: 'sweep', nodes: c.nodes, profile: c.profile, seed: Number(hit[1]), violation: hit[2]!.slice(0, 200) }, t0)
       if (r.status === 2) throw new Error(`npm run sim refused its arguments: ${r.stderr.split('\n')[0]}`)
-      // a mutant that breaks the simulator's own run (a crash, not a violation) is killed too
-      if (r.status !== 0) return outcome(s, seeds, { nodes: c.nodes, profile: c.profile, seed: 0, violation: `exit ${r.status}: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ').slice(0, 200)}` }, t0)
+      // a mutant that breaks the simulator's own run (a crash or a hang, not a violation) is killed too
+      if (r.status !== 0) {
+        const why = r.error ? `no end within ${HANG_MS / 1000} s (${r.error.message})` : `exit ${r.status}: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ')}`
+        return outcome(s, seeds, { by: 'sweep', nodes: c.nodes, profile: c.profile, seed: 0, violation: why.slice(0, 200) }, t0)
+      }
     }
     return outcome(s, seeds, null, t0)
   } finally {
@@ -124,7 +119,8 @@ function main(): number {
     const r = sweepOne(dir, s, seeds)
     done[s.key] = r
     writeFileSync(SWEEPS_PATH, JSON.stringify(done, null, 1) + '\n')
-    const verdict = r.killedBy ? `killed: ${r.killedBy.nodes} ${r.killedBy.profile} seed ${r.killedBy.seed}: ${r.killedBy.violation.slice(0, 90)}` : 'SURVIVED'
+    const by = r.killedBy
+    const verdict = !by ? 'SURVIVED' : by.by === 'unit test' ? `killed by a unit test: ${by.violation.slice(0, 90)}` : `killed by the sweep: ${by.nodes} voters ${by.profile} seed ${by.seed}: ${by.violation.slice(0, 90)}`
     console.log(`[${k + 1}/${todo.length}] #${s.mutant.id} ${relative(ROOT, join(ROOT, s.file))}:${s.line} ${s.mutant.mutatorName} -> ${verdict} (${r.seconds} s)`)
   }
   rmSync(dir, { recursive: true, force: true })

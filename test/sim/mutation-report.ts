@@ -14,7 +14,7 @@
  * keys), --dump PATH (every survivor as JSON, with its key, for a classification pass).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { dirname, relative, resolve } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Table from 'cli-table3'
 
@@ -63,6 +63,32 @@ interface Row {
 /** A Survived or NoCoverage mutant, with its class if it has one (for mutant-sweep.ts). */
 export interface Survivor extends Row {
   readonly class: Classification | undefined
+}
+
+/** What mutant-sweep.ts found for a survivor: a unit test or a seed of the long sweep that kills it, or nothing. */
+export interface SweepOutcome {
+  readonly key: string
+  readonly where: string
+  readonly mutator: string
+  readonly replacement: string
+  readonly seedsPerProfile: number
+  /** The Raft unit tests' first failure, or the sweep's first violation (seed 0: the run crashed or hung); null: all passed. */
+  readonly killedBy: { readonly by: 'unit test' | 'sweep'; readonly nodes: number; readonly profile: string; readonly seed: number; readonly violation: string } | null
+  readonly seconds: number
+}
+
+export const SWEEPS_PATH = join(ROOT, 'test/sim/mutant-sweeps.json')
+
+export function loadSweeps(path = SWEEPS_PATH): Record<string, SweepOutcome> {
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, SweepOutcome>) : {}
+}
+
+function verdict(o: SweepOutcome | undefined): string {
+  if (!o) return 'not tried'
+  const k = o.killedBy
+  if (!k) return `survived ${o.seedsPerProfile} seeds × 4 profiles`
+  if (k.by === 'unit test') return `killed by a unit test (${k.violation.replace(/^test\/raft\//, '')})`
+  return k.seed > 0 ? `killed by the sweep: \`--seed ${k.seed} --nodes ${k.nodes}${k.profile === 'churn' ? ' --profile churn' : ''}\`` : `killed by the sweep (${k.violation})`
 }
 
 const DEFAULT_REPORT = 'reports/mutation/mutation.json'
@@ -202,11 +228,12 @@ function main(): number {
   if (safety.length > 0) {
     md.push(`## Safety survivors (${safety.length})`)
     md.push('')
-    md.push('The ones to kill first: each needs a test or a simulator fault that reaches it.')
+    md.push('Each is tried with `npm run mutate:sweep` (test/sim/mutant-sweep.ts): the Raft unit tests, then the long simulator sweep, with the mutant applied (results in test/sim/mutant-sweeps.json).')
     md.push('')
-    md.push('| Where | Status | Mutator | Original → replacement | Why |')
-    md.push('| --- | --- | --- | --- | --- |')
-    for (const r of safety) md.push(`| ${r.file}:${r.line} | ${r.mutant.status} | ${r.mutant.mutatorName} | ${code(truncate(collapse(r.original), 70))} → ${code(truncate(collapse(r.mutant.replacement ?? ''), 70))} | ${cell(classes[r.key]!.why)} |`)
+    md.push('| Where | Status | Mutator | Original → replacement | Why | Unit tests and long sweep |')
+    md.push('| --- | --- | --- | --- | --- | --- |')
+    const sweeps = loadSweeps()
+    for (const r of safety) md.push(`| ${r.file}:${r.line} | ${r.mutant.status} | ${r.mutant.mutatorName} | ${code(truncate(collapse(r.original), 70))} → ${code(truncate(collapse(r.mutant.replacement ?? ''), 70))} | ${cell(classes[r.key]!.why)} | ${cell(verdict(sweeps[r.key]))} |`)
     md.push('')
   }
   md.push('## Survived and NoCoverage mutants')
