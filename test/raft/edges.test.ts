@@ -112,6 +112,15 @@ describe('membership', () => {
     expect(n.confAt(5).voters).toEqual([1, 3, 4])
   })
 
+  it('a restart over a snapshot whose index is a ConfChange does not apply the changes it covers again', () => {
+    // 4 removes 3, 5 adds 4: the snapshot at 5 holds [1, 2, 4]; taking 4 again on top of it is a disagreement
+    const st = storageWithLog([1, 2, 3], [1, 1, 1])
+    st.append([confEntry(4, 1, base, ConfChangeOp.RemoveVoter, 3), confEntry(5, 1, { voters: [1, 2] }, ConfChangeOp.AddVoter, 4)])
+    st.createSnapshot(5, { voters: [1, 2, 4] }, bytes('state@5'))
+    const n = node(st)
+    expect(n.voters()).toEqual([1, 2, 4])
+  })
+
   it('a ConfChange a new leader truncates takes its configuration with it', () => {
     const st = storageWithLog([1, 2, 3], [1, 1])
     const n = node(st)
@@ -129,6 +138,13 @@ describe('membership', () => {
     const n = node(st)
     // claims "add 4" gives [1, 2, 4]: a log that diverged from this node's configuration
     const bad: Entry = { index: 3, term: 1, type: EntryType.ConfChange, data: encodeConfChange({ op: ConfChangeOp.AddVoter, nodeId: 4 }, { voters: [1, 2, 4] }) }
+    expect(() => n.step(msg({ type: MessageType.App, from: 2, to: 1, term: 1, index: 2, logTerm: 1, entries: [bad] }))).toThrow(/ConfChange at 3/)
+  })
+
+  it('a ConfChange that claims more voters than the change yields is a disagreement', () => {
+    const st = storageWithLog([1, 2, 3], [1, 1])
+    const n = node(st)
+    const bad: Entry = { index: 3, term: 1, type: EntryType.ConfChange, data: encodeConfChange({ op: ConfChangeOp.AddVoter, nodeId: 4 }, { voters: [1, 2, 3, 4, 5] }) }
     expect(() => n.step(msg({ type: MessageType.App, from: 2, to: 1, term: 1, index: 2, logTerm: 1, entries: [bad] }))).toThrow(/ConfChange at 3/)
   })
 
