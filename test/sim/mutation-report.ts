@@ -166,6 +166,17 @@ function code(s: string): string {
   return t.includes('`') ? `\`\` ${t} \`\`` : `\`${t}\``
 }
 
+/** The cells a mutant's table row starts with: where, status, mutator, original → replacement. */
+function mutantCells(r: Row): string {
+  return `${r.file}:${r.line} | ${r.mutant.status} | ${r.mutant.mutatorName} | ${code(truncate(collapse(r.original), 70))} → ${code(truncate(collapse(r.mutant.replacement ?? ''), 70))}`
+}
+
+/** A section listing keys in a code block (none when there are none). */
+function keyBlock(md: string[], heading: string, intro: string, keys: readonly string[]): void {
+  if (keys.length === 0) return
+  md.push(heading, '', intro, '', '```', ...keys, '```', '')
+}
+
 function pct(n: number, d: number): string {
   return d === 0 ? 'n/a' : `${((100 * n) / d).toFixed(2)}%`
 }
@@ -233,7 +244,7 @@ function main(): number {
     md.push('| Where | Status | Mutator | Original → replacement | Why | Unit tests and long sweep |')
     md.push('| --- | --- | --- | --- | --- | --- |')
     const sweeps = loadSweeps()
-    for (const r of safety) md.push(`| ${r.file}:${r.line} | ${r.mutant.status} | ${r.mutant.mutatorName} | ${code(truncate(collapse(r.original), 70))} → ${code(truncate(collapse(r.mutant.replacement ?? ''), 70))} | ${cell(classes[r.key]!.why)} | ${cell(verdict(sweeps[r.key]))} |`)
+    for (const r of safety) md.push(`| ${mutantCells(r)} | ${cell(classes[r.key]!.why)} | ${cell(verdict(sweeps[r.key]))} |`)
     md.push('')
   }
   md.push('## Survived and NoCoverage mutants')
@@ -244,29 +255,11 @@ function main(): number {
   md.push('| --- | --- | --- | --- | --- | --- |')
   for (const r of undetected) {
     const c = classes[r.key]
-    md.push(`| ${r.file}:${r.line} | ${r.mutant.status} | ${r.mutant.mutatorName} | ${code(truncate(collapse(r.original), 70))} → ${code(truncate(collapse(r.mutant.replacement ?? ''), 70))} | ${c ? c.class : '**UNCLASSIFIED**'} | ${cell(c?.why ?? '')} |`)
+    md.push(`| ${mutantCells(r)} | ${c ? c.class : '**UNCLASSIFIED**'} | ${cell(c?.why ?? '')} |`)
   }
   md.push('')
-  if (unclassified.length > 0) {
-    md.push('## Keys of the unclassified mutants')
-    md.push('')
-    md.push('Copy a key into test/sim/mutation-classes.json with `{ "class": ..., "why": ... }`.')
-    md.push('')
-    md.push('```')
-    for (const r of unclassified) md.push(r.key)
-    md.push('```')
-    md.push('')
-  }
-  if (stale.length > 0) {
-    md.push(`## Stale classifications (${stale.length})`)
-    md.push('')
-    md.push('Keys in mutation-classes.json that no current survivor has (killed now, or its line changed):')
-    md.push('')
-    md.push('```')
-    for (const k of stale) md.push(k)
-    md.push('```')
-    md.push('')
-  }
+  keyBlock(md, '## Keys of the unclassified mutants', 'Copy a key into test/sim/mutation-classes.json with `{ "class": ..., "why": ... }`.', unclassified.map((r) => r.key))
+  keyBlock(md, `## Stale classifications (${stale.length})`, 'Keys in mutation-classes.json that no current survivor has (killed now, or its line changed):', stale)
   writeFileSync(outPath, md.join('\n'))
 
   const table = new Table({ head: ['File', 'Mutants', ...STATUSES, 'Score'] })
