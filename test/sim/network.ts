@@ -122,11 +122,6 @@ export class SimNetwork {
     for (const m of back) this.#enqueue(now + 1 + (back.length > 1 ? this.#tail.int(this.faults.delayMax) : 0), m)
   }
 
-  /** Whether the current partition holds messages back. */
-  get holding(): boolean {
-    return this.#holding
-  }
-
   isPartitioned(): boolean {
     return this.#blocked.size > 0
   }

@@ -90,7 +90,7 @@ export interface HarshOptions {
   readonly crashAfterPersist: number
 }
 
-export const CALM: HarshOptions = { tailShare: 0, tailMax: 0, dupTailShare: 0, holdShare: 0, diskTailShare: 0, diskTailMax: 0, slowNodes: [], burstChance: 0, moreChanges: 0, splitAfterChange: 0, stallLeader: 0, pauseRate: 0, pauseMax: 0, crashAfterPersist: 0 }
+const CALM: HarshOptions = { tailShare: 0, tailMax: 0, dupTailShare: 0, holdShare: 0, diskTailShare: 0, diskTailMax: 0, slowNodes: [], burstChance: 0, moreChanges: 0, splitAfterChange: 0, stallLeader: 0, pauseRate: 0, pauseMax: 0, crashAfterPersist: 0 }
 
 export interface SimOptions {
   readonly seed: number
@@ -250,6 +250,11 @@ export function formatOptions(o: SimOptions): string {
 function drawStorage(r: Prng): StorageMode {
   if (r.chance(0.5)) return r.chance(0.5) ? 'worker' : 'wal'
   return r.chance(0.25) ? 'partition' : 'memory'
+}
+
+/** The generator a run applies its harsher world from (both simulators: the seed's, not the options'). */
+export function harshGenerator(seed: number): Prng {
+  return new Prng(seed ^ 0x68e31da4)
 }
 
 /** Half the mixed seeds and every churn seed live in the harsher world, each knob on or off by itself. */

@@ -47,6 +47,7 @@ import { encodeRecordBatch, readBatchHeader } from '../../src/protocol/record-ba
 import { Checker, Violation, violationOf } from './checker.js'
 import { formatMessage } from './simulator.js'
 import { SimNetwork, healedFaults, networkFaults } from './network.js'
+import { harshGenerator } from './options.js'
 import type { SimOptions } from './options.js'
 import type { SimConfig, SimResult, SimStats } from './simulator.js'
 import { HASH_SEED, hashStep } from './state-machine.js'
@@ -131,7 +132,7 @@ export class PartitionSimulation {
     this.stats = stats
     this.stats.partitionRuns = 1
     this.#prng = new Prng(cfg.seed ^ 0x6c8e9cf5)
-    this.#net = new SimNetwork(this.#prng.fork(), new Prng(cfg.seed ^ 0x68e31da4), networkFaults(opts))
+    this.#net = new SimNetwork(this.#prng.fork(), harshGenerator(cfg.seed), networkFaults(opts))
     for (let id = 1; id <= cfg.nodes; id++) {
       const n = new PNode(id, opts.tickPeriods[id - 1]!)
       n.nextTick = this.#prng.range(0, n.tickPeriod)

@@ -79,7 +79,7 @@ import type { Entry, HardState, Message, NodeId, Ready, Snapshot, UnsafeRules } 
 import type { ActorLogger, LoopEngine } from '../../src/group/index.js'
 import { Checker, Violation, violationOf } from './checker.js'
 import { SimNetwork, healedFaults, networkFaults } from './network.js'
-import { drawOptions } from './options.js'
+import { drawOptions, harshGenerator } from './options.js'
 import type { FaultProfile, SimOptions } from './options.js'
 import type { StorageMode } from './options.js'
 import { SimStateMachine, encodeId, entryKey } from './state-machine.js'
@@ -281,7 +281,7 @@ export class Simulation {
     // the options consumed their own generator; the run gets an independent one
     this.#prng = new Prng(cfg.seed ^ 0x5bd1e995)
     this.#disk = new Prng(cfg.seed ^ 0x2545f491)
-    this.#harsh = new Prng(cfg.seed ^ 0x68e31da4)
+    this.#harsh = harshGenerator(cfg.seed)
     this.#wal = this.opts.storage !== 'memory'
     this.#worker = this.opts.storage === 'worker'
     if (this.#wal) this.stats.walRuns = 1
@@ -1032,14 +1032,12 @@ export class Simulation {
     const h = this.opts.harsh
     if (h.stallLeader === 0 || !this.#faulty || rd.entries.length === 0 || !n.raft?.isLeader() || this.#net.isPartitioned()) return -1
     if (!this.#harsh.chance(h.stallLeader)) return -1
-    const election = this.opts.raft.electionTicks * Math.max(...this.opts.tickPeriods)
+    const election = this.#electionUnits()
     // long enough for the rest to elect a leader (2E at most) and for it to reach the stalled node
     const units = this.#harsh.range(3 * election, 6 * election)
-    this.#net.partition([n.id], [...this.#nodes.keys()].filter((id) => id !== n.id), false, true)
-    this.#healAt = this.#now + this.#harsh.range(2 * election, units - election)
-    this.stats.partitions++
     this.stats.stalls++
-    this.#log(() => `n${n.id} STALL: its write of ${formatEntries(rd.entries)} hangs for ${units}; PARTITION {${n.id}} x the rest until t=${this.#healAt}`)
+    this.#log(() => `n${n.id} STALL: its write of ${formatEntries(rd.entries)} hangs for ${units}`)
+    this.#cutOff([n.id], [...this.#nodes.keys()].filter((id) => id !== n.id), true, this.#harsh.range(2 * election, units - election))
     return units
   }
 
@@ -1069,13 +1067,24 @@ export class Simulation {
       if (!a.includes(id)) a.push(id)
     }
     const b = [...this.#nodes.keys()].filter((id) => !a.includes(id))
-    this.#net.partition(a, b, false)
-    // long enough for each side to elect and commit, if it can
-    const election = this.opts.raft.electionTicks * Math.max(...this.opts.tickPeriods)
-    this.#healAt = this.#now + this.#harsh.range(2 * election, 4 * election)
-    this.stats.partitions++
     this.stats.splitsAfterChange++
-    this.#log(() => `PARTITION {${a.join(',')}} x {${b.join(',')}} with a membership change in flight, until t=${this.#healAt}`)
+    this.#log(() => 'a membership change is in flight: the network splits')
+    // long enough for each side to elect and commit, if it can
+    const election = this.#electionUnits()
+    this.#cutOff(a, b, undefined, this.#harsh.range(2 * election, 4 * election))
+  }
+
+  /** A two-way partition of the harsh world that heals after `units`, not at the seed's heal rate (`hold`: see SimNetwork.partition). */
+  #cutOff(a: readonly NodeId[], b: readonly NodeId[], hold: boolean | undefined, units: number): void {
+    this.#net.partition(a, b, false, hold)
+    this.#healAt = this.#now + units
+    this.stats.partitions++
+    this.#log(() => `PARTITION {${a.join(',')}} x {${b.join(',')}} until t=${this.#healAt}`)
+  }
+
+  /** One election timeout of the slowest clock, in time units. */
+  #electionUnits(): number {
+    return this.opts.raft.electionTicks * Math.max(...this.opts.tickPeriods)
   }
 
   /** Crash right after a durable write (harsh seeds, safety phase)? */

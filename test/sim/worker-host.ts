@@ -167,14 +167,17 @@ export class WorkerHost {
 
   /** Gives the answers the thread had got to by `now`. */
   answered(now: number): void {
-    if (this.#applies.length > 0) {
-      const due = this.#applies.filter((a) => a.at <= now)
-      this.#applies = this.#applies.filter((a) => a.at > now)
-      for (const a of due) a.fn()
-    }
-    if (this.#answers.length === 0) return
-    const due = this.#answers.filter((a) => a.at <= now)
-    this.#answers = this.#answers.filter((a) => a.at > now)
-    for (const a of due) a.fn()
+    const [applies, laterApplies] = splitDue(this.#applies, now)
+    this.#applies = laterApplies
+    for (const a of applies) a.fn()
+    const [answers, laterAnswers] = splitDue(this.#answers, now)
+    this.#answers = laterAnswers
+    for (const a of answers) a.fn()
   }
+}
+
+/** The ones due by `now`, and the rest (split before any runs: running one may queue more). */
+function splitDue(q: Timed[], now: number): [Timed[], Timed[]] {
+  if (q.length === 0) return [q, q]
+  return [q.filter((a) => a.at <= now), q.filter((a) => a.at > now)]
 }
