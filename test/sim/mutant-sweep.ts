@@ -18,7 +18,7 @@ import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } f
 import { dirname, join, relative, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
-import { SWEEPS_PATH, loadSurvivors, loadSweeps } from './mutation-report.js'
+import { SWEEPS_PATH, applyMutant, loadSurvivors, loadSweeps } from './mutation-report.js'
 import type { SweepOutcome, Survivor } from './mutation-report.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
@@ -42,23 +42,11 @@ function makeCopy(dir: string): void {
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
 }
 
-/** Splices the mutant's replacement into its file's text (schema positions: 1-based, end exclusive). */
-function applyMutant(source: string, s: Survivor): string {
-  const lines = source.split('\n')
-  const offset = (p: { line: number; column: number }): number => {
-    let o = 0
-    for (let l = 0; l < p.line - 1; l++) o += lines[l]!.length + 1
-    return o + p.column - 1
-  }
-  const { start, end } = s.mutant.location
-  return source.slice(0, offset(start)) + (s.mutant.replacement ?? '') + source.slice(offset(end))
-}
-
 function sweepOne(dir: string, s: Survivor, seeds: number): SweepOutcome {
   const t0 = performance.now()
   const file = join(dir, s.file)
   const original = readFileSync(join(ROOT, s.file), 'utf8')
-  writeFileSync(file, applyMutant(s.source, s))
+  writeFileSync(file, applyMutant(s))
   try {
     // the unit tests first: quick, and they name the rule
     const unit = spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', 'test/raft', '--bail', '1'], { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 120_000 })

@@ -121,13 +121,23 @@ function truncate(s: string, max: number): string {
   return s.length <= max ? s : `${s.slice(0, max - 1)}…`
 }
 
-/** The source text a location covers (schema positions are 1-based, end exclusive). */
-function sliceSource(lines: readonly string[], start: Position, end: Position): string {
-  if (start.line === end.line) return lines[start.line - 1]!.slice(start.column - 1, end.column - 1)
-  const out = [lines[start.line - 1]!.slice(start.column - 1)]
-  for (let l = start.line; l < end.line - 1; l++) out.push(lines[l]!)
-  out.push(lines[end.line - 1]!.slice(0, end.column - 1))
-  return out.join('\n')
+/** Where a schema position (1-based line and column) falls in the file's text. */
+function offsetOf(lines: readonly string[], p: Position): number {
+  let o = 0
+  for (let l = 0; l < p.line - 1; l++) o += lines[l]!.length + 1
+  return o + p.column - 1
+}
+
+/** The source text a location covers (end exclusive). */
+function sliceSource(source: string, lines: readonly string[], start: Position, end: Position): string {
+  return source.slice(offsetOf(lines, start), offsetOf(lines, end))
+}
+
+/** The file's text with the mutant in place of what its location covers. */
+export function applyMutant(r: Row): string {
+  const lines = r.source.split('\n')
+  const { start, end } = r.mutant.location
+  return r.source.slice(0, offsetOf(lines, start)) + (r.mutant.replacement ?? '') + r.source.slice(offsetOf(lines, end))
 }
 
 /**
@@ -146,7 +156,7 @@ function rowsOf(report: MutationReport): Row[] {
     const seen = new Map<string, number>()
     const mutants = [...f.mutants].sort((a, b) => a.location.start.line - b.location.start.line || a.location.start.column - b.location.start.column || a.id.localeCompare(b.id))
     for (const m of mutants) {
-      const original = sliceSource(lines, m.location.start, m.location.end)
+      const original = sliceSource(f.source, lines, m.location.start, m.location.end)
       const base = baseKey(file, m, lines[m.location.start.line - 1] ?? '', original)
       const n = (seen.get(base) ?? 0) + 1
       seen.set(base, n)
