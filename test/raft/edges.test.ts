@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest'
 import { Prng } from '../../src/base/index.js'
 import { ConfChangeOp, EntryType, MemoryStorage, MessageType, RaftNode, TERM_UNAVAILABLE, applyConfChange, encodeConfChange } from '../../src/raft/index.js'
-import type { ConfState, Entry, Snapshot } from '../../src/raft/index.js'
+import type { ConfState, Entry, Message, Ready, Snapshot } from '../../src/raft/index.js'
 import { RaftLog } from '../../src/raft/log.js'
 import { Unstable } from '../../src/raft/unstable.js'
 import { bytes, follow, msg, storageWithLog } from '../support/cluster.js'
@@ -19,6 +19,8 @@ const confEntry = (index: number, term: number, prev: ConfState, op: ConfChangeO
   const cc = { op, nodeId }
   return { index, term, type: EntryType.ConfChange, data: encodeConfChange(cc, applyConfChange(prev, cc)) }
 }
+/** The first message of `type` a Ready sends, before or after its write. */
+const sent = (rd: Ready, type: MessageType): Message | undefined => rd.messages.concat(rd.messagesAfterPersist).find((m) => m.type === type)
 const snapshot = (index: number, term: number, voters: number[]): Snapshot => ({ metadata: { index, term, conf: { voters } }, data: bytes(`state@${index}`) })
 
 describe('votes', () => {
@@ -28,10 +30,10 @@ describe('votes', () => {
     const n = node(st)
     n.step(msg({ type: MessageType.PreVote, from: 3, to: 1, term: 6, index: 2, logTerm: 1 }))
     const pre = follow(n, st)
-    expect(pre.messages.concat(pre.messagesAfterPersist).find((m) => m.type === MessageType.PreVoteResp)?.reject).toBe(false)
+    expect(sent(pre, MessageType.PreVoteResp)?.reject).toBe(false)
     n.step(msg({ type: MessageType.Vote, from: 3, to: 1, term: 5, index: 2, logTerm: 1 }))
     const rd = follow(n, st)
-    const resp = rd.messages.concat(rd.messagesAfterPersist).find((m) => m.type === MessageType.VoteResp)
+    const resp = sent(rd, MessageType.VoteResp)
     expect(resp?.reject).toBe(true)
     expect(st.hardState().vote).toBe(2)
   })
@@ -68,7 +70,7 @@ describe('snapshots on a follower', () => {
     const rd = follow(n, st)
     expect(rd.snapshot).toBeNull()
     expect(n.status()).toMatchObject({ commit: 8, lastIndex: 10 })
-    expect(rd.messages.concat(rd.messagesAfterPersist).find((m) => m.type === MessageType.AppResp)?.index).toBe(8)
+    expect(sent(rd, MessageType.AppResp)?.index).toBe(8)
   })
 
   it('a snapshot at or below the commit index is not installed, even where the log no longer holds its index', () => {
@@ -80,7 +82,7 @@ describe('snapshots on a follower', () => {
     const rd = follow(n, st)
     expect(rd.snapshot).toBeNull()
     expect(n.status()).toMatchObject({ commit: 9, lastIndex: 10 })
-    expect(rd.messages.concat(rd.messagesAfterPersist).find((m) => m.type === MessageType.AppResp)?.index).toBe(9)
+    expect(sent(rd, MessageType.AppResp)?.index).toBe(9)
   })
 })
 
@@ -133,25 +135,14 @@ describe('membership', () => {
     expect(n.voters()).toEqual([1, 2, 3])
   })
 
-  it('a ConfChange whose configuration disagrees with what the previous one yields stops the node', () => {
-    const st = storageWithLog([1, 2, 3], [1, 1])
-    const n = node(st)
-    // claims "add 4" gives [1, 2, 4]: a log that diverged from this node's configuration
-    const bad: Entry = { index: 3, term: 1, type: EntryType.ConfChange, data: encodeConfChange({ op: ConfChangeOp.AddVoter, nodeId: 4 }, { voters: [1, 2, 4] }) }
-    expect(() => n.step(msg({ type: MessageType.App, from: 2, to: 1, term: 1, index: 2, logTerm: 1, entries: [bad] }))).toThrow(/ConfChange at 3/)
-  })
-
-  it('a ConfChange that claims more voters than the change yields is a disagreement', () => {
-    const st = storageWithLog([1, 2, 3], [1, 1])
-    const n = node(st)
-    const bad: Entry = { index: 3, term: 1, type: EntryType.ConfChange, data: encodeConfChange({ op: ConfChangeOp.AddVoter, nodeId: 4 }, { voters: [1, 2, 3, 4, 5] }) }
-    expect(() => n.step(msg({ type: MessageType.App, from: 2, to: 1, term: 1, index: 2, logTerm: 1, entries: [bad] }))).toThrow(/ConfChange at 3/)
-  })
-
-  it('a ConfChange that lists the same number of voters, but others, is a disagreement too', () => {
-    const st = storageWithLog([1, 2, 3], [1, 1])
-    const n = node(st)
-    const bad: Entry = { index: 3, term: 1, type: EntryType.ConfChange, data: encodeConfChange({ op: ConfChangeOp.AddVoter, nodeId: 4 }, { voters: [1, 2, 3, 5] }) }
+  // "add 4" to [1, 2, 3], as a leader whose log diverged from this node's configuration would claim it
+  it.each([
+    { claim: [1, 2, 4], what: 'a configuration other than the change yields' },
+    { claim: [1, 2, 3, 4, 5], what: 'more voters than the change yields' },
+    { claim: [1, 2, 3, 5], what: 'as many voters as the change yields, but others' },
+  ])('a ConfChange that claims $what stops the node', ({ claim }) => {
+    const n = node(storageWithLog([1, 2, 3], [1, 1]))
+    const bad: Entry = { index: 3, term: 1, type: EntryType.ConfChange, data: encodeConfChange({ op: ConfChangeOp.AddVoter, nodeId: 4 }, { voters: claim }) }
     expect(() => n.step(msg({ type: MessageType.App, from: 2, to: 1, term: 1, index: 2, logTerm: 1, entries: [bad] }))).toThrow(/ConfChange at 3/)
   })
 })
