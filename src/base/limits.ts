@@ -65,6 +65,14 @@ export const limits = {
     /** Pre-allocated size of one write-ahead log segment. */
     walSegmentBytes: 64 << 20,
   },
+  cluster: {
+    /** Nodes in one cluster's static member list. */
+    nodesMax: 256,
+    /** Voters of the metadata group (group 0): the first nodes by id. */
+    controllerVotersMax: 3,
+    /** How long a node waits for the controller to answer a forwarded metadata command. */
+    controllerRequestMs: 10_000,
+  },
   fetch: {
     /** Bytes one fetch may return in all: half the frame limit, so the response and its envelope always frame. */
     responseBytesMax: 32 << 20,

@@ -16,10 +16,24 @@ export interface HostPort {
   readonly port: number
 }
 
+/** A member of the cluster: its id and where its peers reach it. */
+export interface Member {
+  readonly id: number
+  readonly peer: HostPort
+}
+
 export interface BrokerConfig {
   readonly nodeId: number
   readonly dataDir: string
   readonly listen: HostPort
+  /** Where clients are told to connect to this node (default: `listen`). */
+  readonly advertise: HostPort | null
+  /** Where other nodes connect for Raft traffic (null: a single node, no peers). */
+  readonly peerListen: HostPort | null
+  /** Every node of the cluster, this one included, sorted by id (empty: a single node). */
+  readonly peers: readonly Member[]
+  /** Nodes of different clusters refuse each other's connections. */
+  readonly clusterId: string
   /** Worker threads hosting partition groups (groups beyond it share workers). */
   readonly workers: number
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -53,6 +67,16 @@ export const settings: readonly Setting[] = [
   { key: 'nodeId', flag: '--node-id <id>', env: 'RAFTMQ_NODE_ID', help: 'this node\'s id (a positive integer)', default: '1' },
   { key: 'dataDir', flag: '--data-dir <dir>', env: 'RAFTMQ_DATA_DIR', help: 'where the node keeps its data', default: './data' },
   { key: 'listen', flag: '--listen <host:port>', env: 'RAFTMQ_LISTEN', help: 'address for client connections', default: '127.0.0.1:7070' },
+  { key: 'advertise', flag: '--advertise <host:port>', env: 'RAFTMQ_ADVERTISE', help: 'address clients are told to use for this node (default: --listen)', default: '' },
+  { key: 'peerListen', flag: '--peer-listen <host:port>', env: 'RAFTMQ_PEER_LISTEN', help: 'address for other nodes\' Raft traffic (default: this node\'s entry in --peers)', default: '' },
+  {
+    key: 'peers',
+    flag: '--peers <list>',
+    env: 'RAFTMQ_PEERS',
+    help: 'every node of the cluster, this one included: id@host:port of each one\'s peer address, comma-separated (empty: a single node)',
+    default: '',
+  },
+  { key: 'clusterId', flag: '--cluster-id <name>', env: 'RAFTMQ_CLUSTER_ID', help: 'the cluster\'s name; nodes of another cluster are refused', default: 'raftmq' },
   { key: 'workers', flag: '--workers <n>', env: 'RAFTMQ_WORKERS', help: 'worker threads for partition groups (0: on the main thread, for the lowest latency)', default: String(availableParallelism()) },
   { key: 'logLevel', flag: '--log-level <level>', env: 'RAFTMQ_LOG_LEVEL', help: 'fatal, error, warn, info, debug, trace or silent', default: 'info' },
   { key: 'tickMs', flag: '--tick-ms <ms>', env: 'RAFTMQ_TICK_MS', help: 'length of one Raft tick', default: '100' },
@@ -106,6 +130,28 @@ export function resolveConfig(raw: RawConfig): Result<BrokerConfig, 'INVALID_CON
   const ballastMb = int('ballastMb', 0, 65_536)
   const listen = parseHostPort(get('listen'))
   if (!listen.ok) errors.push(`listen: ${listen.error.message}`)
+  const optionalHostPort = (key: 'advertise' | 'peerListen'): HostPort | null => {
+    const v = get(key)
+    if (v === '') return null
+    const hp = parseHostPort(v)
+    if (hp.ok) return hp.value
+    errors.push(`${key}: ${hp.error.message}`)
+    return null
+  }
+  const advertise = optionalHostPort('advertise')
+  let peerListen = optionalHostPort('peerListen')
+  const peers = parsePeers(get('peers'))
+  if (!peers.ok) errors.push(`peers: ${peers.error.message}`)
+  const members = peers.ok ? peers.value : []
+  if (members.length > 0) {
+    const self = members.find((m) => m.id === nodeId)
+    if (!self) errors.push(`peers: this node (id ${nodeId}) is not in the list (${members.map((m) => m.id).join(', ')})`)
+    peerListen ??= self?.peer ?? null
+  } else if (peerListen !== null) {
+    errors.push('peerListen needs peers: list every node of the cluster with --peers')
+  }
+  const clusterId = get('clusterId')
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(clusterId)) errors.push(`clusterId must be 1 to 64 letters, digits, '.', '_' or '-', got ${JSON.stringify(clusterId)}`)
   const logLevel = get('logLevel')
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) errors.push(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${logLevel}`)
   const dataDir = get('dataDir')
@@ -118,6 +164,10 @@ export function resolveConfig(raw: RawConfig): Result<BrokerConfig, 'INVALID_CON
     nodeId,
     dataDir,
     listen: listen.value,
+    advertise,
+    peerListen,
+    peers: members,
+    clusterId,
     workers,
     logLevel: logLevel as BrokerConfig['logLevel'],
     tickMs,
@@ -129,6 +179,24 @@ export function resolveConfig(raw: RawConfig): Result<BrokerConfig, 'INVALID_CON
     maxPartitions,
     ballastMb,
   })
+}
+
+/** `1@host:port,2@host:port,...`: distinct ids, sorted by id; empty for a single node. */
+export function parsePeers(s: string): Result<Member[], 'INVALID_CONFIG'> {
+  if (s.trim() === '') return ok([])
+  const out: Member[] = []
+  for (const part of s.split(',')) {
+    const m = /^\s*(\d+)@(\S+)\s*$/.exec(part)
+    if (!m) return fail('INVALID_CONFIG', `expected id@host:port, got ${JSON.stringify(part)}`)
+    const id = Number(m[1])
+    if (!Number.isSafeInteger(id) || id < 1 || id > 2 ** 31 - 1) return fail('INVALID_CONFIG', `node id ${m[1]} must be an integer from 1 to ${2 ** 31 - 1}`)
+    const hp = parseHostPort(m[2]!)
+    if (!hp.ok) return fail('INVALID_CONFIG', `node ${id}: ${hp.error.message}`)
+    if (out.some((o) => o.id === id)) return fail('INVALID_CONFIG', `node ${id} is listed twice`)
+    out.push({ id, peer: hp.value })
+  }
+  if (out.length > limits.cluster.nodesMax) return fail('INVALID_CONFIG', `${out.length} nodes listed, at most ${limits.cluster.nodesMax}`)
+  return ok(out.sort((a, b) => a.id - b.id))
 }
 
 export function parseHostPort(s: string): Result<HostPort, 'INVALID_CONFIG'> {

@@ -6,7 +6,12 @@
  * `<data-dir>/wal/<generation>/main`) — applying to the MetadataStateMachine, whose
  * whole state is saved at each checkpoint.
  *
- * Imports base, storage, controller, group and replica.
+ * In a cluster the group's voters are the first up-to-3 nodes (cluster.ts says which);
+ * its Raft traffic goes through `peers`, and a node that is not its leader forwards
+ * metadata commands to the one that is (cluster.ts). Every replica applies every command,
+ * and `onApplied` lets the node act on what changed (open or remove its partitions).
+ *
+ * Imports base, raft (types), storage, controller, group and replica.
  */
 import { Prng, ok } from '../base/index.js'
 import type { Result } from '../base/index.js'
@@ -14,6 +19,7 @@ import type { WalFs } from '../storage/index.js'
 import { MetadataStateMachine, encodeMetadataCommand } from '../controller/index.js'
 import type { MetadataCommand, MetadataResult } from '../controller/index.js'
 import type { ActorLogger, ActorProposeError } from '../group/index.js'
+import type { Message } from '../raft/index.js'
 import { GroupRuntime, HostedGroup } from '../replica/index.js'
 import type { StorageTrouble } from '../replica/group-runtime.js'
 
@@ -46,6 +52,10 @@ export class Controller {
     electionTicks: number
     expectApplied?: number
     log: ActorLogger
+    /** The group's way to its other voters (a cluster), and who leads it. */
+    peers?: { sendToPeers(msgs: readonly Message[]): void; onLeader(leader: number, term: number): void }
+    /** Called after each applied run of metadata commands. */
+    onApplied?: () => void
   }): Promise<Result<Controller, string>> {
     // metadata traffic is small: a small segment (the default suits a worker's produce stream)
     const runtime = GroupRuntime.open({ fs: opts.fs, walDir: opts.walDir, log: opts.log, segmentBytes: CONTROLLER_SEGMENT_BYTES })
@@ -72,6 +82,8 @@ export class Controller {
       },
       apply: (e) => metadata.sm.apply(e.index, e.data),
       snapshot: () => metadata.sm.snapshot(),
+      ...(opts.onApplied ? { onApplied: opts.onApplied } : {}),
+      ...(opts.peers ? { host: { sendToPeers: (msgs: readonly Message[]) => opts.peers!.sendToPeers(msgs), onLeader: opts.peers.onLeader } } : {}),
     })
     if (!group.ok) {
       await runtime.value.close()
@@ -91,6 +103,16 @@ export class Controller {
 
   isLeader(): boolean {
     return this.#group.actor.isLeader()
+  }
+
+  /** The leader this replica knows of (0: none). */
+  get leader(): number {
+    return this.#group.actor.node.leader
+  }
+
+  /** A Raft message from another voter of the metadata group. */
+  step(m: Message): void {
+    this.#group.actor.step(m)
   }
 
   /** Resolves once the log replayed on start is applied and this node leads (single node: at once). */

@@ -26,14 +26,14 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
 import { join } from 'node:path'
 import { limits } from '../base/index.js'
 import { GroupStore } from '../storage/index.js'
-import { packPost, unpackPost, ReplicaHost } from '../replica/index.js'
-import type { DataPort, ReplicaControl, ReplicaHostOptions, ReplicaSpec, WorkerReply, WorkerRequest } from '../replica/index.js'
+import { encodeRaftBatch, packPost, unpackPost, ReplicaHost } from '../replica/index.js'
+import type { DataPort, GroupMessage, ReplicaControl, ReplicaHostOptions, ReplicaSpec, WorkerEvent, WorkerPost, WorkerReply, WorkerRequest } from '../replica/index.js'
 import type { ActorLogger } from '../group/index.js'
 
 /** What one worker (or the main thread's host, `workers: 0`) reported when it shut down. */
 export type WorkerShutdown = { readonly worker: number } & Awaited<ReturnType<ReplicaControl['shutdown']>>
 
-type Outgoing = WorkerRequest extends infer R ? (R extends { rid: number } ? Omit<R, 'rid'> : never) : never
+type Outgoing = WorkerRequest extends infer R ? (R extends { rid: number } ? (R extends { t: 'cancel' } ? never : Omit<R, 'rid'>) : never) : never
 
 interface WorkerSlot {
   /** Null for the main thread's own ReplicaHost (`workers: 0`). */
@@ -94,6 +94,8 @@ export class GroupHost {
   #nextRid = 1
   #flushScheduled = false
   #stopping = false
+  /** Where what the workers say unasked goes (Raft messages for peers, leader changes). */
+  onEvent: (ev: WorkerEvent) => void = () => {}
 
   private constructor(log: ActorLogger) {
     this.#log = log
@@ -147,6 +149,7 @@ export class GroupHost {
     const slot = this.#slots[spec.groupId % this.#slots.length]!
     const err = await slot.control.open(spec)
     if (err !== null) return err
+    if (this.#placement.has(spec.groupId)) return null
     this.#placement.set(spec.groupId, slot)
     slot.groups++
     return null
@@ -166,6 +169,25 @@ export class GroupHost {
     await slot.control.close(groupId, removeData)
   }
 
+  /**
+   * Raft messages from peers, to the workers hosting their groups (one buffer per worker
+   * with the next post). Messages for groups not hosted here are dropped: the sender's
+   * Raft retransmits, and a group still opening takes them then.
+   */
+  deliver(items: readonly GroupMessage[]): void {
+    const bySlot = new Map<WorkerSlot, GroupMessage[]>()
+    for (const item of items) {
+      const slot = this.#placement.get(item[0])
+      if (!slot || slot.exited) continue
+      let list = bySlot.get(slot)
+      if (!list) bySlot.set(slot, (list = []))
+      list.push(item)
+    }
+    if (bySlot.size === 0) return
+    for (const [slot, list] of bySlot) slot.queue.push({ t: 'raft', bytes: encodeRaftBatch(list) })
+    this.#scheduleFlush()
+  }
+
   /** Requests sent and not yet answered. */
   get inFlight(): number {
     return this.#waiting.size
@@ -173,6 +195,11 @@ export class GroupHost {
 
   hasGroup(groupId: number): boolean {
     return this.#placement.has(groupId)
+  }
+
+  /** Every group hosted here. */
+  groupIds(): number[] {
+    return [...this.#placement.keys()]
   }
 
   /** Sends one request to the worker hosting its group; resolves with the reply. */
@@ -220,7 +247,11 @@ export class GroupHost {
   }
 
   #onReplies(bytes: Uint8Array): void {
-    for (const r of unpackPost<WorkerReply>(bytes)) {
+    for (const r of unpackPost<WorkerPost>(bytes)) {
+      if ('ev' in r) {
+        this.onEvent(r)
+        continue
+      }
       const w = this.#waiting.get(r.rid)
       if (!w) continue
       this.#waiting.delete(r.rid)

@@ -2,18 +2,22 @@
  * The request handlers: one function per API of protocol version 1, each taking the
  * node's context and a validated request body and returning the response body or a
  * wire error. They route by the controller's metadata and hand partition work to the
- * worker that hosts the partition's group; they never decode records.
+ * worker that hosts the partition's group; they never decode records. A partition this
+ * node has no replica of is answered NOT_LEADER with the leader it knows of (the client
+ * goes there); metadata commands run on the metadata group's leader, wherever it is
+ * (cluster.ts).
  *
  * Imports base, protocol, controller and ./ modules of the broker.
  */
 import { limits } from '../base/index.js'
 import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, negotiateVersion } from '../protocol/api.js'
 import type { ApiName, ProduceSummary, RequestBody, ResponseBody } from '../protocol/api.js'
-import { wireError } from '../protocol/errors.js'
+import { notLeader, wireError } from '../protocol/errors.js'
 import type { WireError } from '../protocol/errors.js'
 import type { Topic } from '../controller/index.js'
 import type { WorkerReply } from '../replica/index.js'
 import type { Controller } from './controller.js'
+import type { Cluster, ControllerError } from './cluster.js'
 import { proposeError } from '../replica/index.js'
 import type { GroupHost } from './group-host.js'
 import { wantsPool } from './codec-pool.js'
@@ -26,6 +30,7 @@ export const SERVER_NAME = 'raftmq 0.1.0'
 export interface BrokerContext {
   readonly config: BrokerConfig
   readonly controller: Controller
+  readonly cluster: Cluster
   readonly groups: GroupHost
   readonly codecs: CodecPool
   readonly log: ActorLogger
@@ -44,13 +49,35 @@ type Handler<A extends ApiName> = (ctx: BrokerContext, body: RequestBody<A>) => 
 const done = <A extends ApiName>(body: ResponseBody<A>): HandlerResult<A> => ({ ok: true, body })
 const failed = (error: WireError): { ok: false; error: WireError } => ({ ok: false, error })
 
-/** The group holding topic/partition, or the error a client should get. */
+/** The group holding topic/partition (hosted here), or the error a client should get. */
 function route(ctx: BrokerContext, topic: string, partition: number): { gid: number } | { error: WireError } {
   const t = ctx.controller.metadata.topics.get(topic)
   if (!t) return { error: wireError('UNKNOWN_TOPIC', { topic }) }
   const p = t.partitions[partition]
   if (!p) return { error: wireError('UNKNOWN_PARTITION', { topic, partition }) }
+  if (!ctx.groups.hasGroup(p.groupId)) {
+    const leader = ctx.cluster.leaderOf(p.groupId)
+    return { error: leader === undefined ? wireError('LEADER_NOT_AVAILABLE', { topic, partition }) : notLeader(topic, partition, leader) }
+  }
   return { gid: p.groupId }
+}
+
+/** How long a new topic's creation waits for every partition to have a leader. */
+const CREATE_LEADERS_WAIT_MS = 10_000
+
+/** Resolves once every group of `topic` has a leader this node knows of, or after `ms`; true if they all had. */
+function leadersElected(ctx: BrokerContext, topic: Topic, ms: number): Promise<boolean> {
+  const all = (): boolean => topic.partitions.every((p) => ctx.cluster.leaderOf(p.groupId) !== undefined)
+  if (all()) return Promise.resolve(true)
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => finish(false), ms)
+    const poll = setInterval(() => all() && finish(true), 10)
+    const finish = (v: boolean): void => {
+      clearTimeout(timer)
+      clearInterval(poll)
+      resolve(v)
+    }
+  })
 }
 
 function replyError(r: WorkerReply): WireError | null {
@@ -68,15 +95,28 @@ function within<T>(p: Promise<T>, ms: number, fallback: () => T): Promise<T> {
   })
 }
 
-function controllerError(code: string, message: string): WireError {
+function controllerError(code: ControllerError | 'TOPIC_EXISTS' | 'UNKNOWN_TOPIC' | 'INVALID_REQUEST', message: string): WireError {
   switch (code) {
     case 'TOPIC_EXISTS':
     case 'UNKNOWN_TOPIC':
     case 'INVALID_REQUEST':
+    case 'INVALID_REPLICATION_FACTOR':
       return { code, message }
+    case 'CONTROLLER_NOT_AVAILABLE':
+      return wireError('CONTROLLER_NOT_AVAILABLE', { reason: message })
     default:
       return proposeError(code, message, { topic: '(metadata)', partition: 0, leader: 0 })
   }
+}
+
+/** The nodes clients may connect to: those registered in the metadata (this one at least). */
+function nodeList(ctx: BrokerContext): { id: number; host: string; port: number }[] {
+  const nodes = new Map(ctx.controller.metadata.nodes)
+  if (!nodes.has(ctx.config.nodeId)) {
+    const self = ctx.config.advertise ?? ctx.config.listen
+    nodes.set(ctx.config.nodeId, { id: ctx.config.nodeId, host: self.host, port: self.port })
+  }
+  return [...nodes.values()].sort((a, b) => a.id - b.id).map((n) => ({ id: n.id, host: n.host, port: n.port }))
 }
 
 export const handlers: { readonly [A in ApiName]: Handler<A> } = {
@@ -101,27 +141,23 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
     const topics = names.map((name) => {
       const t = all.get(name)
       if (!t) return { name, error: wireError('UNKNOWN_TOPIC', { topic: name }), partitions: [] }
-      // one node for now: it leads every partition it hosts
-      return { name, partitions: t.partitions.map((p) => ({ partition: p.partition, leader: ctx.config.nodeId, replicas: [...p.replicas] })) }
+      return { name, partitions: t.partitions.map((p) => ({ partition: p.partition, leader: ctx.cluster.leaderOf(p.groupId) ?? null, replicas: [...p.replicas] })) }
     })
-    return done<'metadata'>({ nodes: [{ id: ctx.config.nodeId, host: ctx.config.listen.host, port: ctx.config.listen.port }], topics })
+    return done<'metadata'>({ nodes: nodeList(ctx), topics })
   },
 
   async createTopic(ctx, body) {
-    if (body.replicationFactor !== 1) {
-      return failed(wireError('INVALID_CONFIG', { reason: `replicationFactor ${body.replicationFactor}: this cluster has 1 node` }))
-    }
     // the cap is checked before anything is created, so a refused topic leaves no trace
     let hosted = 0
     for (const t of ctx.controller.metadata.topics.values()) hosted += t.partitions.length
     if (hosted + body.partitions > ctx.config.maxPartitions) {
       return failed(wireError('PARTITION_LIMIT', { partitions: hosted + body.partitions, limit: ctx.config.maxPartitions }))
     }
-    const r = await ctx.controller.submit({
+    const r = await ctx.cluster.submit({
       op: 'createTopic',
       name: body.name,
       partitions: body.partitions,
-      replicas: [ctx.config.nodeId],
+      replicationFactor: body.replicationFactor,
       config: { retentionMs: body.retentionMs ?? null, retentionBytes: body.retentionBytes ?? null },
     })
     if (!r.ok) return failed(controllerError(r.error.code, r.error.message))
@@ -129,19 +165,23 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
     if (!applied.ok) return failed(controllerError(applied.error.code, applied.error.message))
     const topic = (applied.value as { topic: Topic }).topic
     const err = await ctx.openTopic(topic)
-    if (err !== null) {
+    // on a single node nobody else holds the partitions: all or nothing
+    if (err !== null && ctx.cluster.single) {
       // all or nothing: a topic whose partitions cannot all serve is taken back
       ctx.log.error({ topic: topic.name, err }, 'topic creation failed: a partition store could not open; rolled back')
-      await ctx.controller.submit({ op: 'deleteTopic', name: topic.name })
+      await ctx.cluster.submit({ op: 'deleteTopic', name: topic.name })
       await ctx.closeTopic(topic)
       return failed(/STORE_FULL|STORAGE_FULL|ENOSPC/.test(err) ? wireError('STORAGE_FULL', { reason: err }) : wireError('STORAGE_FAILED', { topic: topic.name, partition: 0, reason: err }))
     }
-    ctx.log.info({ topic: topic.name, partitions: topic.partitions.length }, 'topic created')
+    if (err !== null) ctx.log.error({ topic: topic.name, err }, 'a replica of the new topic could not open on this node; the others serve it')
+    // a topic is writable once its creation is answered (the client may still meet an election)
+    if (!(await leadersElected(ctx, topic, CREATE_LEADERS_WAIT_MS))) ctx.log.warn({ topic: topic.name, waitedMs: CREATE_LEADERS_WAIT_MS }, 'created, but not every partition had a leader yet')
+    ctx.log.info({ topic: topic.name, partitions: topic.partitions.length, replicationFactor: body.replicationFactor }, 'topic created')
     return done<'createTopic'>({ name: topic.name, partitions: topic.partitions.length })
   },
 
   async deleteTopic(ctx, body) {
-    const r = await ctx.controller.submit({ op: 'deleteTopic', name: body.name })
+    const r = await ctx.cluster.submit({ op: 'deleteTopic', name: body.name })
     if (!r.ok) return failed(controllerError(r.error.code, r.error.message))
     if (!r.value.ok) return failed(controllerError(r.value.error.code, r.value.error.message))
     await ctx.closeTopic((r.value.value as { deleted: Topic }).deleted)
@@ -160,16 +200,16 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
     if (!t) return failed(wireError('UNKNOWN_TOPIC', { topic: body.name }))
     const partitions = await Promise.all(
       t.partitions.map(async (p) => {
-        const r = await ctx.groups.request({ t: 'offsets', gid: p.groupId })
-        const offsets = r.ok && r.t === 'offsets' ? r : { highWatermark: 0, logStartOffset: 0 }
-        return { partition: p.partition, leader: r.ok ? ctx.config.nodeId : null, logStartOffset: offsets.logStartOffset, highWatermark: offsets.highWatermark }
+        const r = ctx.groups.hasGroup(p.groupId) ? await ctx.groups.request({ t: 'offsets', gid: p.groupId }) : null
+        const offsets = r?.ok && r.t === 'offsets' ? r : { highWatermark: 0, logStartOffset: 0 }
+        return { partition: p.partition, leader: ctx.cluster.leaderOf(p.groupId) ?? null, logStartOffset: offsets.logStartOffset, highWatermark: offsets.highWatermark }
       }),
     )
     return done<'describeTopic'>({ name: t.name, partitions, retentionMs: t.config.retentionMs, retentionBytes: t.config.retentionBytes })
   },
 
   async initProducerId(ctx) {
-    const r = await ctx.controller.submit({ op: 'allocateProducerId' })
+    const r = await ctx.cluster.submit({ op: 'allocateProducerId' })
     if (!r.ok) return failed(controllerError(r.error.code, r.error.message))
     if (!r.value.ok) return failed(controllerError(r.value.error.code, r.value.error.message))
     const { producerId, producerEpoch } = r.value.value as { producerId: number; producerEpoch: number }

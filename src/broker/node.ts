@@ -12,6 +12,12 @@
  * Storage failpoints (src/storage/wal/failpoints.ts) armed through RAFTMQ_FAILPOINTS are
  * checked before anything starts, and named in a warning when the node starts.
  *
+ * A node with peers (`--peers`) also listens for them (src/broker/peer), joins the
+ * metadata group if it is one of its voters (the first three nodes), and does not wait
+ * for it: the metadata it restored is what it knows until the group's leader tells it
+ * more, and every applied change brings its replicas in line (local-replicas.ts). It
+ * registers where its clients connect, in the background, until the metadata holds it.
+ *
  * Imports base, storage, replica (types), group and ./ modules of the broker.
  */
 import { join } from 'node:path'
@@ -24,6 +30,9 @@ import type { StorageTrouble } from '../replica/group-runtime.js'
 import type { Topic } from '../controller/index.js'
 import { CONTROLLER_GROUP_ID, Controller } from './controller.js'
 import { GroupHost } from './group-host.js'
+import { Cluster } from './cluster.js'
+import { LocalReplicas } from './local-replicas.js'
+import { PeerTransport } from './peer/transport.js'
 import { CodecPool } from './codec-pool.js'
 import { ClientServer } from './server.js'
 import type { BrokerConfig } from './config.js'
@@ -83,6 +92,9 @@ export function stopFailure(report: StopReport): { readonly code: 'STORAGE_FAILE
 
 export type StartError = 'CONFIG' | 'DATA_DIR' | 'LISTEN' | 'CONTROLLER' | 'STORAGE'
 
+/** How often a node that has not registered its client address tries again. */
+const REGISTER_RETRY_MS = 1_000
+
 export async function startNode(config: BrokerConfig): Promise<Result<RunningNode, StartError>> {
   const log = pino({ level: config.logLevel, base: { node: config.nodeId } })
   const failpoints = Failpoints.fromEnv()
@@ -96,10 +108,12 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
   const dataDir = await DataDir.open(config.dataDir, { nodeId: config.nodeId })
   if (!dataDir.ok) return fail('DATA_DIR', dataDir.error.message)
   const dir = dataDir.value
-  const voters = [config.nodeId]
   let controller: Controller | null = null
   let groups: GroupHost | null = null
+  let transport: PeerTransport | null = null
+  let replicas: LocalReplicas | null = null
   const codecs = new CodecPool()
+  const clusterLog = log
   // every step runs whatever the ones before it did, so every store and the lock are closed
   const undo = async (): Promise<StopReport> => {
     const storage: Array<{ where: string } & StorageTrouble> = []
@@ -111,6 +125,10 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
         closeErrors.push(`${what}: ${err instanceof Error ? err.message : String(err)}`)
       }
     }
+    cluster?.close()
+    await step('peer transport', async () => {
+      await transport?.close()
+    })
     await step('workers', async () => {
       for (const w of (await groups?.stop()) ?? []) {
         for (const t of w.storage) storage.push({ where: `worker ${w.worker}`, ...t })
@@ -124,8 +142,32 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
     await step('data directory', () => dir.close())
     return { storage, closeErrors }
   }
+  let cluster: Cluster | null = null
   try {
     await dir.ensureBallast(config.ballastMb << 20)
+    if (config.peers.length > 0) {
+      const peers = new Map(config.peers.filter((m) => m.id !== config.nodeId).map((m) => [m.id, m.peer]))
+      const started = await PeerTransport.start({
+        nodeId: config.nodeId,
+        clusterId: config.clusterId,
+        listen: config.peerListen!,
+        peers,
+        log: clusterLog,
+        onMessage: (from, channel, payload) => cluster?.onMessage(from, channel, payload),
+        onPeerUp: (id) => cluster?.peerUp(id),
+      })
+      if (!started.ok) {
+        await undo()
+        return fail('LISTEN', `cannot listen for peers on ${config.peerListen!.host}:${config.peerListen!.port}: ${started.error.message}`)
+      }
+      transport = started.value
+    }
+    cluster = new Cluster({ nodeId: config.nodeId, members: config.peers.map((m) => m.id), link: transport, log })
+    if (!cluster.single && !cluster.controllerVoters.includes(config.nodeId)) {
+      await undo()
+      return fail('CONFIG', `clusters of more than ${cluster.controllerVoters.length} nodes are not supported yet: node ${config.nodeId} would not be a voter of the metadata group`)
+    }
+    const theCluster = cluster
     // every write-ahead log of the previous run goes into the partition stores first (recovery.ts)
     const fs = new NodeWalFs()
     const walRoot = join(dir.groupDir(CONTROLLER_GROUP_ID), '..', '..', 'wal')
@@ -141,10 +183,17 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
       walDir: join(generation, 'main'),
       fs,
       nodeId: config.nodeId,
-      voters,
+      voters: cluster.controllerVoters,
       electionTicks: config.electionTicks,
       ...(expect.has(CONTROLLER_GROUP_ID) ? { expectApplied: expect.get(CONTROLLER_GROUP_ID)! } : {}),
       log,
+      peers: {
+        sendToPeers: (msgs) => theCluster.sendControllerMessages(msgs),
+        onLeader: (leader, term) => theCluster.localLeader(CONTROLLER_GROUP_ID, leader, term),
+      },
+      onApplied: () => {
+        if (replicas !== null && controller !== null) void replicas.reconcile(() => controller!.metadata)
+      },
     })
     if (!opened.ok) {
       await undo()
@@ -152,7 +201,7 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
     }
     controller = opened.value
     const tick = setInterval(() => controller!.tick(), config.tickMs)
-    if (!(await controller.ready(30_000))) {
+    if (cluster.single && !(await controller.ready(30_000))) {
       clearInterval(tick)
       await undo()
       return fail('CONTROLLER', 'the metadata group did not become ready within 30 s')
@@ -168,28 +217,23 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
       walGeneration: generation,
       walSegmentBytes: config.walSegmentMb << 20,
     })
-    const openTopic = async (topic: Topic): Promise<string | null> => {
-      const errors = await Promise.all(
-        topic.partitions.map((p) =>
-          groups!.openGroup({
-            groupId: p.groupId,
-            dir: dir.groupDir(p.groupId),
-            nodeId: config.nodeId,
-            voters: p.replicas,
-            topic: topic.name,
-            partition: p.partition,
-            retentionMs: topic.config.retentionMs,
-            retentionBytes: topic.config.retentionBytes,
-            electionTicks: config.electionTicks,
-            ...(expect.has(p.groupId) ? { expectApplied: expect.get(p.groupId)! } : {}),
-          }),
-        ),
-      )
-      return errors.find((e) => e !== null) ?? null
+    const host = groups
+    host.onEvent = (ev) => {
+      if (ev.ev === 'raft') theCluster.sendRaft(ev.to, ev.bytes)
+      else theCluster.localLeader(ev.gid, ev.leader, ev.term)
     }
-    const closeTopic = async (topic: Topic): Promise<void> => {
-      for (const p of topic.partitions) await groups!.closeGroup(p.groupId, true)
-    }
+    cluster.attach(controller, (items) => host.deliver(items))
+    const local = new LocalReplicas({
+      nodeId: config.nodeId,
+      electionTicks: config.electionTicks,
+      groups,
+      groupDir: (g) => dir.groupDir(g),
+      expect: new Map(expect),
+      log,
+      onRemoved: (gid) => theCluster.forget(gid),
+    })
+    const openTopic = (topic: Topic): Promise<string | null> => local.openTopic(topic)
+    const closeTopic = (topic: Topic): Promise<void> => local.closeTopic(topic)
     // a crash between deleting a topic's metadata and its data leaves directories no topic owns:
     // set aside, never deleted because metadata forgot them (an operator purges them)
     const owned = new Set([String(CONTROLLER_GROUP_ID), ...controller.metadata.groups().map((g) => String(g.assignment.groupId))])
@@ -209,11 +253,14 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
         return fail('STORAGE', `cannot start: topic ${topic.name}: ${err}`)
       }
     }
+    replicas = local
+    // metadata applied while the groups opened (a peer's leader may have sent more)
+    void local.reconcile(() => controller!.metadata)
     // every group's checkpoint is in this run's logs now: the replayed ones may go
     const removed = removeGenerations(fs, walRoot, recovered.value.generations)
     if (!removed.ok) log.warn({ err: removed.error.message }, 'could not remove replayed write-ahead logs; they are replayed again at the next start')
     const counters = { produceRequests: 0 }
-    const ctx: BrokerContext = { config, controller, groups, codecs, log, openTopic, closeTopic, counters }
+    const ctx: BrokerContext = { config, controller, cluster, groups, codecs, log, openTopic, closeTopic, counters }
     let server: ClientServer
     try {
       server = await ClientServer.listen(ctx, config.listen.host, config.listen.port)
@@ -223,8 +270,26 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
       return fail('LISTEN', `cannot listen on ${config.listen.host}:${config.listen.port}: ${err instanceof Error ? err.message : String(err)}`)
     }
     const address = server.address()
+    const advertised = config.advertise ?? address
+    let registering: NodeJS.Timeout | null = null
+    const register = (): void => {
+      registering = null
+      const known = controller!.metadata.nodes.get(config.nodeId)
+      if (known && known.host === advertised.host && known.port === advertised.port) return
+      void theCluster.submit({ op: 'registerNode', id: config.nodeId, host: advertised.host, port: advertised.port }).then((r) => {
+        if (r.ok) log.info({ host: advertised.host, port: advertised.port }, 'registered this node\'s client address in the metadata')
+        if (!r.ok && r.error.code !== 'SHUTTING_DOWN') registering = setTimeout(register, REGISTER_RETRY_MS)
+      })
+    }
+    register()
     log.info(
-      { listen: `${address.host}:${address.port}`, dataDir: config.dataDir, workers: config.workers, topics: controller.metadata.topics.size },
+      {
+        listen: `${address.host}:${address.port}`,
+        ...(transport ? { peerListen: `${transport.address.host}:${transport.address.port}`, peers: cluster.members } : {}),
+        dataDir: config.dataDir,
+        workers: config.workers,
+        topics: controller.metadata.topics.size,
+      },
       'raftmq node started',
     )
     let stopped: Promise<StopReport> | null = null
@@ -233,6 +298,7 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
         log.info({ reason }, 'shutting down: no new connections, finishing requests in flight')
         await server.close(config.shutdownTimeoutMs)
         clearInterval(tick)
+        if (registering !== null) clearTimeout(registering)
         const report = await undo()
         const failure = stopFailure(report)
         if (failure === null) log.info({}, 'shut down cleanly')

@@ -37,8 +37,29 @@ export interface Topic {
   readonly createdAt: number
 }
 
+/** A node of the cluster, as it registered itself: where its clients connect. */
+export interface NodeRecord {
+  readonly id: number
+  readonly host: string
+  readonly port: number
+}
+
 export type MetadataCommand =
-  | { readonly op: 'createTopic'; readonly name: string; readonly partitions: number; readonly replicas: readonly number[]; readonly config: TopicConfig }
+  /**
+   * `assignments`: each partition's replicas, preferred leader first (the controller's
+   * placement); a command without them (written before clusters) gives every partition
+   * `replicas`.
+   */
+  | {
+      readonly op: 'createTopic'
+      readonly name: string
+      readonly partitions: number
+      readonly replicas: readonly number[]
+      readonly assignments?: readonly (readonly number[])[]
+      readonly config: TopicConfig
+    }
+  /** A node says where its clients connect (at every start, when that changed). */
+  | ({ readonly op: 'registerNode' } & NodeRecord)
   | { readonly op: 'deleteTopic'; readonly name: string }
   | { readonly op: 'allocateProducerId' }
 
@@ -58,6 +79,7 @@ export function encodeMetadataCommand(cmd: MetadataCommand): Uint8Array {
 
 export class MetadataStateMachine {
   readonly topics = new Map<string, Topic>()
+  readonly nodes = new Map<number, NodeRecord>()
   #nextGroupId = 1
   #nextProducerId = 1
   /** Incremented on every change, so caches can tell they are stale. */
@@ -85,6 +107,10 @@ export class MetadataStateMachine {
       case 'allocateProducerId':
         this.version++
         return ok({ producerId: this.#nextProducerId++, producerEpoch: 0 })
+      case 'registerNode':
+        this.nodes.set(cmd.id, { id: cmd.id, host: cmd.host, port: cmd.port })
+        this.version++
+        return ok(null)
       default:
         return fail('INVALID_REQUEST', `entry ${index} has unknown metadata op`)
     }
@@ -93,8 +119,9 @@ export class MetadataStateMachine {
   #createTopic(index: number, cmd: Extract<MetadataCommand, { op: 'createTopic' }>): MetadataResult {
     if (this.topics.has(cmd.name)) return fail('TOPIC_EXISTS', `topic ${cmd.name} already exists`)
     assert(cmd.partitions >= 1 && cmd.replicas.length >= 1, 'createTopic validated by the leader')
+    assert(cmd.assignments === undefined || cmd.assignments.length === cmd.partitions, 'createTopic: one assignment per partition')
     const partitions: PartitionAssignment[] = []
-    for (let p = 0; p < cmd.partitions; p++) partitions.push({ partition: p, groupId: this.#nextGroupId++, replicas: cmd.replicas })
+    for (let p = 0; p < cmd.partitions; p++) partitions.push({ partition: p, groupId: this.#nextGroupId++, replicas: cmd.assignments?.[p] ?? cmd.replicas })
     const topic: Topic = { name: cmd.name, config: cmd.config, partitions, createdAt: index }
     this.topics.set(cmd.name, topic)
     this.version++
@@ -111,24 +138,31 @@ export class MetadataStateMachine {
 
   /** The whole state as bytes (the controller's saved state); `restore` gives it back. */
   snapshot(): Uint8Array {
-    return new Uint8Array(packr.pack({ v: 1, appliedIndex: this.appliedIndex, topics: [...this.topics.values()], nextGroupId: this.#nextGroupId, nextProducerId: this.#nextProducerId }))
+    return new Uint8Array(
+      packr.pack({ v: 2, appliedIndex: this.appliedIndex, topics: [...this.topics.values()], nodes: [...this.nodes.values()], nextGroupId: this.#nextGroupId, nextProducerId: this.#nextProducerId }),
+    )
   }
 
   /** The state `snapshot()` described; bytes of another shape are refused. */
   static restore(bytes: Uint8Array): Result<MetadataStateMachine, 'MALFORMED_SNAPSHOT'> {
-    let s: { v?: unknown; appliedIndex?: unknown; topics?: unknown; nextGroupId?: unknown; nextProducerId?: unknown }
+    let s: { v?: unknown; appliedIndex?: unknown; topics?: unknown; nodes?: unknown; nextGroupId?: unknown; nextProducerId?: unknown }
     try {
       s = packr.unpack(bytes) as typeof s
     } catch {
       return fail('MALFORMED_SNAPSHOT', 'metadata snapshot: not msgpack')
     }
-    if (s === null || typeof s !== 'object' || s.v !== 1 || !Number.isSafeInteger(s.appliedIndex) || !Array.isArray(s.topics) || !Number.isSafeInteger(s.nextGroupId) || !Number.isSafeInteger(s.nextProducerId)) {
+    // version 1 was written before clusters: it has no nodes
+    if (s === null || typeof s !== 'object' || (s.v !== 1 && s.v !== 2) || (s.v === 2 && !Array.isArray(s.nodes)) || !Number.isSafeInteger(s.appliedIndex) || !Array.isArray(s.topics) || !Number.isSafeInteger(s.nextGroupId) || !Number.isSafeInteger(s.nextProducerId)) {
       return fail('MALFORMED_SNAPSHOT', 'metadata snapshot: unknown version or missing fields')
     }
     const m = new MetadataStateMachine()
     for (const t of s.topics as Topic[]) {
       if (typeof t?.name !== 'string' || !Array.isArray(t.partitions)) return fail('MALFORMED_SNAPSHOT', 'metadata snapshot: a topic without name or partitions')
       m.topics.set(t.name, t)
+    }
+    for (const n of (s.nodes ?? []) as NodeRecord[]) {
+      if (!Number.isSafeInteger(n?.id) || typeof n.host !== 'string' || !Number.isSafeInteger(n.port)) return fail('MALFORMED_SNAPSHOT', 'metadata snapshot: a node without id, host or port')
+      m.nodes.set(n.id, n)
     }
     m.appliedIndex = s.appliedIndex as number
     m.#nextGroupId = s.nextGroupId as number

@@ -74,6 +74,8 @@ export interface GroupActorOptions<R> {
   readonly raft?: Partial<Omit<RaftOptions, 'id' | 'storage' | 'prng' | 'applied'>>
   /** Sends Raft messages to peers (unused by a single-voter group). */
   readonly sendToPeers?: (msgs: readonly Message[]) => void
+  /** Called when the group's leader changes (0: none known), with the term, for routing. */
+  readonly onLeader?: (leader: NodeId, term: number) => void
   /** Called after each applied run of entries (e.g. to write them out and wake long-polling fetches). */
   readonly onApplied?: (lastIndex: number) => void
   readonly log: ActorLogger
@@ -133,6 +135,14 @@ export class GroupActor<R> implements LoopActor {
     return this.node.isLeader()
   }
 
+  /** Hands leadership to `target` once its log is complete (false: this replica does not lead, or it is no voter). */
+  transferLeader(target: NodeId): boolean {
+    if (this.stopped) return false
+    const r = this.node.transferLeader(target)
+    this.#loop.kick(this)
+    return r.ok
+  }
+
   /** A lone voter need not wait for an election timeout. */
   campaign(): void {
     this.node.campaign()
@@ -186,6 +196,7 @@ export class GroupActor<R> implements LoopActor {
       // a lone voter's elections (at creation and every start) are not news
       const quiet = this.node.voters().length === 1
       this.#opts.log[quiet ? 'debug' : 'info']({ group: this.groupId, role: rd.softState.role, leader: rd.softState.leader, term: this.node.term }, 'raft role changed')
+      this.#opts.onLeader?.(rd.softState.leader, this.node.term)
     }
     if (rd.messages.length > 0) this.#opts.sendToPeers?.(rd.messages)
     return rd

@@ -42,6 +42,11 @@ export interface WorkerLoopOptions {
   readonly after?: (ms: number, fn: () => void) => void
   /** How often a commit refused for a full disk is retried. */
   readonly retryMs?: number
+  /**
+   * Runs before each commit's write: what the turn's Readys may send at once (a leader's
+   * appends) leaves then, so followers write while this thread syncs.
+   */
+  readonly beforeCommit?: () => void
 }
 
 /** Rounds of follow-up work one turn takes on before it yields to the event loop. */
@@ -56,6 +61,7 @@ export class WorkerLoop implements ActorLoop {
   readonly #schedule: (fn: () => void) => void
   readonly #after: (ms: number, fn: () => void) => void
   readonly #retryMs: number
+  readonly #beforeCommit: () => void
   readonly #actors = new Set<LoopActor>()
   #dirty = new Set<LoopActor>()
   #scheduled = false
@@ -69,6 +75,7 @@ export class WorkerLoop implements ActorLoop {
     this.#schedule = opts.schedule ?? ((fn) => setImmediate(fn))
     this.#after = opts.after ?? ((ms, fn) => setTimeout(fn, ms).unref())
     this.#retryMs = opts.retryMs ?? RETRY_MS_DEFAULT
+    this.#beforeCommit = opts.beforeCommit ?? (() => {})
   }
 
   get blocked(): { readonly code: 'STORAGE_FULL' | 'STORAGE_FAILED'; readonly message: string } | null {
@@ -118,6 +125,7 @@ export class WorkerLoop implements ActorLoop {
 
   /** Commits and finishes `work`; false when the disk refused (the work is kept for a retry). */
   #commit(work: Work): boolean {
+    this.#beforeCommit()
     const r = this.#engine.commit()
     if (!r.ok) {
       this.#refused(work, r.error.code, r.error.message)

@@ -31,6 +31,10 @@ export const errorCodes = {
   TOPIC_EXISTS: { retriable: false, message: 'topic {topic} already exists' },
   INVALID_TOPIC: { retriable: false, message: 'invalid topic name: {reason}' },
   INVALID_CONFIG: { retriable: false, message: 'invalid configuration: {reason}' },
+  /** More replicas per partition than the cluster has live nodes: nothing was created. */
+  INVALID_REPLICATION_FACTOR: { retriable: false, message: 'replication factor {replicationFactor} needs as many live nodes, and {live} are live' },
+  /** The metadata group (the controller) has no leader this node can reach: elections or a partition. */
+  CONTROLLER_NOT_AVAILABLE: { retriable: true, message: 'the controller is not available: {reason}' },
   /** Creating the topic would take a node past its partition cap: nothing was created. */
   PARTITION_LIMIT: { retriable: false, message: 'this node would host {partitions} partitions, past its limit of {limit} (--max-partitions)' },
 

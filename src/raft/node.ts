@@ -28,8 +28,8 @@ export interface Status {
   readonly lastIndex: number
   readonly firstIndex: number
   readonly voters: readonly NodeId[]
-  /** Leader only: per voter, how far its log is known to match. */
-  readonly progress: ReadonlyMap<NodeId, { readonly match: number; readonly next: number; readonly state: ProgressState }>
+  /** Leader only: per voter, how far its log is known to match, and whether it answered within the last election timeout. */
+  readonly progress: ReadonlyMap<NodeId, { readonly match: number; readonly next: number; readonly state: ProgressState; readonly recentActive: boolean }>
 }
 
 interface Outstanding {
@@ -259,9 +259,9 @@ export class RaftNode {
 
   status(): Status {
     const r = this.#raft
-    const progress = new Map<NodeId, { match: number; next: number; state: ProgressState }>()
+    const progress = new Map<NodeId, { match: number; next: number; state: ProgressState; recentActive: boolean }>()
     if (r.role === Role.Leader) {
-      for (const [id, pr] of r.prs) progress.set(id, { match: pr.match, next: pr.next, state: pr.state })
+      for (const [id, pr] of r.prs) progress.set(id, { match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive })
     }
     return {
       id: r.id,

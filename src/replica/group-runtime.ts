@@ -42,6 +42,8 @@ export interface GroupRuntimeOptions {
   readonly sealedSegmentsMax?: number
   readonly schedule?: (fn: () => void) => void
   readonly after?: (ms: number, fn: () => void) => void
+  /** Runs before each commit's write (WorkerLoopOptions.beforeCommit): the host sends what may leave. */
+  readonly beforeCommit?: () => void
 }
 
 export class GroupRuntime {
@@ -77,7 +79,12 @@ export class GroupRuntime {
         return { ok: false, error: { code: r.error.code === 'WAL_FULL' ? 'FULL' : 'FAILED', message: r.error.message } }
       },
     }
-    this.loop = new WorkerLoop(loopEngine, { log: opts.log, ...(opts.schedule ? { schedule: opts.schedule } : {}), ...(opts.after ? { after: opts.after } : {}) })
+    this.loop = new WorkerLoop(loopEngine, {
+      log: opts.log,
+      ...(opts.schedule ? { schedule: opts.schedule } : {}),
+      ...(opts.after ? { after: opts.after } : {}),
+      ...(opts.beforeCommit ? { beforeCommit: opts.beforeCommit } : {}),
+    })
   }
 
   /** Opens a fresh WAL in `walDir` (recovery drained the old ones into the stores first). */

@@ -62,6 +62,8 @@ export interface HostOptions {
   readonly raft?: GroupActorOptions<unknown>['raft']
   /** Sends the group's Raft messages to its peers (default: none, a lone voter). */
   readonly sendToPeers?: (msgs: readonly Message[]) => void
+  /** Told whenever the group's leader changes (0: none known), with the term. */
+  readonly onLeader?: (leader: number, term: number) => void
   /**
    * Test-only wrong rules, to show the simulator catches them. `unsyncedCheckpoint`: a
    * checkpoint (what WAL retirement trusts) writes the store without syncing it.
@@ -88,6 +90,8 @@ export class HostedGroup<R> {
   #savedIndex: number
   #savedAt: number
   #saving: Promise<unknown> | null = null
+  /** Data bytes of the applied entries the view holds (what compactView bounds). */
+  #viewBytes = 0
 
   private constructor(opts: HostedGroupOptions<R>, store: PartitionStore, view: MemoryStorage, applied: number, tail: { from: number; to: number }) {
     this.#opts = opts
@@ -102,17 +106,23 @@ export class HostedGroup<R> {
       groupId: opts.groupId,
       nodeId: opts.nodeId,
       storage: view,
-      stateMachine: opts.restoreSnapshot ? { apply: opts.apply, restore: opts.restoreSnapshot } : { apply: opts.apply },
+      stateMachine: opts.restoreSnapshot ? { apply: (e) => this.#counted(e), restore: opts.restoreSnapshot } : { apply: (e) => this.#counted(e) },
       prng: opts.prng,
       applied,
       raft: { electionTicks: opts.electionTicks, heartbeatTicks: 1, ...opts.host?.raft },
       ...(opts.host?.sendToPeers ? { sendToPeers: opts.host.sendToPeers } : {}),
+      ...(opts.host?.onLeader ? { onLeader: opts.host.onLeader } : {}),
       log: opts.log,
       onApplied: () => {
         opts.onApplied?.()
         this.#maybeSave()
       },
     })
+  }
+
+  #counted(e: Entry): R {
+    this.#viewBytes += e.data.byteLength
+    return this.#opts.apply(e)
   }
 
   static async open<R>(opts: HostedGroupOptions<R>): Promise<Result<HostedGroup<R>, HostedGroupError>> {
@@ -159,10 +169,29 @@ export class HostedGroup<R> {
     return this.actor.isLeader() && this.actor.appliedIndex >= this.actor.node.lastIndex
   }
 
-  /** Drops view entries the core no longer reads (a few behind the applied index stay). */
-  compactView(keep: number): void {
+  /**
+   * Drops applied entries from the view once more than `keep.entries` of them, or more
+   * than `keep.bytes` of their data, are held: the oldest go, down to half of either
+   * bound, so the cost of counting them back is spread over many applies. What stays is
+   * what a lagging peer can still be sent from the log rather than by snapshot.
+   */
+  compactView(keep: { readonly entries: number; readonly bytes: number }): void {
     const applied = this.actor.appliedIndex
-    if (applied - this.view.firstIndex() > keep) this.view.compact(applied)
+    const first = this.view.firstIndex()
+    if (applied < first) return
+    if (applied - first + 1 <= keep.entries && this.#viewBytes <= keep.bytes) return
+    if (keep.bytes === Infinity) {
+      // only a count bound: no sizes to keep track of
+      this.view.compact(Math.max(first, applied - Math.floor(keep.entries / 2)))
+      return
+    }
+    const entries = this.view.entries(first, applied + 1, Infinity)
+    let drop = 0
+    let bytes = this.#viewBytes
+    while (drop < entries.length && (entries.length - drop > keep.entries / 2 || bytes > keep.bytes / 2)) bytes -= entries[drop++]!.data.byteLength
+    if (drop === 0) return
+    this.view.compact(entries[drop - 1]!.index)
+    this.#viewBytes = bytes
   }
 
   /** Writes the whole group state as of now into the store, synced (WAL retirement, close). */

@@ -18,4 +18,6 @@ export type { DataPort, ReplicaControl, ReplicaHostOptions } from './replica-hos
 export { proposeError } from './errors.js'
 export type { GroupWhere } from './errors.js'
 export { packPost, unpackPost } from './worker-messages.js'
-export type { WorkerReply, WorkerRequest, ProduceSummary, WireErrorLike } from './worker-messages.js'
+export type { WorkerEvent, WorkerPost, WorkerReply, WorkerRequest, ProduceSummary, WireErrorLike } from './worker-messages.js'
+export { decodeRaftBatch, encodeRaftBatch } from './raft-wire.js'
+export type { GroupMessage } from './raft-wire.js'

@@ -45,7 +45,7 @@
 import { limits } from '../base/index.js'
 import type { Prng, Result } from '../base/index.js'
 import { ok } from '../base/index.js'
-import { EntryType } from '../raft/index.js'
+import { EntryType, MessageType } from '../raft/index.js'
 import type { Entry, MemoryStorage, Message } from '../raft/index.js'
 import { checkBatch, readBatchHeader, recordSizes, reframe, setBaseOffset, verifyBatchCrc } from '../protocol/record-batch.js'
 import { wireError } from '../protocol/errors.js'
@@ -74,6 +74,12 @@ export interface ReplicaSpec {
   readonly electionTicks: number
   /** The applied index recovery says this group's store was synced at (undefined: a group the WAL never saw). */
   readonly expectApplied?: number
+  /**
+   * This replica is the partition's preferred leader: a new group (empty log) campaigns at
+   * once instead of waiting out an election timeout, so a topic is writable soon after its
+   * creation and leaders spread as the assignment spread the preferred replicas.
+   */
+  readonly campaign?: boolean
 }
 
 export type ProduceOutcome = { readonly ok: true; readonly summary: ProduceSummary } | { readonly ok: false; readonly error: WireErrorLike }
@@ -84,7 +90,7 @@ export type FetchOutcome =
 
 /** What a host injects into a partition replica (every field defaults to production's). */
 export interface PartitionHostOptions extends HostOptions {
-  /** Entries the in-memory log view keeps behind the applied index before it compacts (default VIEW_ENTRIES_MAX). */
+  /** Applied entries the in-memory log view may hold before it compacts (default: VIEW_KEEP, or VIEW_KEEP_PEERS for a group with peers). */
   readonly viewEntriesMax?: number
 }
 
@@ -95,8 +101,16 @@ interface Waiter {
 
 /** How long opening a single-voter replica waits for it to elect itself. */
 const OPEN_LEADER_WAIT_MS = 5_000
-/** Entries the in-memory log view keeps behind the applied index before it compacts. */
-const VIEW_ENTRIES_MAX = 256
+/** What a lone voter's in-memory log view keeps behind the applied index: nobody is fed from it. */
+const VIEW_KEEP = { entries: 256, bytes: Infinity }
+/**
+ * What a replica with peers keeps: a follower that fell behind by less (a restart, a
+ * pause) catches up from the log; one further behind needs a snapshot, which a partition
+ * replica cannot install yet (see `step`). Every replica keeps it, since any may lead.
+ */
+const VIEW_KEEP_PEERS = { entries: 1_000_000, bytes: 64 << 20 }
+/** How often a replica that needs a snapshot says so. */
+const SNAPSHOT_LOG_MS = 10_000
 /** How often a store write refused for a full disk is tried again. */
 const STORE_RETRY_MS = 500
 
@@ -107,9 +121,10 @@ export class PartitionReplica {
   readonly #sm: PartitionStateMachine
   readonly #log: ActorLogger
   readonly #clock: ReplicaClock
-  readonly #viewEntriesMax: number
+  readonly #viewKeep: { readonly entries: number; readonly bytes: number }
   readonly #waiters = new Set<Waiter>()
   readonly #recent = new RecentBatches(limits.storage.recentBatchBytesMax)
+  #ticks = 0
   /** Records staged to the store end before this offset. */
   #stagedOffset = 0
   #flushing: Promise<void> | null = null
@@ -126,7 +141,8 @@ export class PartitionReplica {
     this.#sm = sm
     this.#log = log
     this.#clock = group.clock
-    this.#viewEntriesMax = host.viewEntriesMax ?? VIEW_ENTRIES_MAX
+    const peers = spec.voters.length > 1 || spec.voters[0] !== spec.nodeId
+    this.#viewKeep = host.viewEntriesMax !== undefined ? { entries: host.viewEntriesMax, bytes: Infinity } : peers ? VIEW_KEEP_PEERS : VIEW_KEEP
   }
 
   static async open(spec: ReplicaSpec, runtime: GroupRuntime, log: ActorLogger, prng: Prng, host: PartitionHostOptions = {}): Promise<Result<PartitionReplica, HostedGroupError>> {
@@ -161,6 +177,7 @@ export class PartitionReplica {
     // a lone voter answers only once it leads and has re-applied its whole log, so a topic
     // is writable as soon as its creation is acknowledged and reads after a restart never see less
     await group.value.leadAlone(OPEN_LEADER_WAIT_MS)
+    if (spec.campaign === true && spec.voters.length > 1 && group.value.view.lastIndex() === 0) group.value.actor.campaign()
     return ok(self)
   }
 
@@ -178,13 +195,51 @@ export class PartitionReplica {
     return this.#group.view
   }
 
-  /** A Raft message from a peer. */
+  /**
+   * A Raft message from a peer. A snapshot is dropped: the log view's snapshot carries no
+   * records, so installing it would leave the partition without them. The replica then
+   * stays behind (the leader keeps it in its snapshot state) and says so, loudly, every
+   * SNAPSHOT_LOG_MS; the rest of the group serves without it.
+   */
   step(m: Message): void {
+    if (m.type === MessageType.Snap) {
+      const now = this.#clock.now()
+      if (now - this.#snapshotLoggedAt >= SNAPSHOT_LOG_MS) {
+        this.#snapshotLoggedAt = now
+        this.#log.error(
+          { group: this.spec.groupId, topic: this.spec.topic, partition: this.spec.partition, from: m.from, snapshotIndex: m.snapshot?.metadata.index, applied: this.#actor.appliedIndex },
+          'this replica fell behind the log its leader keeps and needs a snapshot, which partitions cannot install yet: it stays behind',
+        )
+      }
+      this.snapshotsRefused++
+      return
+    }
     this.#actor.step(m)
   }
 
+  /** Snapshots a leader sent that this replica could not install (see `step`). */
+  snapshotsRefused = 0
+  #snapshotLoggedAt = -Infinity
+
   tick(): void {
     this.#actor.tick()
+    if (++this.#ticks % this.spec.electionTicks === 0) this.#backToPreferred()
+  }
+
+  /**
+   * Leadership goes back to the preferred replica (the assignment's first) once it is
+   * answering and has the whole log, as Kafka's preferred-leader election does: leaders
+   * then stay spread the way placement spread them, after elections that went elsewhere
+   * (a new group's first, a node that restarted).
+   */
+  #backToPreferred(): void {
+    const preferred = this.spec.voters[0]!
+    if (preferred === this.spec.nodeId || !this.#actor.isLeader()) return
+    const st = this.#actor.node.status()
+    const pr = st.progress.get(preferred)
+    if (!pr || !pr.recentActive || pr.match < st.lastIndex) return
+    this.#log.info({ group: this.spec.groupId, topic: this.spec.topic, partition: this.spec.partition, to: preferred }, 'handing leadership back to the preferred replica')
+    this.#actor.transferLeader(preferred)
   }
 
   /** A single-voter group that leads: nothing for ticks to do. */
@@ -223,7 +278,7 @@ export class PartitionReplica {
   #afterApply(): void {
     for (const w of this.#waiters) if (this.#sm.nextOffset > w.offset) w.wake()
     this.#flush()
-    this.#group.compactView(this.#viewEntriesMax)
+    this.#group.compactView(this.#viewKeep)
   }
 
   /** Writes what apply staged (unsynced), one write at a time; a write asked for meanwhile follows it. */
@@ -268,6 +323,24 @@ export class PartitionReplica {
   #notLeader(): WireError {
     const leader = this.#actor.node.leader
     return wireError('NOT_LEADER', { topic: this.spec.topic, partition: this.spec.partition }, leader ? { leader } : {})
+  }
+
+  /**
+   * Why this replica may not answer reads now, or null: only a leader does (Kafka's
+   * consumers read from leaders too), and only once it applied an entry of its own term —
+   * before that a new leader's state may lack entries an earlier leader committed, and a
+   * read would see the log shrink. `fetch` and `offsets` read whatever this replica
+   * holds; a host asks this first for a client's read.
+   */
+  readRefusal(): WireError | null {
+    if (!this.#actor.isLeader()) return this.#notLeader()
+    if (this.#actor.appliedTerm !== this.#actor.node.term) return wireError('LEADER_NOT_AVAILABLE', { topic: this.spec.topic, partition: this.spec.partition })
+    return null
+  }
+
+  /** Who this replica knows leads its group (0: nobody), and as of which term. */
+  leader(): { readonly leader: number; readonly term: number } {
+    return { leader: this.#actor.node.leader, term: this.#actor.node.term }
   }
 
   /** `verifiedSizes`: the record sizes, when the codec pool already decompressed and measured the batch. */

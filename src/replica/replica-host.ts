@@ -6,6 +6,13 @@
  * packed post per event-loop turn, and exposes `ReplicaControl` (open, close, shutdown)
  * for comlink.
  *
+ * Replicas with peers: what their Readys send goes into one buffer per destination node
+ * (raft-wire.ts), posted to the main thread before each WAL sync of the loop (so followers
+ * write while this thread syncs) and at the end of each turn; Raft messages from peers
+ * arrive as `raft` requests and are stepped into their groups (a group not open here
+ * drops them: Raft retransmits). Leader changes go out as `leader` events. Client reads
+ * are answered by leaders only (PartitionReplica.readRefusal).
+ *
  * Imports base, storage, group and ./ modules; workers/group-worker.ts wires it to the
  * thread's ports and logger.
  */
@@ -19,7 +26,10 @@ import type { StorageTrouble } from './group-runtime.js'
 import { PartitionReplica } from './partition-replica.js'
 import type { ReplicaSpec } from './partition-replica.js'
 import { packPost, unpackPost } from './worker-messages.js'
-import type { WorkerReply, WorkerRequest } from './worker-messages.js'
+import type { WorkerPost, WorkerReply, WorkerRequest } from './worker-messages.js'
+import { decodeRaftBatch, encodeRaftBatch } from './raft-wire.js'
+import type { GroupMessage } from './raft-wire.js'
+import type { Message } from '../raft/index.js'
 
 export type { ReplicaSpec }
 
@@ -70,7 +80,9 @@ export class ReplicaHost implements ReplicaControl {
   readonly #prng: Prng
   readonly #runtime: GroupRuntime
   readonly #cancels = new Map<number, () => void>()
-  #outbox: WorkerReply[] = []
+  #outbox: WorkerPost[] = []
+  /** Raft messages for each peer node, sent with the next post. */
+  #toPeers = new Map<number, GroupMessage[]>()
   #flushScheduled = false
   #ticker: NodeJS.Timeout
   #retention: NodeJS.Timeout
@@ -98,9 +110,19 @@ export class ReplicaHost implements ReplicaControl {
   /** Opens the worker's WAL; a WAL that cannot be opened is thrown (the worker cannot run without it). */
   static create(port: DataPort, log: ActorLogger, opts: ReplicaHostOptions, fs: WalFs = new NodeWalFs()): ReplicaHost {
     if (opts.openStoresMax !== undefined) GroupStore.setOpenBudget(opts.openStoresMax)
-    const runtime = GroupRuntime.open({ fs, walDir: opts.walDir, log, ...(opts.walSegmentBytes ? { segmentBytes: opts.walSegmentBytes } : {}) })
+    let host: ReplicaHost | null = null
+    const runtime = GroupRuntime.open({
+      fs,
+      walDir: opts.walDir,
+      log,
+      ...(opts.walSegmentBytes ? { segmentBytes: opts.walSegmentBytes } : {}),
+      beforeCommit: () => {
+        if (host !== null) host.#flush()
+      },
+    })
     if (!runtime.ok) throw new Error(`write-ahead log ${opts.walDir}: ${runtime.error.message}`)
-    return new ReplicaHost(port, log, runtime.value, opts)
+    host = new ReplicaHost(port, log, runtime.value, opts)
+    return host
   }
 
   async ready(): Promise<true> {
@@ -116,7 +138,13 @@ export class ReplicaHost implements ReplicaControl {
     const pending = this.#opening.get(spec.groupId)
     if (pending) return pending
     const opening = (async () => {
-      const r = await PartitionReplica.open(spec, this.#runtime, this.#log, this.#prng.fork())
+      const gid = spec.groupId
+      const peers = spec.voters.length > 1 || spec.voters[0] !== spec.nodeId
+      const host = {
+        onLeader: (leader: number, term: number) => this.#post({ ev: 'leader', gid, leader, term }),
+        ...(peers ? { sendToPeers: (msgs: readonly Message[]) => this.#toPeer(gid, msgs) } : {}),
+      }
+      const r = await PartitionReplica.open(spec, this.#runtime, this.#log, this.#prng.fork(), host)
       if (!r.ok) return `${r.error.code}: ${r.error.message}`
       this.#replicas.set(spec.groupId, r.value)
       return null
@@ -162,6 +190,10 @@ export class ReplicaHost implements ReplicaControl {
         this.#cancels.get(req.rid)?.()
         continue
       }
+      if (req.t === 'raft') {
+        this.#stepAll(req.bytes)
+        continue
+      }
       const replica = this.#replicas.get(req.gid)
       if (!replica) {
         this.#reply({ rid: req.rid, ok: false, error: { code: 'UNKNOWN_PARTITION', message: `group ${req.gid} is not hosted by this worker` } })
@@ -171,8 +203,34 @@ export class ReplicaHost implements ReplicaControl {
     }
   }
 
-  async #serve(replica: PartitionReplica, req: Exclude<WorkerRequest, { t: 'cancel' }>): Promise<void> {
+  #stepAll(bytes: Uint8Array): void {
+    const batch = decodeRaftBatch(bytes)
+    if (!batch.ok) {
+      // the main thread checked these bytes already: another shape here is a bug
+      this.#log.error({ err: batch.error.message }, 'a raft batch from the main thread is malformed; dropped')
+      return
+    }
+    for (const [gid, m] of batch.value) this.#replicas.get(gid)?.step(m)
+  }
+
+  #toPeer(gid: number, msgs: readonly Message[]): void {
+    for (const m of msgs) {
+      let list = this.#toPeers.get(m.to)
+      if (!list) this.#toPeers.set(m.to, (list = []))
+      list.push([gid, m])
+    }
+    this.#schedule()
+  }
+
+  async #serve(replica: PartitionReplica, req: Exclude<WorkerRequest, { t: 'cancel' } | { t: 'raft' }>): Promise<void> {
     try {
+      if (req.t !== 'produce') {
+        const refused = replica.readRefusal()
+        if (refused) {
+          this.#reply({ rid: req.rid, ok: false, error: refused })
+          return
+        }
+      }
       switch (req.t) {
         case 'produce': {
           const r = await replica.produce(req.batch, req.atomic, req.sizes)
@@ -203,7 +261,15 @@ export class ReplicaHost implements ReplicaControl {
   }
 
   #reply(r: WorkerReply): void {
-    this.#outbox.push(r)
+    this.#post(r)
+  }
+
+  #post(item: WorkerPost): void {
+    this.#outbox.push(item)
+    this.#schedule()
+  }
+
+  #schedule(): void {
     if (this.#flushScheduled) return
     this.#flushScheduled = true
     queueMicrotask(() => this.#flush())
@@ -211,6 +277,10 @@ export class ReplicaHost implements ReplicaControl {
 
   #flush(): void {
     this.#flushScheduled = false
+    if (this.#toPeers.size > 0) {
+      for (const [to, items] of this.#toPeers) this.#outbox.push({ ev: 'raft', to, bytes: encodeRaftBatch(items) })
+      this.#toPeers = new Map()
+    }
     if (this.#outbox.length === 0) return
     const bytes = packPost(this.#outbox)
     this.#outbox = []

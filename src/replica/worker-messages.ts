@@ -5,9 +5,12 @@
  * one per request. Control (open, close, status, shutdown) goes through comlink; see
  * the worker's control API.
  *
- * Grammar: a post is `pack(WorkerRequest[])` one way and `pack(WorkerReply[])` the
- * other; every request has a request id `rid` unique per worker, and exactly one reply
- * carries it back.
+ * Grammar: a post is `pack(WorkerRequest[])` one way and `pack(WorkerPost[])` the
+ * other; every request but `raft` and `cancel` has a request id `rid` unique per worker,
+ * and exactly one reply carries it back. Raft traffic between nodes rides the same posts
+ * without ids: `raft` requests carry what peers sent to this worker's groups, `raft`
+ * events what its groups send to one node (raft-wire.ts bytes, forwarded unread by the
+ * main thread), and `leader` events say who a group's leader is now, for routing.
  *
  * Imports msgpackr and the protocol's types.
  */
@@ -43,6 +46,8 @@ export type WorkerRequest =
   | { readonly t: 'offsets'; readonly rid: number; readonly gid: number }
   /** Ends a parked long-poll fetch early (its reply then comes at once). */
   | { readonly t: 'cancel'; readonly rid: number }
+  /** Raft messages from peers for groups of this worker (raft-wire.ts bytes); no reply. */
+  | { readonly t: 'raft'; readonly bytes: Uint8Array }
 
 /** What became of a batch's records: the wire's summary (protocol/apis/produce.ts), errors as WireErrorLike. */
 export type ProduceSummary = WireProduceSummary<WireErrorLike>
@@ -59,6 +64,16 @@ export type WorkerReply =
       readonly logStartOffset: number
     }
   | { readonly rid: number; readonly ok: true; readonly t: 'offsets'; readonly highWatermark: number; readonly logStartOffset: number }
+
+/** What a worker says without being asked. */
+export type WorkerEvent =
+  /** Raft messages its groups send to node `to` (raft-wire.ts bytes). */
+  | { readonly ev: 'raft'; readonly to: number; readonly bytes: Uint8Array }
+  /** Group `gid` knows its leader now (0: none) as of `term`. */
+  | { readonly ev: 'leader'; readonly gid: number; readonly leader: number; readonly term: number }
+
+/** One item of a post from a worker. */
+export type WorkerPost = WorkerReply | WorkerEvent
 
 const packr = new Packr({ useRecords: false, moreTypes: false })
 

@@ -1,0 +1,356 @@
+/**
+ * Cluster: what this node does as a member of a cluster, on the main thread.
+ *
+ * - Raft traffic: the workers' buffers for a node (raft-wire.ts) go out on the peer
+ *   link's RAFT channel unread; what arrives is decoded once, the metadata group's
+ *   messages stepped into the controller here and the rest handed to the workers.
+ * - Leaders: every node tells every other which leader each group it hosts has (and as
+ *   of which term) whenever that changes, and its whole table when a peer connects, so
+ *   any node answers metadata requests with leaders, and routes, for partitions it does
+ *   not host (the newest term wins).
+ * - Controller requests: metadata commands run on the metadata group's leader. A node
+ *   that is not it forwards them there (CONTROL channel, with a deadline) and retries
+ *   while a leader is being elected; a new topic's replicas are placed by the leader,
+ *   over the nodes it can reach.
+ *
+ * A single node is a cluster of one: no peers, and every command runs here.
+ *
+ * Imports base, raft (types), controller, replica (wire codecs) and ./ modules.
+ */
+import { Packr } from 'msgpackr'
+import { fail, limits } from '../base/index.js'
+import type { Result } from '../base/index.js'
+import type { Message } from '../raft/index.js'
+import { placeReplicas } from '../controller/index.js'
+import type { MetadataResult, NodeRecord, Topic, TopicConfig } from '../controller/index.js'
+import { decodeRaftBatch, encodeRaftBatch } from '../replica/index.js'
+import type { GroupMessage } from '../replica/index.js'
+import type { ActorLogger } from '../group/index.js'
+import type { Controller } from './controller.js'
+import { CONTROLLER_GROUP_ID } from './controller.js'
+
+/** What the cluster needs of the node-to-node transport (src/broker/peer). */
+export interface PeerSender {
+  send(to: number, channel: number, payload: Uint8Array): boolean
+  isUp(id: number): boolean
+  peersUp(): number[]
+}
+
+export const Channel = { RAFT: 1, CONTROL: 2, LEADERS: 3 } as const
+
+/** A metadata command as a node asks for it; the leader turns it into the logged command. */
+export type ControllerRequest =
+  | { readonly op: 'createTopic'; readonly name: string; readonly partitions: number; readonly replicationFactor: number; readonly config: TopicConfig }
+  | { readonly op: 'deleteTopic'; readonly name: string }
+  | { readonly op: 'allocateProducerId' }
+  | ({ readonly op: 'registerNode' } & NodeRecord)
+
+export type ControllerError = 'CONTROLLER_NOT_AVAILABLE' | 'INVALID_REPLICATION_FACTOR' | 'STORAGE_FULL' | 'STORAGE_FAILED' | 'SHUTTING_DOWN' | 'INTERNAL'
+
+type ControlMessage =
+  | { readonly k: 'req'; readonly id: number; readonly req: ControllerRequest }
+  | { readonly k: 'res'; readonly id: number; readonly r: Result<MetadataResult, ControllerError | 'NOT_LEADER'> }
+
+export interface LeaderInfo {
+  readonly leader: number
+  readonly term: number
+}
+
+const packr = new Packr({ useRecords: false, moreTypes: false })
+/** Pause between tries of a controller request while the metadata group elects a leader. */
+const RETRY_MS = 50
+
+export class Cluster {
+  readonly nodeId: number
+  /** Every member id, this node's included (just this one for a single node). */
+  readonly members: readonly number[]
+  /** Voters of the metadata group: the first members by id, up to three. */
+  readonly controllerVoters: readonly number[]
+  readonly #link: PeerSender | null
+  readonly #log: ActorLogger
+  #controller: Controller | null = null
+  #deliver: (items: GroupMessage[]) => void = () => {}
+  readonly #leaders = new Map<number, LeaderInfo>()
+  /** Leader changes of groups hosted here, told to every peer with the next flush. */
+  #changed = new Map<number, LeaderInfo>()
+  #controllerOut = new Map<number, GroupMessage[]>()
+  #flushScheduled = false
+  readonly #waiting = new Map<number, { resolve: (r: Result<MetadataResult, ControllerError | 'NOT_LEADER'>) => void; timer: NodeJS.Timeout }>()
+  #nextId = 1
+  #closed = false
+  /** Called whenever a group's leader changes, so waiters (topic creation) can look again. */
+  onLeaderChange: () => void = () => {}
+
+  constructor(opts: { nodeId: number; members: readonly number[]; link: PeerSender | null; log: ActorLogger }) {
+    this.nodeId = opts.nodeId
+    this.members = opts.members.length > 0 ? [...opts.members].sort((a, b) => a - b) : [opts.nodeId]
+    this.controllerVoters = this.members.slice(0, limits.cluster.controllerVotersMax)
+    this.#link = opts.link
+    this.#log = opts.log
+  }
+
+  get single(): boolean {
+    return this.members.length === 1
+  }
+
+  /** Wires the controller (its messages in) and the workers (everyone else's). */
+  attach(controller: Controller, deliver: (items: GroupMessage[]) => void): void {
+    this.#controller = controller
+    this.#deliver = deliver
+  }
+
+  // ---- raft traffic ----------------------------------------------------------------------
+
+  /** A worker's buffer of Raft messages for node `to`. */
+  sendRaft(to: number, bytes: Uint8Array): void {
+    this.#link?.send(to, Channel.RAFT, bytes)
+  }
+
+  /** The metadata group's messages (the controller runs on this thread). */
+  sendControllerMessages(msgs: readonly Message[]): void {
+    for (const m of msgs) {
+      let list = this.#controllerOut.get(m.to)
+      if (!list) this.#controllerOut.set(m.to, (list = []))
+      list.push([CONTROLLER_GROUP_ID, m])
+    }
+    this.#schedule()
+  }
+
+  /** What the peer link received. */
+  onMessage(from: number, channel: number, payload: Uint8Array): void {
+    switch (channel) {
+      case Channel.RAFT:
+        return this.#onRaft(from, payload)
+      case Channel.LEADERS:
+        return this.#onLeaders(from, payload)
+      case Channel.CONTROL:
+        return this.#onControl(from, payload)
+      default:
+        this.#log.warn({ peer: from, channel }, 'a message on an unknown peer channel; dropped')
+    }
+  }
+
+  #onRaft(from: number, payload: Uint8Array): void {
+    const batch = decodeRaftBatch(payload)
+    if (!batch.ok) {
+      this.#log.warn({ peer: from, err: batch.error.message }, 'a malformed raft batch from a peer; dropped')
+      return
+    }
+    const rest: GroupMessage[] = []
+    for (const item of batch.value) {
+      if (item[1].from !== from) {
+        this.#log.warn({ peer: from, group: item[0], claimed: item[1].from }, 'a raft message claims another sender; dropped')
+        continue
+      }
+      if (item[0] === CONTROLLER_GROUP_ID) this.#controller?.step(item[1])
+      else rest.push(item)
+    }
+    if (rest.length > 0) this.#deliver(rest)
+  }
+
+  // ---- leaders ---------------------------------------------------------------------------
+
+  /** Who leads group `gid`, as far as this node knows (undefined: nobody said). */
+  leaderOf(gid: number): number | undefined {
+    const l = this.#leaders.get(gid)?.leader
+    return l === undefined || l === 0 ? undefined : l
+  }
+
+  /** A group hosted here knows its leader now: remembered, and told to every peer. */
+  localLeader(gid: number, leader: number, term: number): void {
+    if (this.#learn(gid, { leader, term })) {
+      this.#changed.set(gid, { leader, term })
+      this.#schedule()
+    }
+  }
+
+  /** Forgets a group (its topic is gone). */
+  forget(gid: number): void {
+    this.#leaders.delete(gid)
+  }
+
+  #learn(gid: number, info: LeaderInfo): boolean {
+    const known = this.#leaders.get(gid)
+    if (known && (known.term > info.term || (known.term === info.term && (known.leader === info.leader || info.leader === 0)))) return false
+    this.#leaders.set(gid, info)
+    this.onLeaderChange()
+    return true
+  }
+
+  /** A peer connected: it gets every leader this node knows. */
+  peerUp(id: number): void {
+    if (this.#leaders.size === 0) return
+    this.#link?.send(id, Channel.LEADERS, packr.pack([...this.#leaders].map(([g, l]) => [g, l.leader, l.term])))
+  }
+
+  #onLeaders(from: number, payload: Uint8Array): void {
+    let list: unknown
+    try {
+      list = packr.unpack(payload)
+    } catch {
+      list = null
+    }
+    if (!Array.isArray(list)) {
+      this.#log.warn({ peer: from }, 'a malformed leader list from a peer; dropped')
+      return
+    }
+    for (const item of list) {
+      if (!Array.isArray(item) || item.length !== 3 || !item.every((v) => Number.isSafeInteger(v) && v >= 0)) continue
+      this.#learn(item[0] as number, { leader: item[1] as number, term: item[2] as number })
+    }
+  }
+
+  #schedule(): void {
+    if (this.#flushScheduled) return
+    this.#flushScheduled = true
+    queueMicrotask(() => this.#flush())
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false
+    if (this.#closed || this.#link === null) return
+    for (const [to, items] of this.#controllerOut) this.#link.send(to, Channel.RAFT, encodeRaftBatch(items))
+    this.#controllerOut = new Map()
+    if (this.#changed.size > 0) {
+      const payload = packr.pack([...this.#changed].map(([g, l]) => [g, l.leader, l.term]))
+      this.#changed = new Map()
+      for (const id of this.#link.peersUp()) this.#link.send(id, Channel.LEADERS, payload)
+    }
+  }
+
+  // ---- controller requests ---------------------------------------------------------------
+
+  /** Runs `req` on the metadata group's leader, wherever it is; retries while there is none, up to the deadline. */
+  async submit(req: ControllerRequest, timeoutMs: number = limits.cluster.controllerRequestMs): Promise<Result<MetadataResult, ControllerError>> {
+    const until = Date.now() + timeoutMs
+    let why = 'no leader was elected'
+    while (!this.#closed) {
+      const c = this.#controller
+      if (c === null) return fail('INTERNAL', 'the controller is not open')
+      const leader = c.isLeader() ? this.nodeId : c.leader
+      const left = until - Date.now()
+      let r: Result<MetadataResult, ControllerError | 'NOT_LEADER'> | null = null
+      if (leader === this.nodeId) r = await this.#runHere(req)
+      else if (leader !== 0 && this.#link?.isUp(leader)) r = await this.#forward(leader, req, Math.max(1, left))
+      else why = leader === 0 ? 'no leader was elected' : `its leader, node ${leader}, is not reachable`
+      if (r !== null) {
+        if (r.ok || r.error.code !== 'NOT_LEADER') return r as Result<MetadataResult, ControllerError>
+        why = r.error.message
+      }
+      if (Date.now() + RETRY_MS > until) break
+      await new Promise((resolve) => setTimeout(resolve, RETRY_MS))
+    }
+    if (this.#closed) return fail('SHUTTING_DOWN', 'the node is shutting down')
+    return fail('CONTROLLER_NOT_AVAILABLE', `no answer within ${timeoutMs} ms: ${why}`)
+  }
+
+  /** On the leader: the logged command for `req`, committed and applied. */
+  async #runHere(req: ControllerRequest): Promise<Result<MetadataResult, ControllerError | 'NOT_LEADER'>> {
+    const c = this.#controller!
+    let cmd
+    if (req.op === 'createTopic') {
+      const live = [this.nodeId, ...(this.#link?.peersUp() ?? [])].filter((n) => this.members.includes(n))
+      const existing = [...c.metadata.topics.values()].flatMap((t: Topic) => t.partitions.map((p) => p.replicas))
+      const placed = placeReplicas({ live, existing, partitions: req.partitions, replicationFactor: req.replicationFactor })
+      if (!placed.ok) return placed
+      cmd = { op: 'createTopic' as const, name: req.name, partitions: req.partitions, replicas: placed.value[0]!, assignments: placed.value, config: req.config }
+    } else {
+      cmd = req
+    }
+    const r = await c.submit(cmd)
+    if (r.ok) return r
+    switch (r.error.code) {
+      case 'NOT_LEADER':
+      case 'PROPOSAL_DROPPED':
+      case 'TRANSFER_IN_PROGRESS':
+        return fail('NOT_LEADER', r.error.message)
+      case 'STOPPED':
+        return fail('SHUTTING_DOWN', r.error.message)
+      case 'STORAGE_FULL':
+      case 'STORAGE_FAILED':
+        return fail(r.error.code, r.error.message)
+      default:
+        return fail('INTERNAL', `${r.error.code}: ${r.error.message}`)
+    }
+  }
+
+  #forward(to: number, req: ControllerRequest, timeoutMs: number): Promise<Result<MetadataResult, ControllerError | 'NOT_LEADER'>> {
+    const id = this.#nextId++
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(id)
+        resolve(fail('CONTROLLER_NOT_AVAILABLE', `node ${to} did not answer within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.#waiting.set(id, { resolve, timer })
+      const msg: ControlMessage = { k: 'req', id, req }
+      if (!this.#link!.send(to, Channel.CONTROL, packr.pack(msg))) {
+        clearTimeout(timer)
+        this.#waiting.delete(id)
+        resolve(fail('NOT_LEADER', `node ${to} is not reachable`))
+      }
+    })
+  }
+
+  #onControl(from: number, payload: Uint8Array): void {
+    let msg: ControlMessage
+    try {
+      msg = packr.unpack(payload) as ControlMessage
+    } catch {
+      this.#log.warn({ peer: from }, 'a malformed controller message from a peer; dropped')
+      return
+    }
+    if (msg?.k === 'res' && Number.isSafeInteger(msg.id)) {
+      const w = this.#waiting.get(msg.id)
+      if (!w) return
+      this.#waiting.delete(msg.id)
+      clearTimeout(w.timer)
+      w.resolve(msg.r)
+      return
+    }
+    if (msg?.k !== 'req' || !Number.isSafeInteger(msg.id) || !validRequest(msg.req)) {
+      this.#log.warn({ peer: from }, 'a malformed controller request from a peer; dropped')
+      return
+    }
+    const c = this.#controller
+    const answer = async (): Promise<Result<MetadataResult, ControllerError | 'NOT_LEADER'>> =>
+      c?.isLeader() ? this.#runHere(msg.req) : fail('NOT_LEADER', `node ${this.nodeId} does not lead the metadata group`)
+    void answer().then((r) => {
+      const res: ControlMessage = { k: 'res', id: msg.id, r }
+      this.#link?.send(from, Channel.CONTROL, packr.pack(res))
+    })
+  }
+
+  close(): void {
+    this.#closed = true
+    for (const [id, w] of this.#waiting) {
+      clearTimeout(w.timer)
+      w.resolve(fail('SHUTTING_DOWN', 'the node is shutting down'))
+      this.#waiting.delete(id)
+    }
+  }
+}
+
+const isName = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 255
+const isCount = (v: unknown, max: number): boolean => Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= max
+const isLimit = (v: unknown): boolean => v === null || (Number.isSafeInteger(v) && (v as number) >= 0)
+
+/** A forwarded request has the shape a node's handler would have built (peers are nodes of this cluster, but bytes are bytes). */
+function validRequest(r: unknown): r is ControllerRequest {
+  if (r === null || typeof r !== 'object') return false
+  const q = r as Record<string, unknown>
+  switch (q.op) {
+    case 'createTopic': {
+      const c = q.config as Record<string, unknown> | null
+      return isName(q.name) && isCount(q.partitions, 100_000) && isCount(q.replicationFactor, 5) && c !== null && typeof c === 'object' && isLimit(c.retentionMs) && isLimit(c.retentionBytes)
+    }
+    case 'deleteTopic':
+      return isName(q.name)
+    case 'allocateProducerId':
+      return true
+    case 'registerNode':
+      return isCount(q.id, 2 ** 31 - 1) && typeof q.host === 'string' && q.host.length > 0 && isCount(q.port, 0xffff)
+    default:
+      return false
+  }
+}
+

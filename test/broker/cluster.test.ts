@@ -1,0 +1,85 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { Client } from '../../src/client/index.js'
+import { Cleanups } from '../support/node.js'
+import { startClusterNodes } from '../support/cluster-nodes.js'
+
+const cleanups = new Cleanups()
+afterEach(() => cleanups.run())
+
+async function leaderOf(client: Client, topic: string, partition: number, timeoutMs = 10_000): Promise<number> {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    const md = await client.metadata([topic])
+    const l = md.topics[0]?.partitions[partition]?.leader
+    if (l != null) return l
+    if (Date.now() > until) throw new Error(`no leader for ${topic}/${partition}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+describe('cluster of three nodes on loopback', () => {
+  it('creates a replicated topic through any node; its leader takes writes; another leads after the leader stops', async () => {
+    const c = await startClusterNodes(cleanups, 3)
+    const admin = new Client({ brokers: [c.broker(2)] })
+    cleanups.add(() => admin.close())
+    await admin.admin().createTopic({ name: 'orders', partitions: 3, replicationFactor: 3 })
+    const md = await admin.metadata(['orders'])
+    expect(md.nodes.map((n) => n.id)).toEqual([1, 2, 3])
+    expect(md.topics[0]!.partitions.map((p) => [...p.replicas].sort())).toEqual([
+      [1, 2, 3],
+      [1, 2, 3],
+      [1, 2, 3],
+    ])
+    // the preferred leaders are spread, and leadership goes back to them: one partition led by each node
+    let leaders: number[] = []
+    for (const until = Date.now() + 10_000; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
+      leaders = await Promise.all([0, 1, 2].map((p) => leaderOf(admin, 'orders', p)))
+      if (new Set(leaders).size === 3) break
+    }
+    expect(new Set(leaders).size).toBe(3)
+
+    const l0 = leaders[0]!
+    const toLeader = new Client({ brokers: [c.broker(l0)] })
+    cleanups.add(() => toLeader.close())
+    const producer = toLeader.producer()
+    const sent = await producer.sendBatch(Array.from({ length: 50 }, (_, i) => ({ topic: 'orders', partition: 0, value: `m${i}` })))
+    expect(sent.results.every((r) => 'offset' in r)).toBe(true)
+
+    // a follower refuses with the leader's id
+    const follower = c.ids.find((id) => id !== l0)!
+    const toFollower = new Client({ brokers: [c.broker(follower)] })
+    cleanups.add(() => toFollower.close())
+    await expect(toFollower.producer({ retries: 0 }).send({ topic: 'orders', partition: 0, value: 'x' })).rejects.toMatchObject({ code: 'NOT_LEADER', leader: l0 })
+
+    await c.stop(l0)
+    const next = await (async () => {
+      const until = Date.now() + 10_000
+      for (;;) {
+        const l = await leaderOf(toFollower, 'orders', 0)
+        if (l !== l0) return l
+        if (Date.now() > until) throw new Error('no new leader')
+        await new Promise((r) => setTimeout(r, 50))
+      }
+    })()
+    const toNext = new Client({ brokers: [c.broker(next)] })
+    cleanups.add(() => toNext.close())
+    const more = await toNext.producer().send({ topic: 'orders', partition: 0, value: 'after' })
+    expect(more.offset).toBe(50)
+    const page = await toNext.consumer().fetch({ topic: 'orders', partition: 0, offset: 0, maxBytes: 1 << 20 })
+    expect(page.messages.map((m) => new TextDecoder().decode(m.value!))).toEqual([...Array.from({ length: 50 }, (_, i) => `m${i}`), 'after'])
+
+    // the old leader comes back as a follower and catches up
+    await c.start(l0)
+    const until = Date.now() + 10_000
+    for (;;) {
+      const st = await c.nodes.get(l0)!.stats()
+      expect(st).toBeDefined()
+      const back = new Client({ brokers: [c.broker(l0)] })
+      const md2 = await back.metadata(['orders'])
+      await back.close()
+      if (md2.topics[0]!.partitions[0]!.leader === next) break
+      if (Date.now() > until) throw new Error('the restarted node does not know the new leader')
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }, 60_000)
+})
