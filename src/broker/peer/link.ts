@@ -311,6 +311,7 @@ export class PeerLink {
     this.#version = version
     this.#decoder.frameBytesMax = this.#o.frameBytesMax
     this.#o.stats.connects++
+    this.#arm() // from the handshake deadline to the ping and idle deadlines
     this.#o.events.up(this)
   }
 
