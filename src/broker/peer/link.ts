@@ -30,7 +30,7 @@ import type { Socket } from 'node:net'
 import { assert } from '../../base/index.js'
 import { answerHello } from './handshake.js'
 import type { LocalIdentity } from './handshake.js'
-import type { PeerLog } from './log.js'
+import type { LogThrottle, PeerLog } from './log.js'
 import {
   CONTROL_CHANNEL,
   ControlType,
@@ -53,6 +53,11 @@ import type { DecodeErrorCode, Refusal, RefusalCode } from './wire.js'
 const HANDSHAKE_FRAME_BYTES_MAX = 2048
 /** How long a refused connection waits for the dialer to close after the answer, before it is destroyed. */
 const LINGER_MS = 1000
+/**
+ * A refused or stalled incoming connection is logged at most this often per reason and
+ * remote host: a misconfigured dialer retries every few seconds for as long as it runs.
+ */
+const INCOMING_FAILURE_LOG_MS = 60_000
 /** Send chunks start this small (one heartbeat needs no 64 KiB) and double up to the max within a turn. */
 const CHUNK_BYTES_MIN = 512
 const CHUNK_BYTES_MAX = 64 << 10
@@ -105,6 +110,8 @@ export interface LinkOptions {
   readonly idleTimeoutMs: number
   readonly flushOn: 'microtask' | 'immediate'
   readonly log: PeerLog
+  /** The transport's throttle, shared by its links. */
+  readonly throttle: LogThrottle
   readonly stats: PeerStats
   readonly events: LinkEvents
 }
@@ -322,7 +329,8 @@ export class PeerLink {
 
   /** The accepting side's answer to a bad HELLO: HELLO_REFUSED, then the connection ends. */
   #refuse(code: RefusalCode, message: string): void {
-    this.#o.log.warn({ peer: this.#peer ?? null, remote: this.remote, code, reason: message }, 'refused a peer connection')
+    const fields = { peer: this.#peer ?? null, remote: this.remote, code, reason: message }
+    this.#o.throttle.maybe(`refused:${code}:${this.#socket.remoteAddress}`, (suppressed) => this.#o.log.warn(suppressed > 0 ? { ...fields, suppressed } : fields, 'refused a peer connection'), INCOMING_FAILURE_LOG_MS)
     this.#decoder.stop()
     this.#enqueue(CONTROL_CHANNEL, encodeHelloRefused({ code, message }))
     this.#flush()
@@ -333,9 +341,13 @@ export class PeerLink {
     this.#arm()
   }
 
-  /** The other side broke the protocol: the stream cannot be trusted, so the connection goes. */
+  /**
+   * The other side broke the protocol: the stream cannot be trusted, so the connection
+   * goes. A dialing link in its handshake leaves the warning to the dialer, which logs the
+   * first failed attempt of a run rather than every retry.
+   */
   #violation(reason: string): void {
-    this.#o.log.warn({ peer: this.#peer ?? null, remote: this.remote, reason }, 'closing a peer connection: protocol violation')
+    if (this.#phase === 'up' || this.role === 'accept') this.#o.log.warn({ peer: this.#peer ?? null, remote: this.remote, reason }, 'closing a peer connection: protocol violation')
     this.close(`protocol violation: ${reason}`)
   }
 
@@ -363,7 +375,10 @@ export class PeerLink {
       if (now >= this.#lingerUntil) return void this.#socket.destroy()
     } else if (this.#phase === 'handshake') {
       if (now >= this.#openedAt + this.#o.idleTimeoutMs) {
-        this.#o.log.warn({ peer: this.#peer ?? null, remote: this.remote, timeoutMs: this.#o.idleTimeoutMs }, 'peer handshake timed out')
+        if (this.role === 'accept') {
+          const fields = { remote: this.remote, timeoutMs: this.#o.idleTimeoutMs }
+          this.#o.throttle.maybe(`handshake:${this.#socket.remoteAddress}`, (suppressed) => this.#o.log.warn(suppressed > 0 ? { ...fields, suppressed } : fields, 'an incoming peer connection sent no HELLO in time'), INCOMING_FAILURE_LOG_MS)
+        }
         return this.close(`no handshake within ${this.#o.idleTimeoutMs} ms`)
       }
     } else if (this.#phase === 'up') {

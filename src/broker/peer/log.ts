@@ -28,11 +28,11 @@ export class LogThrottle {
     this.#now = now
   }
 
-  /** Calls `emit` with the suppressed count if `key` is due, else counts the line. */
-  maybe(key: string, emit: (suppressed: number) => void): void {
+  /** Calls `emit` with the suppressed count if `key` is due (its last line is `intervalMs` old), else counts the line. */
+  maybe(key: string, emit: (suppressed: number) => void, intervalMs = this.#intervalMs): void {
     const now = this.#now()
     const last = this.#last.get(key)
-    if (last !== undefined && now - last.at < this.#intervalMs) {
+    if (last !== undefined && now - last.at < intervalMs) {
       last.suppressed++
       return
     }

@@ -222,6 +222,7 @@ export class PeerTransport {
       idleTimeoutMs: o.idleTimeoutMs,
       flushOn: o.flushOn,
       log: o.log,
+      throttle: this.#throttle,
       stats: this.#stats,
       events: this.#events,
     })
