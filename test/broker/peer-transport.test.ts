@@ -435,6 +435,19 @@ describe('peer transport - failures and recovery', () => {
     expect(b.t.isUp(1)).toBe(false)
   })
 
+  it('a stall of our own event loop past idleTimeoutMs does not drop a peer whose bytes arrived meanwhile', async () => {
+    const b = await acceptor({ pingMs: 50, idleTimeoutMs: 200 })
+    const raw = await rawPeer(b)
+    raw.write(encodeFrame(0, Uint8Array.of(ControlType.PING))) // reaches the kernel at once
+    const until = performance.now() + 400
+    while (performance.now() < until) {
+      // the loop is blocked: node 2's idle deadline passes with the PING unread
+    }
+    await sleep(30)
+    expect(b.downs).toEqual([])
+    expect(b.t.isUp(1)).toBe(true)
+  })
+
   it('an incoming connection that sends no HELLO is closed after idleTimeoutMs', async () => {
     const b = await acceptor({ pingMs: 50, idleTimeoutMs: 200 })
     const raw = await Raw.dial(b.t.address.port)

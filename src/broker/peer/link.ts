@@ -21,7 +21,9 @@
  *
  * One timer per link, armed for the earliest of its deadlines and re-armed lazily when it
  * fires (sends and receipts only move timestamps), so a busy link costs no timer calls
- * per message. It is unref'd and cleared when the socket closes.
+ * per message. It is unref'd and cleared when the socket closes. An idle deadline found
+ * passed is checked once more after the next poll phase (setImmediate), because timers
+ * run before sockets are read: a stall of our own must not drop a peer whose bytes wait.
  *
  * Imports base, node:net, ./handshake, ./log and ./wire.
  */
@@ -132,6 +134,8 @@ export class PeerLink {
   /** When set, the socket is being ended after a refusal and is destroyed at this time. */
   #lingerUntil: number | undefined
   #timer: NodeJS.Timeout | undefined
+  /** A second look at an idle deadline that passed, after the loop has polled the sockets once more. */
+  #idleRecheck: NodeJS.Immediate | undefined
   #socketError: string | undefined
 
   // outbound: frames copied into #chunks (full) and #chunk (being filled up to #chunkAt)
@@ -382,9 +386,13 @@ export class PeerLink {
         return this.close(`no handshake within ${this.#o.idleTimeoutMs} ms`)
       }
     } else if (this.#phase === 'up') {
-      const silentMs = now - this.#lastReceivedAt
-      if (silentMs >= this.#o.idleTimeoutMs) {
-        return this.close(`nothing received for ${Math.round(silentMs)} ms (idle timeout ${this.#o.idleTimeoutMs} ms)`)
+      if (now - this.#lastReceivedAt >= this.#o.idleTimeoutMs) {
+        // Timers run before the loop polls sockets, so after a stall of our own (a long GC
+        // pause, a blocking call) the peer's bytes may be sitting unread: look again once
+        // the next poll phase has read them, instead of dropping a live peer.
+        this.#idleRecheck = setImmediate(() => this.#onIdleRecheck())
+        this.#idleRecheck.unref()
+        return
       }
       if (now - this.#lastSentAt >= this.#o.pingMs) {
         this.#enqueue(CONTROL_CHANNEL, PING_PAYLOAD)
@@ -394,9 +402,19 @@ export class PeerLink {
     this.#arm()
   }
 
+  #onIdleRecheck(): void {
+    this.#idleRecheck = undefined
+    if (this.#phase !== 'up') return
+    const silentMs = performance.now() - this.#lastReceivedAt
+    if (silentMs >= this.#o.idleTimeoutMs) return this.close(`nothing received for ${Math.round(silentMs)} ms (idle timeout ${this.#o.idleTimeoutMs} ms)`)
+    this.#arm()
+  }
+
   #onSocketClose(): void {
     clearTimeout(this.#timer)
     this.#timer = undefined
+    clearImmediate(this.#idleRecheck)
+    this.#idleRecheck = undefined
     this.#end({ wasUp: this.#phase === 'up', reason: this.#socketError ?? 'connection closed by the peer' })
   }
 
