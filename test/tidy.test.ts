@@ -51,6 +51,17 @@ describe('tidy - layering', () => {
     })
   }
 
+  it('src/broker/peer imports only base and node built-ins (the Raft hosts depend on it, not it on them)', () => {
+    for (const f of sources('src/broker/peer')) {
+      for (const spec of imports(f)) {
+        if (spec.startsWith('node:')) continue
+        expect(spec.startsWith('.'), `${f} imports package ${spec}`).toBe(true)
+        const target = relative(join(root, 'src'), join(root, f, '..', spec))
+        expect(target.startsWith('base/') || target.startsWith('broker/peer/'), `${f} imports ${spec}`).toBe(true)
+      }
+    }
+  })
+
   it('every directory under src/ is a known layer', () => {
     const dirs = readdirSync(join(root, 'src'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name)
     for (const d of dirs) expect([...Object.keys(layers), 'types'], `src/${d}`).toContain(d)

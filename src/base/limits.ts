@@ -65,6 +65,32 @@ export const limits = {
     /** Pre-allocated size of one write-ahead log segment. */
     walSegmentBytes: 64 << 20,
   },
+  peer: {
+    /**
+     * The largest payload one node-to-node frame carries (the channel byte and length
+     * prefix not counted); a longer length prefix closes the connection before anything
+     * is buffered. Large enough for an InstallSnapshot chunk or a full AppendEntries
+     * (raft.appendBytesMax) with room to spare.
+     */
+    frameBytesMax: 64 << 20,
+    /**
+     * Bytes queued for one peer and not yet taken by the kernel (ours plus the socket's
+     * own buffer) past which sends to that peer are dropped: Raft retransmits, so a slow
+     * or stuck peer costs at most this much memory instead of growing without bound.
+     */
+    outboundBytesMax: 64 << 20,
+    /** A PING goes to a peer nothing else was sent to for this long, so its idle timer does not fire. */
+    pingMs: 500,
+    /**
+     * A connection nothing arrived on for this long is closed and the peer declared down:
+     * the node-level failure detector (a frozen process is noticed within it). Ten pings,
+     * so a busy event loop or a lost segment's retransmit does not trip it.
+     */
+    idleTimeoutMs: 5_000,
+    /** Reconnect delays, doubling from min to max, each with up to half of it taken off at random. */
+    backoffMinMs: 50,
+    backoffMaxMs: 2_000,
+  },
   cluster: {
     /** Nodes in one cluster's static member list. */
     nodesMax: 256,
