@@ -9,6 +9,7 @@
  */
 import { Command } from 'commander'
 import { benchCommand } from './bench.js'
+import { clusterCommand } from './cluster.js'
 import { consumeCommand } from './consume.js'
 import { dataCommand } from './data.js'
 import { produceCommand } from './produce.js'
@@ -18,6 +19,7 @@ import { topicCommand } from './topic.js'
 
 const program = new Command('raftmq').description('raftmq: a partitioned, replicated message log; every partition is a Raft group')
 program.addCommand(startCommand())
+program.addCommand(clusterCommand())
 program.addCommand(topicCommand())
 program.addCommand(produceCommand())
 program.addCommand(consumeCommand())
