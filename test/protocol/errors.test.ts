@@ -31,7 +31,7 @@ describe('errors - table', () => {
   it('marks exactly the transient conditions retriable', () => {
     const retriable = (Object.keys(errorCodes) as ErrorCode[]).filter(isRetriable).sort()
     expect(retriable).toEqual(
-      ['CONNECTION_CLOSED', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER', 'SHUTTING_DOWN', 'STORAGE_FULL', 'TIMEOUT', 'TOO_MANY_REQUESTS'].sort(),
+      ['CONNECTION_CLOSED', 'CONTROLLER_NOT_AVAILABLE', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER', 'SHUTTING_DOWN', 'STORAGE_FULL', 'TIMEOUT', 'TOO_MANY_REQUESTS'].sort(),
     )
   })
 
