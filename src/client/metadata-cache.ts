@@ -164,8 +164,9 @@ export class MetadataCache {
       for (const p of t.partitions) route[p.partition] = { leader: p.leader, replicas: p.replicas, stale: false }
       this.#topics.set(t.name, route)
     }
+    const answered = new Set(md.topics.map((t) => t.name))
     for (const name of asked ?? []) {
-      if (!errors.has(name) && !md.topics.some((t) => t.name === name)) {
+      if (!answered.has(name)) {
         this.#topics.delete(name)
         errors.set(name, new RaftmqError('INVALID_RESPONSE', `the metadata response does not list topic ${name}, which was asked for`))
       }

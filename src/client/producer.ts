@@ -287,9 +287,20 @@ export class Producer {
   }
 
   async #produceNow(q: PartitionQueue, records: RecordInput[], atomic: boolean): Promise<{ results: readonly ProduceResult[] } | { error: RaftmqError }> {
+    const schedule = new RetrySchedule({ retries: this.#retries, retryBackoffMs: this.#retryBackoffMs })
+    let id: { producerId: number; producerEpoch: number }
+    for (;;) {
+      try {
+        id = await this.#identity()
+        break
+      } catch (err) {
+        // initProducerId goes to any node: a lost connection or a controller election is worth a retry
+        const given = await this.#backoff(schedule, asRaftmqError(err), false)
+        if (given) return { error: given }
+      }
+    }
     let batch: Uint8Array
     try {
-      const id = await this.#identity()
       batch = encodeRecordBatch(records, {
         compression: this.#compression,
         producerId: id.producerId,
@@ -300,7 +311,6 @@ export class Producer {
     } catch (err) {
       return { error: err instanceof RaftmqError ? err : new RaftmqError('INVALID_RECORD', err instanceof Error ? err.message : String(err), { cause: err }) }
     }
-    const schedule = new RetrySchedule({ retries: this.#retries, retryBackoffMs: this.#retryBackoffMs })
     for (;;) {
       let error: RaftmqError
       let answeredBy: number | undefined
@@ -317,20 +327,24 @@ export class Producer {
       } catch (err) {
         error = asRaftmqError(err)
       }
-      const hinted = this.#client.reroute(q.topic, q.partition, error, answeredBy)
-      let waitMs = error.retriable ? schedule.next(hinted) : null
-      if (waitMs !== null && waitMs > 0) {
-        try {
-          await this.#client.sleep(waitMs)
-        } catch (err) {
-          error = asRaftmqError(err) // the client closed during the backoff
-          waitMs = null
-        }
-      }
-      if (waitMs === null) {
+      const given = await this.#backoff(schedule, error, this.#client.reroute(q.topic, q.partition, error, answeredBy))
+      if (given) {
         if (this.#idempotent) this.#restartSequences()
-        return { error }
+        return { error: given }
       }
+    }
+  }
+
+  /** Waits before the next attempt after `error`; returns the error to give up with when no attempt is left. */
+  async #backoff(schedule: RetrySchedule, error: RaftmqError, hinted: boolean): Promise<RaftmqError | null> {
+    const waitMs = error.retriable ? schedule.next(hinted) : null
+    if (waitMs === null) return error
+    if (waitMs === 0) return null
+    try {
+      await this.#client.sleep(waitMs)
+      return null
+    } catch (err) {
+      return asRaftmqError(err) // the client closed during the backoff
     }
   }
 

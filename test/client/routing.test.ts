@@ -128,6 +128,16 @@ describe('client routing - producer', () => {
     expect(c.requests('initProducerId')).toHaveLength(1)
   })
 
+  it('an idempotent producer retries initProducerId on another node when the one asked dies before answering', { timeout: 15_000 }, async () => {
+    const c = await start(2)
+    c.createTopic('t', [2])
+    c.beforeReply = (node, req) => (node === 1 && req.api === 'initProducerId' ? 'kill' : 'reply')
+    const client = clientOf(c)
+    const r = await client.producer({ idempotent: true, retryBackoffMs: 20 }).send({ topic: 't', partition: 0, value: 'a' })
+    expect(r.offset).toBe(0)
+    expect(c.requests('initProducerId').map((q) => q.node)).toEqual([1, 2])
+  })
+
   it('a plain producer retries a refused connection until its node is back, through a fresh connection', { timeout: 15_000 }, async () => {
     const c = await start(2)
     c.createTopic('t', [1])
