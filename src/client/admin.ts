@@ -1,16 +1,23 @@
 /**
  * Admin: topic management and offsets, thin typed wrappers over the protocol's admin
- * APIs. Errors are thrown as RaftmqError with the broker's code.
+ * APIs. Errors are thrown as RaftmqError with the broker's code. Admin requests go to
+ * any node (the node forwards them to the controller); only listOffset, a partition's
+ * question, goes to that partition's leader.
  *
  * Imports protocol and ./ modules of the client.
  */
 import type { CreateTopicResponse, DescribeTopicResponse, TopicListing } from '../protocol/api.js'
 import type { Client } from './client.js'
-import { RaftmqError } from './errors.js'
+import { atLeader } from './retry.js'
+import type { RetryPolicy } from './retry.js'
+
+/** The producer's defaults: an admin call is interactive, better a clear error soon. */
+const LIST_OFFSET_RETRY: RetryPolicy = { retries: 5, retryBackoffMs: 100 }
 
 export interface CreateTopicOptions {
   readonly name: string
   readonly partitions: number
+  /** Copies of each partition, 1 (default) up to the cluster's node count; the controller refuses more (INVALID_CONFIG). */
   readonly replicationFactor?: number
   /** Drop records older than this (default: keep forever). */
   readonly retentionMs?: number | null
@@ -50,9 +57,10 @@ export class Admin {
 
   /** The earliest (log start) or latest (high watermark: the next offset to be written) offset. */
   async listOffset(topic: string, partition: number, spec: 'earliest' | 'latest'): Promise<number> {
-    const r = await this.#client.request('listOffsets', { partitions: [{ topic, partition, spec }] })
-    const p = r.partitions[0]!
-    if (p.error) throw RaftmqError.from(p.error)
+    const p = await atLeader(this.#client, topic, partition, LIST_OFFSET_RETRY, async (node) => {
+      const r = await this.#client.requestNode(node, 'listOffsets', { partitions: [{ topic, partition, spec }] })
+      return r.partitions[0]!
+    })
     return p.offset!
   }
 }

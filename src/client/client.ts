@@ -1,42 +1,63 @@
 /**
- * Client: the entry point of the client library. It keeps one connection to a broker
- * from its bootstrap list (reconnecting on demand to the next one that answers), a
- * cache of topic metadata, and hands out Admin, Producer and Consumer objects that
- * share it.
+ * Client: the entry point of the client library. It bootstraps from any broker in its
+ * list, caches the cluster's metadata (./metadata-cache.ts), keeps at most one connection
+ * per node (./node-connections.ts), and hands out Admin, Producer and Consumer objects
+ * that share them.
+ *
+ * Routing (DESIGN §6): a partition's requests (produce, fetch, listOffsets) go to its
+ * leader — `leaderFor` says which node, `requestNode` sends there — and every other
+ * request to any node (`request`), which forwards what it cannot answer itself to the
+ * controller. After a failed partition request, `reroute` corrects the route: a NOT_LEADER
+ * hint moves the partition at once (no metadata request), anything else marks it stale so
+ * that the next lookup refreshes the metadata (coalesced and rate limited). While cached
+ * leaders are right a request costs no lookup at all: one metadata request per topic, then
+ * none (the aged background refresh aside).
  *
  * Imports base, protocol and ./ modules of the client.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { ApiName, MetadataResponse, RequestBody, ResponseBody } from '../protocol/api.js'
 import { formatMessage } from '../protocol/errors.js'
-import { Connection } from './connection.js'
 import { RaftmqError } from './errors.js'
 import { Admin } from './admin.js'
+import { MetadataCache } from './metadata-cache.js'
+import { NodeConnections } from './node-connections.js'
 import { Producer } from './producer.js'
 import type { ProducerOptions } from './producer.js'
 import { Consumer } from './consumer.js'
 import type { ConsumerOptions } from './consumer.js'
 
 export interface ClientOptions {
-  /** Bootstrap brokers, `host:port`. */
+  /** Bootstrap brokers, `host:port`: any of them will do, the others are fallbacks. */
   readonly brokers: readonly string[]
   readonly clientId?: string
+  /** How long opening a connection to one node may take (default 5 s). */
   readonly connectTimeoutMs?: number
   readonly requestTimeoutMs?: number
+  /** Known topics' metadata is refreshed at least this often (default 5 min). */
+  readonly metadataMaxAgeMs?: number
+  /** Metadata requests start at least this far apart, unless forced (default 100 ms). */
+  readonly metadataMinIntervalMs?: number
+  /** How long a lookup waits for a partition without a leader before LEADER_NOT_AVAILABLE (default 5 s). */
+  readonly leaderWaitMs?: number
 }
+
+/** A leaderless partition is looked up again this often at first, doubling up to 16x. */
+const LEADER_POLL_MS_MIN = 50
+const LEADER_POLL_DOUBLINGS_MAX = 4
 
 const clientClosed = (): RaftmqError => new RaftmqError('CLIENT_CLOSED', formatMessage('CLIENT_CLOSED'))
 
 export class Client {
-  readonly #brokers: { host: string; port: number }[]
   readonly #opts: Required<Omit<ClientOptions, 'brokers'>>
-  #conn: Promise<Connection> | null = null
-  #next = 0
-  readonly #partitions = new Map<string, number>()
-  #closed = false
+  readonly #pool: NodeConnections
+  readonly #cache: MetadataCache
+  /** Aborts the client's own waits (backoffs, leader polls) when it closes. */
+  readonly #closing = new AbortController()
 
   constructor(opts: ClientOptions) {
     if (opts.brokers.length === 0) throw new RangeError('Client: brokers must list at least one host:port')
-    this.#brokers = opts.brokers.map((b) => {
+    const brokers = opts.brokers.map((b) => {
       const m = /^(.+):(\d+)$/.exec(b)
       if (!m) throw new RangeError(`Client: broker ${JSON.stringify(b)} is not host:port`)
       return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) }
@@ -45,65 +66,150 @@ export class Client {
       clientId: opts.clientId ?? 'raftmq-client',
       connectTimeoutMs: opts.connectTimeoutMs ?? 5_000,
       requestTimeoutMs: opts.requestTimeoutMs ?? 30_000,
+      metadataMaxAgeMs: opts.metadataMaxAgeMs ?? 300_000,
+      metadataMinIntervalMs: opts.metadataMinIntervalMs ?? 100,
+      leaderWaitMs: opts.leaderWaitMs ?? 5_000,
     }
+    for (const [name, v, min] of [
+      ['connectTimeoutMs', this.#opts.connectTimeoutMs, 1],
+      ['requestTimeoutMs', this.#opts.requestTimeoutMs, 1],
+      ['metadataMaxAgeMs', this.#opts.metadataMaxAgeMs, 1],
+      ['metadataMinIntervalMs', this.#opts.metadataMinIntervalMs, 0],
+      ['leaderWaitMs', this.#opts.leaderWaitMs, 0],
+    ] as const) {
+      if (!Number.isInteger(v) || v < min) throw new RangeError(`Client: ${name} must be an integer >= ${min}, got ${v}`)
+    }
+    this.#pool = new NodeConnections(brokers, this.#opts)
+    this.#cache = new MetadataCache((topics) => this.request('metadata', { topics: [...topics] }), {
+      minIntervalMs: this.#opts.metadataMinIntervalMs,
+      maxAgeMs: this.#opts.metadataMaxAgeMs,
+    })
   }
 
-  /** Sends one request on the shared connection (opening it if needed). */
+  /**
+   * Sends one request to any node (the bootstrap connection while it lives). For the
+   * APIs any node answers: admin, metadata, initProducerId. A partition's produce, fetch
+   * or listOffsets sent here reaches whichever node that is: use `requestNode`.
+   */
   async request<A extends ApiName>(api: A, body: RequestBody<A>, timeoutMs?: number): Promise<ResponseBody<A>> {
-    const conn = await this.#connection()
+    const conn = await this.#pool.any(this.#cache.nodes())
     return conn.request(api, body, timeoutMs)
   }
 
-  #connection(): Promise<Connection> {
-    if (this.#closed) return Promise.reject(clientClosed())
-    if (this.#conn) {
-      const current = this.#conn
-      return current.then(
-        (c) => (c.closed ? this.#reconnect(current) : c),
-        () => this.#reconnect(current),
-      )
+  /** Sends one request to node `node`, opening its connection if needed; an unreachable node is CONNECTION_CLOSED. */
+  async requestNode<A extends ApiName>(node: number, api: A, body: RequestBody<A>, timeoutMs?: number): Promise<ResponseBody<A>> {
+    const conn = await this.#pool.forNode(node, this.#cache.node(node))
+    return conn.request(api, body, timeoutMs)
+  }
+
+  /** The partition's leader when the cache knows it and has no reason to doubt it: no await on the hot path. */
+  cachedLeader(topic: string, partition: number): number | undefined {
+    return this.#cache.leader(topic, partition)
+  }
+
+  /**
+   * The node leading topic/partition: from the cache, or after a metadata refresh. A
+   * partition without a leader (an election) is looked up again with backoff for up to
+   * `leaderWaitMs`, then LEADER_NOT_AVAILABLE (retriable). UNKNOWN_TOPIC and
+   * UNKNOWN_PARTITION are thrown as the metadata says.
+   */
+  async leaderFor(topic: string, partition: number): Promise<number> {
+    const cached = this.#cache.leader(topic, partition)
+    if (cached !== undefined) return cached
+    const deadline = Date.now() + this.#opts.leaderWaitMs
+    const pollMs = Math.max(LEADER_POLL_MS_MIN, this.#opts.metadataMinIntervalMs)
+    for (let attempt = 0; ; attempt++) {
+      // a topic never seen has no cached answer to fall back on: not worth rate limiting
+      const errors = await this.#cache.refresh([topic], { force: !this.#cache.has(topic) })
+      const error = errors.get(topic)
+      if (error) throw error
+      if (this.#cache.lacks(topic, partition)) throw new RaftmqError('UNKNOWN_PARTITION', formatMessage('UNKNOWN_PARTITION', { topic, partition }))
+      const leader = this.#cache.leader(topic, partition)
+      if (leader !== undefined) return leader
+      const leftMs = deadline - Date.now()
+      if (leftMs <= 0) throw new RaftmqError('LEADER_NOT_AVAILABLE', formatMessage('LEADER_NOT_AVAILABLE', { topic, partition }))
+      await this.sleep(Math.min(leftMs, pollMs * 2 ** Math.min(attempt, LEADER_POLL_DOUBLINGS_MAX)))
     }
-    return this.#reconnect(null)
   }
 
-  #reconnect(failed: Promise<Connection> | null): Promise<Connection> {
-    if (this.#conn !== failed && this.#conn) return this.#conn
-    this.#conn = (async () => {
-      let last: unknown
-      for (let i = 0; i < this.#brokers.length; i++) {
-        const b = this.#brokers[(this.#next + i) % this.#brokers.length]!
-        try {
-          const c = await Connection.open(b.host, b.port, this.#opts)
-          this.#next = (this.#next + i) % this.#brokers.length
-          return c
-        } catch (err) {
-          last = err
+  /**
+   * Corrects the route of topic/partition after a request for it failed with `error`
+   * (answered by node `answeredBy`, when the error came in an answer). Returns true when
+   * a NOT_LEADER hint moved the partition to another known node, so that a retry may go
+   * at once; otherwise the route is stale where the error says it may be, and the next
+   * `leaderFor` refreshes it.
+   */
+  reroute(topic: string, partition: number, error: RaftmqError, answeredBy?: number): boolean {
+    switch (error.code) {
+      case 'NOT_LEADER': {
+        const hint = error.leader
+        // a node naming itself is no hint: ask the metadata instead
+        if (hint !== undefined && hint !== answeredBy) {
+          if (this.#cache.setLeader(topic, partition, hint)) return true
+          // a leader whose address we lack: learn it now, not after the backoff
+          this.#cache.markStale(topic, partition)
+          void this.#cache.refresh([topic], { force: true }).catch(() => {})
+          return false
         }
+        this.#cache.markStale(topic, partition)
+        return false
       }
-      this.#next = (this.#next + 1) % this.#brokers.length
-      throw last instanceof RaftmqError ? last : new RaftmqError('CONNECTION_CLOSED', `no broker answered: ${String(last)}`, { cause: last })
-    })()
-    return this.#conn
+      case 'LEADER_NOT_AVAILABLE':
+      case 'CONNECTION_CLOSED':
+      case 'TIMEOUT':
+      case 'SHUTTING_DOWN':
+        this.#cache.markStale(topic, partition)
+        return false
+      case 'UNKNOWN_TOPIC':
+      case 'UNKNOWN_PARTITION':
+        // deleted (or recreated) behind our back: the next use asks afresh
+        this.#cache.forget(topic)
+        return false
+      default:
+        return false
+    }
   }
 
+  /** Refreshes the metadata of `topics` (default: every cached topic), coalesced and rate limited. */
+  async refreshMetadata(topics?: readonly string[]): Promise<void> {
+    await this.#cache.refresh(topics)
+  }
+
+  /** Asks for metadata now (not rate limited), caches it, and returns the answer. */
   async metadata(topics?: string[]): Promise<MetadataResponse> {
     const md = await this.request('metadata', topics ? { topics } : {})
-    for (const t of md.topics) if (!t.error) this.#partitions.set(t.name, t.partitions.length)
+    this.#cache.apply(md, topics)
     return md
+  }
+
+  /** The cached route of a partition (its leader, null while it has none, and replicas), if cached. */
+  partitionRoute(topic: string, partition: number): { readonly leader: number | null; readonly replicas: readonly number[] } | undefined {
+    return this.#cache.route(topic, partition)
   }
 
   /** The number of partitions of `topic` (from the cache, or asked once). */
   async partitionCount(topic: string): Promise<number> {
-    const known = this.#partitions.get(topic)
+    const known = this.#cache.partitionCount(topic)
     if (known !== undefined) return known
-    const md = await this.metadata([topic])
-    const t = md.topics[0]
-    if (!t || t.error) throw t?.error ? RaftmqError.from(t.error) : new RaftmqError('UNKNOWN_TOPIC', `topic ${topic} does not exist`)
-    return t.partitions.length
+    const errors = await this.#cache.refresh([topic], { force: !this.#cache.has(topic) })
+    const error = errors.get(topic)
+    if (error) throw error
+    const n = this.#cache.partitionCount(topic)
+    if (n === undefined) throw new RaftmqError('UNKNOWN_TOPIC', formatMessage('UNKNOWN_TOPIC', { topic }))
+    return n
   }
 
   forgetTopic(topic: string): void {
-    this.#partitions.delete(topic)
+    this.#cache.forget(topic)
+  }
+
+  /** Waits `ms`, or rejects with CLIENT_CLOSED as soon as the client closes, so backoffs end with it. */
+  async sleep(ms: number): Promise<void> {
+    try {
+      await sleep(ms, undefined, { signal: this.#closing.signal })
+    } catch {
+      throw clientClosed()
+    }
   }
 
   admin(): Admin {
@@ -118,11 +224,11 @@ export class Client {
     return new Consumer(this, opts)
   }
 
+  /** Closes every connection and timer; what is in flight fails with CLIENT_CLOSED, which no producer retries. */
   async close(): Promise<void> {
-    this.#closed = true
-    const c = this.#conn
-    this.#conn = null
-    // what is in flight fails for good: a producer must not retry into a closed client
-    if (c) await c.then((conn) => conn.close(clientClosed()), () => {})
+    const reason = clientClosed()
+    this.#closing.abort()
+    this.#cache.close(reason)
+    this.#pool.closeAll(reason)
   }
 }

@@ -61,9 +61,10 @@ export class Connection {
     const broker = `${host}:${port}`
     const socket = await new Promise<Socket>((resolve, reject) => {
       const s = connect({ host, port })
+      // an unreachable node, not a slow request: CONNECTION_CLOSED, which routes the retry elsewhere
       const timer = setTimeout(() => {
         s.destroy()
-        reject(new RaftmqError('TIMEOUT', `connecting to ${broker} timed out after ${opts.connectTimeoutMs} ms`))
+        reject(new RaftmqError('CONNECTION_CLOSED', `cannot connect to ${broker}: no answer within ${opts.connectTimeoutMs} ms`))
       }, opts.connectTimeoutMs)
       s.once('connect', () => {
         clearTimeout(timer)
@@ -75,7 +76,12 @@ export class Connection {
       })
     })
     const c = new Connection(socket, broker, opts)
-    c.server = await c.request('hello', { clientId: opts.clientId, versionMin: PROTOCOL_VERSION_MIN, versionMax: PROTOCOL_VERSION_MAX })
+    try {
+      c.server = await c.request('hello', { clientId: opts.clientId, versionMin: PROTOCOL_VERSION_MIN, versionMax: PROTOCOL_VERSION_MAX })
+    } catch (err) {
+      c.close() // a socket whose hello failed serves nobody: do not leave it open
+      throw err
+    }
     c.#version = c.server.version
     return c
   }

@@ -6,12 +6,19 @@
  * and only the records the page returns (the broker sends whole batches, which may start
  * below the asked offset or run past maxMessages).
  *
+ * Every read goes to the partition's leader, and a retriable failure (NOT_LEADER, no
+ * leader yet, a lost connection) is re-routed and retried under `retries` (./retry.ts),
+ * so a subscription rides through a leader change: it resumes at the first offset it has
+ * not yielded, on whichever node leads by then, and yields nothing twice.
+ *
  * Imports base, protocol and ./ modules of the client.
  */
 import { decodeMessagesInto } from '../protocol/record-batch.js'
-import type { WireError } from '../protocol/errors.js'
+import type { OffsetSpec } from '../protocol/api.js'
 import type { Client } from './client.js'
 import { RaftmqError } from './errors.js'
+import { atLeader } from './retry.js'
+import type { RetryPolicy } from './retry.js'
 
 /**
  * One message. Key, value and header values are views into the fetched batch (not copies
@@ -60,30 +67,38 @@ export interface SubscribeOptions {
 
 export interface ConsumerOptions {
   readonly maxBytes?: number
+  /** Retries of one fetch or offset lookup after a retriable failure (default 10). */
+  readonly retries?: number
+  /** The first retry's backoff, doubling after each (default 100 ms). */
+  readonly retryBackoffMs?: number
 }
 
 export class Consumer {
   readonly #client: Client
   readonly #maxBytes: number
+  readonly #retry: RetryPolicy
 
   constructor(client: Client, opts: ConsumerOptions) {
     this.#client = client
     this.#maxBytes = opts.maxBytes ?? 1 << 20
+    // more than a producer's 5: reading is always safe to repeat, and a subscription is a long-lived loop
+    this.#retry = { retries: opts.retries ?? 10, retryBackoffMs: opts.retryBackoffMs ?? 100 }
+    for (const [name, v] of [['retries', this.#retry.retries], ['retryBackoffMs', this.#retry.retryBackoffMs]] as const) {
+      if (!Number.isInteger(v) || v < 0) throw new RangeError(`Consumer: ${name} must be an integer >= 0, got ${v}`)
+    }
   }
 
   async fetch(o: FetchOptions): Promise<FetchResult> {
     const maxWaitMs = o.maxWaitMs ?? 0
-    const r = await this.#client.request(
-      'fetch',
-      {
-        maxWaitMs,
-        maxBytes: o.maxBytes ?? this.#maxBytes,
-        partitions: [{ topic: o.topic, partition: o.partition, offset: o.offset, ...(o.maxMessages ? { maxMessages: o.maxMessages } : {}) }],
-      },
-      maxWaitMs + 30_000,
-    )
-    const p = r.partitions[0]!
-    if (p.error) throw RaftmqError.from(p.error as WireError)
+    const body = {
+      maxWaitMs,
+      maxBytes: o.maxBytes ?? this.#maxBytes,
+      partitions: [{ topic: o.topic, partition: o.partition, offset: o.offset, ...(o.maxMessages ? { maxMessages: o.maxMessages } : {}) }],
+    }
+    const p = await atLeader(this.#client, o.topic, o.partition, this.#retry, async (node) => {
+      const r = await this.#client.requestNode(node, 'fetch', body, maxWaitMs + 30_000)
+      return r.partitions[0]!
+    })
     const messages: ConsumedMessage[] = []
     const maxMessages = o.maxMessages ?? Infinity
     for (const bytes of p.batches) {
@@ -99,14 +114,7 @@ export class Consumer {
 
   /** Yields every message from `from` on, waiting for new ones, until `signal` aborts. */
   async *subscribe(o: SubscribeOptions): AsyncGenerator<ConsumedMessage> {
-    let offset: number
-    if (typeof o.from === 'number') offset = o.from
-    else {
-      const r = await this.#client.request('listOffsets', { partitions: [{ topic: o.topic, partition: o.partition, spec: o.from }] })
-      const p = r.partitions[0]!
-      if (p.error) throw RaftmqError.from(p.error as WireError)
-      offset = p.offset!
-    }
+    let offset = typeof o.from === 'number' ? o.from : await this.listOffset(o.topic, o.partition, o.from)
     while (!o.signal?.aborted) {
       const page = await this.fetch({ topic: o.topic, partition: o.partition, offset, maxBytes: o.maxBytes, maxWaitMs: o.maxWaitMs ?? 500 })
       for (const m of page.messages) {
@@ -115,5 +123,14 @@ export class Consumer {
       }
       offset = page.nextOffset
     }
+  }
+
+  /** The earliest (log start) or latest (high watermark) offset, from the partition's leader. */
+  async listOffset(topic: string, partition: number, spec: OffsetSpec): Promise<number> {
+    const p = await atLeader(this.#client, topic, partition, this.#retry, async (node) => {
+      const r = await this.#client.requestNode(node, 'listOffsets', { partitions: [{ topic, partition, spec }] })
+      return r.partitions[0]!
+    })
+    return p.offset!
   }
 }

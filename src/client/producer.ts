@@ -7,13 +7,16 @@
  *
  * Batching (like librdkafka): each partition has a queue; a batch leaves when the
  * partition has fewer than `maxInFlight` requests out (or `lingerMs` passed) and takes
- * up to `batchMaxMessages` / `batchMaxBytes` of what queued meanwhile. Retriable
- * failures (NOT_LEADER, TIMEOUT, a closed connection, ...) resend the same bytes after a
- * backoff, up to `retries` times.
+ * up to `batchMaxMessages` / `batchMaxBytes` of what queued meanwhile, for its
+ * partition's leader. Retriable failures (NOT_LEADER, LEADER_NOT_AVAILABLE, TIMEOUT, a
+ * closed or refused connection, ...) resend the same bytes up to `retries` times, each
+ * retry routed afresh (./retry.ts): at once to the leader a NOT_LEADER hint names, else
+ * after a backoff and a metadata refresh.
  *
  * Idempotence: the producer gets a producer id once; record i of a batch carries the
  * partition's sequence baseSequence + i, and a retry resends the same sequences, so the
- * broker answers it with the original offsets instead of storing it twice. An
+ * broker — the old leader or the new one, which has the batch through Raft if the old
+ * one committed it — answers it with the original offsets instead of storing it twice. An
  * idempotent producer keeps one request in flight per partition, `send` and `sendBatch`
  * together (a batch takes its sequences only when its turn comes), so retries reach the
  * broker in sequence order and a failed batch can never leave a gap that later batches
@@ -32,6 +35,7 @@ import type { WireError } from '../protocol/errors.js'
 import type { Client } from './client.js'
 import { RaftmqError } from './errors.js'
 import { ProduceRequests } from './produce-requests.js'
+import { RetrySchedule, asRaftmqError } from './retry.js'
 
 export type Bytes = Uint8Array | string
 
@@ -283,9 +287,20 @@ export class Producer {
   }
 
   async #produceNow(q: PartitionQueue, records: RecordInput[], atomic: boolean): Promise<{ results: readonly ProduceResult[] } | { error: RaftmqError }> {
+    const schedule = new RetrySchedule({ retries: this.#retries, retryBackoffMs: this.#retryBackoffMs })
+    let id: { producerId: number; producerEpoch: number }
+    for (;;) {
+      try {
+        id = await this.#identity()
+        break
+      } catch (err) {
+        // initProducerId goes to any node: a lost connection or a controller election is worth a retry
+        const given = await this.#backoff(schedule, asRaftmqError(err), false)
+        if (given) return { error: given }
+      }
+    }
     let batch: Uint8Array
     try {
-      const id = await this.#identity()
       batch = encodeRecordBatch(records, {
         compression: this.#compression,
         producerId: id.producerId,
@@ -296,10 +311,11 @@ export class Producer {
     } catch (err) {
       return { error: err instanceof RaftmqError ? err : new RaftmqError('INVALID_RECORD', err instanceof Error ? err.message : String(err), { cause: err }) }
     }
-    for (let attempt = 0; ; attempt++) {
+    for (;;) {
       let error: RaftmqError
+      let answeredBy: number | undefined
       try {
-        const p = await this.#requests.send(q.topic, q.partition, batch, atomic)
+        const { node, result: p } = await this.#requests.send(q.topic, q.partition, batch, atomic)
         if (!p.error) {
           if (p.count !== records.length) return { error: new RaftmqError('INVALID_RESPONSE', `the broker answered for ${p.count} records of a batch of ${records.length}`) }
           // an idempotent batch is stored whole or not at all: an error means its sequences were not
@@ -307,14 +323,28 @@ export class Producer {
           return { results: produceResults({ ...p, count: p.count }) }
         }
         error = RaftmqError.from(p.error as WireError)
+        answeredBy = node
       } catch (err) {
-        error = err instanceof RaftmqError ? err : new RaftmqError('INTERNAL', String(err), { cause: err })
+        error = asRaftmqError(err)
       }
-      if (!error.retriable || attempt >= this.#retries) {
+      const given = await this.#backoff(schedule, error, this.#client.reroute(q.topic, q.partition, error, answeredBy))
+      if (given) {
         if (this.#idempotent) this.#restartSequences()
-        return { error }
+        return { error: given }
       }
-      await new Promise((r) => setTimeout(r, this.#retryBackoffMs * 2 ** Math.min(attempt, 6)))
+    }
+  }
+
+  /** Waits before the next attempt after `error`; returns the error to give up with when no attempt is left. */
+  async #backoff(schedule: RetrySchedule, error: RaftmqError, hinted: boolean): Promise<RaftmqError | null> {
+    const waitMs = error.retriable ? schedule.next(hinted) : null
+    if (waitMs === null) return error
+    if (waitMs === 0) return null
+    try {
+      await this.#client.sleep(waitMs)
+      return null
+    } catch (err) {
+      return asRaftmqError(err) // the client closed during the backoff
     }
   }
 

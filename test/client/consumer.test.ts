@@ -34,12 +34,14 @@ interface Canned {
   readonly logStartOffset?: number
 }
 
-/** A Consumer whose client answers every fetch with `canned`, recording the requests. */
+/** A Consumer whose client (one node, leading everything) answers every fetch with `canned`, recording the requests. */
 function consumerOver(canned: Canned): { consumer: Consumer; requests: unknown[] } {
   const requests: unknown[] = []
   const client = {
-    request: async (api: string, body: unknown) => {
-      requests.push({ api, body })
+    leaderFor: async () => 1,
+    reroute: () => false,
+    requestNode: async (node: number, api: string, body: unknown) => {
+      requests.push({ node, api, body })
       return { partitions: [{ topic: 't', partition: 0, highWatermark: canned.highWatermark ?? 1_000, logStartOffset: canned.logStartOffset ?? 0, batches: canned.batches }] }
     },
   } as unknown as Client
