@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { Client } from '../../src/client/index.js'
+import { encodeRecordBatch } from '../../src/protocol/record-batch.js'
 import { Cleanups } from '../support/node.js'
 import { startClusterNodes } from '../support/cluster-nodes.js'
 
@@ -49,7 +50,8 @@ describe('cluster of three nodes on loopback', () => {
     const follower = c.ids.find((id) => id !== l0)!
     const toFollower = new Client({ brokers: [c.broker(follower)] })
     cleanups.add(() => toFollower.close())
-    await expect(toFollower.producer({ retries: 0 }).send({ topic: 'orders', partition: 0, value: 'x' })).rejects.toMatchObject({ code: 'NOT_LEADER', leader: l0 })
+    const asked = await toFollower.request('produce', { timeoutMs: 5_000, partitions: [{ topic: 'orders', partition: 0, batch: encodeRecordBatch([{ value: new TextEncoder().encode('x') }]) }] })
+    expect(asked.partitions[0]).toMatchObject({ error: { code: 'NOT_LEADER', leader: l0 } })
 
     await c.stop(l0)
     const next = await (async () => {
@@ -81,5 +83,43 @@ describe('cluster of three nodes on loopback', () => {
       if (Date.now() > until) throw new Error('the restarted node does not know the new leader')
       await new Promise((r) => setTimeout(r, 50))
     }
+  }, 60_000)
+})
+
+describe('cluster - clients that follow leaders', () => {
+  it('a client bootstrapped from one node sends every partition to its leader, through a leader stopping, with nothing lost or stored twice', async () => {
+    const c = await startClusterNodes(cleanups, 3)
+    const client = new Client({ brokers: [c.broker(1)] })
+    cleanups.add(() => client.close())
+    await client.admin().createTopic({ name: 'events', partitions: 3, replicationFactor: 3 })
+    const producer = client.producer({ idempotent: true, retries: 100, retryBackoffMs: 20 })
+    const acked: { partition: number; offset: number; value: string }[] = []
+    let n = 0
+    const round = async (): Promise<void> => {
+      const batch = Array.from({ length: 30 }, (_, i) => ({ topic: 'events', partition: i % 3, value: `v${n++}` }))
+      const r = await producer.sendBatch(batch)
+      r.results.forEach((res, i) => {
+        if (!('offset' in res)) throw new Error(`${batch[i]!.value}: ${res.error.code}`)
+        acked.push({ partition: res.partition, offset: res.offset, value: batch[i]!.value })
+      })
+    }
+    for (let i = 0; i < 5; i++) await round()
+    const md = await client.metadata(['events'])
+    const victim = md.topics[0]!.partitions[0]!.leader!
+    const during = (async () => {
+      for (let i = 0; i < 10; i++) await round()
+    })()
+    await c.stop(victim)
+    await during
+    await c.start(victim)
+    for (let i = 0; i < 5; i++) await round()
+    const consumer = client.consumer()
+    for (const p of [0, 1, 2]) {
+      const mine = acked.filter((a) => a.partition === p).sort((a, b) => a.offset - b.offset)
+      const page = await consumer.fetch({ topic: 'events', partition: p, offset: 0, maxBytes: 8 << 20 })
+      const stored = page.messages.map((m) => ({ offset: m.offset, value: new TextDecoder().decode(m.value!) }))
+      expect(stored).toEqual(mine.map((a) => ({ offset: a.offset, value: a.value })))
+    }
+    expect(acked.length).toBe(20 * 30)
   }, 60_000)
 })
