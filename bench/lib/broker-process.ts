@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { createInterface } from 'node:readline'
+import { createServer } from 'node:net'
 import { REPO_DIR, clockTicksPerSecond } from './report.js'
 
 /** What a node counted since it started (src/broker/node.ts RunningNode.stats). */
@@ -57,6 +58,8 @@ export interface BrokerProcess {
   readonly warnings: string[]
   /** Clean shutdown (SIGINT), then the data directory is removed (unless it was the caller's). */
   stop(): Promise<{ code: number | null; signal: string | null }>
+  /** kill -9; the data directory stays (a restart on it is the caller's: spawnBroker with `dataDir`). */
+  kill(): Promise<void>
 }
 
 /**
@@ -93,6 +96,8 @@ export interface BrokerSpawnOptions {
   readonly startTimeoutMs?: number
   /** Run on this data directory (kept at stop) instead of a fresh temporary one. */
   readonly dataDir?: string
+  /** More settings (RawConfig keys, src/broker/config.ts) over the defaults: a cluster's peers. */
+  readonly config?: Readonly<Record<string, string>>
 }
 
 const LAUNCHER = join(REPO_DIR, 'bench', 'lib', 'broker-main.ts')
@@ -108,6 +113,7 @@ export async function spawnBroker(opts: BrokerSpawnOptions = {}): Promise<Broker
   const config: Record<string, string> = { dataDir, listen: '127.0.0.1:0', logLevel: 'info' }
   if (opts.workers !== undefined) config.workers = String(opts.workers)
   if (opts.tickMs !== undefined) config.tickMs = String(opts.tickMs)
+  Object.assign(config, opts.config)
   const args = [...nodeArgs, JSON.stringify(config)]
   const child = spawn(process.execPath, args, { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'] })
   const warnings: string[] = []
@@ -221,6 +227,10 @@ function brokerHandle(h: HandleParts): BrokerProcess {
         return NaN
       }
     },
+    async kill() {
+      child.kill('SIGKILL')
+      await exited
+    },
     stop() {
       stopped ??= (async () => {
         child.kill('SIGINT')
@@ -231,6 +241,98 @@ function brokerHandle(h: HandleParts): BrokerProcess {
         return r
       })()
       return stopped
+    },
+  }
+}
+
+/** A TCP port nothing listens on right now (the kernel's pick). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address()
+      const port = typeof a === 'object' && a !== null ? a.port : 0
+      s.close(() => (port > 0 ? resolve(port) : reject(new Error('no port from the kernel'))))
+    })
+  })
+}
+
+/** The brokers of one benchmark run: a single node, or every node of a cluster, measured together. */
+export interface Brokers {
+  readonly nodes: readonly BrokerProcess[]
+  /** Every node's client address, for Client({ brokers }). */
+  readonly addresses: readonly string[]
+  /** What the nodes counted, summed. */
+  stats(): Promise<NodeStats>
+  /** CPU seconds of every node, summed. */
+  cpuSeconds(): number
+  /** Resident memory of every node, summed (null once one exited). */
+  memory(): { rssBytes: number; hwmBytes: number } | null
+  readonly warnings: string[]
+  stop(): Promise<Array<{ code: number | null; signal: string | null }>>
+  /** kill -9 node `i` (0-based); its data stays for `restart`. */
+  kill(i: number): Promise<void>
+  /** Starts node `i` again on its data directory and ports; resolves once it serves. */
+  restart(i: number): Promise<void>
+}
+
+/**
+ * `n` brokers: one node (n = 1) or a cluster of n nodes on loopback, each in its own child
+ * process with its own data directory, started together (each lists every node in
+ * --peers).
+ */
+export async function spawnBrokers(n: number, opts: BrokerSpawnOptions = {}): Promise<Brokers> {
+  let nodes: BrokerProcess[]
+  // every node on a data directory of this run's (removed at stop), so a killed node restarts on it
+  const root = await mkdtemp(join(tmpdir(), 'raftmq-bench-'))
+  const specs: BrokerSpawnOptions[] = []
+  if (n === 1) {
+    specs.push({ ...opts, dataDir: join(root, 'node-1') })
+  } else {
+    const ports: { client: number; peer: number }[] = []
+    for (let i = 0; i < n; i++) ports.push({ client: await freePort(), peer: await freePort() })
+    const peers = ports.map((p, i) => `${i + 1}@127.0.0.1:${p.peer}`).join(',')
+    ports.forEach((p, i) => specs.push({ ...opts, dataDir: join(root, `node-${i + 1}`), config: { ...opts.config, nodeId: String(i + 1), listen: `127.0.0.1:${p.client}`, peers } }))
+  }
+  {
+    const started = await Promise.allSettled(specs.map((spec) => spawnBroker(spec)))
+    nodes = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+    const failed = started.find((r) => r.status === 'rejected')
+    if (failed) {
+      await Promise.all(nodes.map((b) => b.stop()))
+      await rm(root, { recursive: true, force: true })
+      throw (failed as PromiseRejectedResult).reason
+    }
+  }
+  const addresses = nodes.map((b) => b.address)
+  return {
+    get nodes() {
+      return nodes
+    },
+    addresses,
+    async stats() {
+      const all = await Promise.all(nodes.map((b) => b.stats()))
+      return { walSyncs: all.reduce((a, s) => a + s.walSyncs, 0), produceRequests: all.reduce((a, s) => a + s.produceRequests, 0) }
+    },
+    cpuSeconds: () => nodes.reduce((a, b) => a + b.cpuSeconds(), 0),
+    memory() {
+      const all = nodes.map((b) => b.memory())
+      if (all.some((m) => m === null)) return null
+      return { rssBytes: all.reduce((a, m) => a + m!.rssBytes, 0), hwmBytes: all.reduce((a, m) => a + m!.hwmBytes, 0) }
+    },
+    get warnings() {
+      return nodes.flatMap((b) => b.warnings)
+    },
+    async stop() {
+      const exits = await Promise.all(nodes.map((b) => b.stop()))
+      await rm(root, { recursive: true, force: true })
+      return exits
+    },
+    kill: (i) => nodes[i]!.kill(),
+    async restart(i) {
+      nodes = [...nodes]
+      nodes[i] = await spawnBroker(specs[i]!)
     },
   }
 }

@@ -2,8 +2,8 @@
  * Retries: the one schedule by which the producer, the consumer and admin retry a
  * partition request, and the loop that sends a single-partition request to its leader.
  *
- * A retriable failure waits `retryBackoffMs * 2^attempt` (capped at 64x) before the next
- * attempt, except right after a NOT_LEADER whose hint moved the partition: the hint names
+ * A retriable failure waits `retryBackoffMs * 2^attempt`, at most BACKOFF_MAX_MS (or
+ * retryBackoffMs, if that is longer), before the next attempt, except right after a NOT_LEADER whose hint moved the partition: the hint names
  * the leader, so the retry goes at once. Only one immediate retry in a row: two nodes that
  * each name the other (a stale follower) then cost backoff, not a busy loop.
  *
@@ -19,8 +19,13 @@ export interface RetryPolicy {
   readonly retryBackoffMs: number
 }
 
-/** The backoff's growth stops here: 100 ms doubles up to 6.4 s. */
-const BACKOFF_DOUBLINGS_MAX = 6
+/**
+ * The backoff's growth stops here (Kafka's retry.backoff.max.ms is 1 s): a failover takes
+ * one to two election timeouts, and a wait longer than this would only add to it once a
+ * leader is back (bench/failover.ts measured 1 s of it); four tries a second per
+ * partition cost a broker nothing.
+ */
+const BACKOFF_MAX_MS = 250
 
 export class RetrySchedule {
   readonly #policy: RetryPolicy
@@ -40,7 +45,8 @@ export class RetrySchedule {
       return 0
     }
     this.#immediate = false
-    return this.#policy.retryBackoffMs * 2 ** Math.min(attempt, BACKOFF_DOUBLINGS_MAX)
+    const base = this.#policy.retryBackoffMs
+    return Math.max(base, Math.min(BACKOFF_MAX_MS, base * 2 ** Math.min(attempt, 30)))
   }
 }
 

@@ -257,6 +257,13 @@ export class RaftNode {
     return this.#outstanding !== null
   }
 
+  /** Leader only: how far voter `id` is known to match, and whether it answered within this election timeout (null: not leading, or no such voter). */
+  progressOf(id: NodeId): { readonly match: number; readonly recentActive: boolean } | null {
+    const r = this.#raft
+    const pr = r.role === Role.Leader ? r.prs.get(id) : undefined
+    return pr ? { match: pr.match, recentActive: pr.recentActive } : null
+  }
+
   status(): Status {
     const r = this.#raft
     const progress = new Map<NodeId, { match: number; next: number; state: ProgressState; recentActive: boolean }>()

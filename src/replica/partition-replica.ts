@@ -109,6 +109,8 @@ const VIEW_KEEP = { entries: 256, bytes: Infinity }
  * replica cannot install yet (see `step`). Every replica keeps it, since any may lead.
  */
 const VIEW_KEEP_PEERS = { entries: 1_000_000, bytes: 64 << 20 }
+/** Entries the preferred replica may lack when leadership is handed back to it. */
+const TRANSFER_LAG_MAX = 64
 /** How often a replica that needs a snapshot says so. */
 const SNAPSHOT_LOG_MS = 10_000
 /** How often a store write refused for a full disk is tried again. */
@@ -124,7 +126,9 @@ export class PartitionReplica {
   readonly #viewKeep: { readonly entries: number; readonly bytes: number }
   readonly #waiters = new Set<Waiter>()
   readonly #recent = new RecentBatches(limits.storage.recentBatchBytesMax)
+  /** Ticks as leader with another preferred replica, and the last of them at which it had answered. */
   #ticks = 0
+  #preferredSeenAt = -Infinity
   /** Records staged to the store end before this offset. */
   #stagedOffset = 0
   #flushing: Promise<void> | null = null
@@ -223,21 +227,28 @@ export class PartitionReplica {
 
   tick(): void {
     this.#actor.tick()
-    if (++this.#ticks % this.spec.electionTicks === 0) this.#backToPreferred()
+    this.#backToPreferred()
   }
 
   /**
    * Leadership goes back to the preferred replica (the assignment's first) once it is
-   * answering and has the whole log, as Kafka's preferred-leader election does: leaders
-   * then stay spread the way placement spread them, after elections that went elsewhere
-   * (a new group's first, a node that restarted).
+   * answering and has (nearly) the whole log, as Kafka's preferred-leader election does:
+   * leaders then stay spread the way placement spread them, after elections that went
+   * elsewhere (a new group's first, a node that restarted). Looked at every tick, because
+   * the core forgets who answered at every check of its quorum: a look once per election
+   * timeout could always fall just after it.
    */
   #backToPreferred(): void {
     const preferred = this.spec.voters[0]!
-    if (preferred === this.spec.nodeId || !this.#actor.isLeader()) return
-    const st = this.#actor.node.status()
-    const pr = st.progress.get(preferred)
-    if (!pr || !pr.recentActive || pr.match < st.lastIndex) return
+    if (preferred === this.spec.nodeId) return
+    const pr = this.#actor.node.progressOf(preferred)
+    if (pr === null) return
+    this.#ticks++
+    if (pr.recentActive) this.#preferredSeenAt = this.#ticks
+    if (this.#ticks % this.spec.electionTicks !== 0 || this.#ticks - this.#preferredSeenAt > this.spec.electionTicks) return
+    // nearly caught up is enough: the transfer itself sends it the rest first (under a
+    // steady load a follower's match always trails the newest entry a little)
+    if (this.#actor.node.lastIndex - pr.match > TRANSFER_LAG_MAX) return
     this.#log.info({ group: this.spec.groupId, topic: this.spec.topic, partition: this.spec.partition, to: preferred }, 'handing leadership back to the preferred replica')
     this.#actor.transferLeader(preferred)
   }
