@@ -42,15 +42,22 @@
  * What this cannot see: kill -9 loses no write the kernel already has, so a missing
  * fsync goes unnoticed here (test/storage covers the store's sync discipline).
  *
- * Imports the client, base and ./broker-process.
+ * The lanes, the ledger and the final check live in ./lanes (shared with cluster-run.ts).
+ *
+ * Imports the client, base, ./lanes and ./broker-process.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Prng } from '../../src/base/index.js'
-import { Client, RaftmqError } from '../../src/client/index.js'
+import { Client } from '../../src/client/index.js'
 import type { Producer } from '../../src/client/index.js'
 import { BrokerProcess, freePort } from './broker-process.js'
+import { LANES, Lanes, checkLedger, failuresByCode, readPartitionLog } from './lanes.js'
+import type { Lane, PartitionLog, Sent } from './lanes.js'
+
+export { checkLedger, readPartitionLog }
+export type { Lane, PartitionLog, Sent }
 
 export interface CrashRunOptions {
   readonly seed: number
@@ -115,25 +122,6 @@ export class CrashRunFailure extends Error {
 }
 
 const TOPIC = 'crash'
-const LANES = ['idem-send', 'idem-batch', 'plain-send', 'plain-batch'] as const
-export type Lane = (typeof LANES)[number]
-
-/** One message sent, and what became of it. The ledger lists them in the order they were sent. */
-export interface Sent {
-  readonly id: string
-  readonly lane: Lane
-  readonly idempotent: boolean
-  readonly partition: number
-  readonly value: string
-  /** Kills that had happened when it was sent. */
-  readonly sentKills: number
-  state: 'pending' | 'acked' | 'failed'
-  offset: number
-  duplicate: boolean
-  ackKills: number
-  error: string
-}
-
 /** Per-phase bounds; past them the run counts as hung. */
 const ACK_WAIT_MS = 15_000
 const DRAIN_WAIT_MS = 30_000
@@ -148,7 +136,6 @@ export async function runCrashScenario(opts: CrashRunOptions): Promise<CrashRepo
   const progress = opts.progress ?? (() => {})
   const prng = new Prng(seed)
   const schedule = prng.fork()
-  const lanePrng = new Map<Lane, Prng>(LANES.map((l) => [l, prng.fork()]))
 
   const workDir = await mkdtemp(join(tmpdir(), 'raftmq-crash-'))
   const broker = new BrokerProcess({
@@ -168,97 +155,32 @@ export async function runCrashScenario(opts: CrashRunOptions): Promise<CrashRepo
   }
 
   const problems: string[] = []
-  const ledger: Sent[] = []
   const startMs: number[] = []
   let kills = 0
   /** Restarts killed before they were ready. */
   let midStartKills = 0
-  let stopping = false
   /** Acknowledgements since the last restart, per lane and in all. */
   let acksThisLife = 0
   const laneAcksThisLife = new Map<Lane, number>(LANES.map((l) => [l, 0]))
   let ackWaiter: { readonly n: number; readonly resolve: () => void } | null = null
-
-  const acked = (m: Sent, offset: number, duplicate: boolean): void => {
-    if (m.state !== 'pending') problems.push(`${m.id} settled twice`)
-    m.state = 'acked'
-    m.offset = offset
-    m.duplicate = duplicate
-    m.ackKills = kills
-    acksThisLife++
-    laneAcksThisLife.set(m.lane, laneAcksThisLife.get(m.lane)! + 1)
-    if (ackWaiter && acksThisLife >= ackWaiter.n) {
-      ackWaiter.resolve()
-      ackWaiter = null
-    }
-  }
-  const failed = (m: Sent, code: string): void => {
-    if (m.state !== 'pending') problems.push(`${m.id} settled twice`)
-    m.state = 'failed'
-    m.error = code
-  }
-  const codeOf = (err: unknown): string => (err instanceof RaftmqError ? err.code : `thrown ${String(err)}`)
-
-  const laneCount = new Map<Lane, number>(LANES.map((l) => [l, 0]))
-  const make = (lane: Lane, rnd: Prng): Sent => {
-    const n = laneCount.get(lane)!
-    laneCount.set(lane, n + 1)
-    const id = `${lane}#${n}`
-    // a unique id, then filler of a random length so batches vary in size
-    const value = `${id}|${'x'.repeat(rnd.int(4) === 0 ? rnd.range(200, 2_000) : rnd.range(0, 60))}`
-    const m: Sent = { id, lane, idempotent: lane.startsWith('idem'), partition: rnd.int(partitions), value, sentKills: kills, state: 'pending', offset: -1, duplicate: false, ackKills: -1, error: '' }
-    ledger.push(m)
-    return m
-  }
-
-  const runLane = async (lane: Lane): Promise<void> => {
-    const rnd = lanePrng.get(lane)!
-    const producer = lane.startsWith('idem') ? producers.idem : producers.plain
-    while (!stopping) {
-      let anyFailed = false
-      if (lane.endsWith('send')) {
-        const round = Array.from({ length: rnd.range(1, 8) }, () => make(lane, rnd))
-        await Promise.all(
-          round.map((m) =>
-            producer.send({ topic: TOPIC, partition: m.partition, value: m.value }).then(
-              (r) => {
-                if (r.partition !== m.partition) problems.push(`${m.id}: acknowledged on partition ${r.partition}, sent to ${m.partition}`)
-                acked(m, r.offset, r.duplicate === true)
-              },
-              (err: unknown) => {
-                anyFailed = true
-                failed(m, codeOf(err))
-              },
-            ),
-          ),
-        )
-      } else {
-        const batch = Array.from({ length: rnd.range(1, 40) }, () => make(lane, rnd))
-        try {
-          const atomic = rnd.chance(0.3)
-          const { results } = await producer.sendBatch(
-            batch.map((m) => ({ topic: TOPIC, partition: m.partition, value: m.value })),
-            { atomic },
-          )
-          batch.forEach((m, i) => {
-            const r = results[i]
-            if (!r) {
-              problems.push(`${m.id}: sendBatch gave no result`)
-              failed(m, 'NO_RESULT')
-            } else if ('error' in r) {
-              anyFailed = true
-              failed(m, r.error.code)
-            } else acked(m, r.offset, r.duplicate === true)
-          })
-        } catch (err) {
-          anyFailed = true
-          for (const m of batch) failed(m, codeOf(err))
-        }
+  // the epoch of a message is the number of kills before it: its life is epoch + 1
+  const lanes = new Lanes({
+    topic: TOPIC,
+    partitions,
+    producers,
+    prng,
+    epoch: () => kills,
+    problems,
+    onAck: (m) => {
+      acksThisLife++
+      laneAcksThisLife.set(m.lane, laneAcksThisLife.get(m.lane)! + 1)
+      if (ackWaiter && acksThisLife >= ackWaiter.n) {
+        ackWaiter.resolve()
+        ackWaiter = null
       }
-      // a dead broker refuses at once: do not spin while it is down
-      if (anyFailed) await sleep(rnd.range(20, 100))
-    }
-  }
+    },
+  })
+  const ledger = lanes.ledger
 
   const killBroker = async (): Promise<void> => {
     await broker.kill()
@@ -292,7 +214,7 @@ export async function runCrashScenario(opts: CrashRunOptions): Promise<CrashRepo
   const checkReadBack = async (since: number): Promise<void> => {
     const t = performance.now()
     const admin = readClient.admin()
-    const want = ledger.filter((m) => m.state === 'acked' && m.ackKills >= since && m.ackKills < kills)
+    const want = ledger.filter((m) => m.state === 'acked' && m.ackEpoch >= since && m.ackEpoch < kills)
     for (let p = 0; p < partitions; p++) {
       const mine = want.filter((m) => m.partition === p)
       if (mine.length === 0) continue
@@ -320,12 +242,11 @@ export async function runCrashScenario(opts: CrashRunOptions): Promise<CrashRepo
     readBackMsMax = Math.max(readBackMsMax, performance.now() - t)
   }
 
-  let lanes: Promise<void>[] = []
   let report: CrashReport | null = null
   try {
     startMs.push(await broker.start())
     await readClient.admin().createTopic({ name: TOPIC, partitions })
-    lanes = LANES.map((l) => runLane(l))
+    lanes.start()
     await acks(prng.range(20, 200))
 
     // one life (and a tenth of the others) lasts past the partition's state save (every 5 s),
@@ -364,33 +285,27 @@ export async function runCrashScenario(opts: CrashRunOptions): Promise<CrashRepo
     const until = Date.now() + ACK_WAIT_MS
     while (LANES.some((l) => laneAcksThisLife.get(l)! === 0) && Date.now() < until) await sleep(20)
     for (const l of LANES) if (laneAcksThisLife.get(l)! === 0) problems.push(`lane ${l} got no acknowledgement within ${ACK_WAIT_MS} ms of the last restart`)
-    stopping = true
-    const drained = await Promise.race([Promise.all(lanes).then(() => true), sleep(DRAIN_WAIT_MS).then(() => false)])
-    if (!drained) problems.push(`the producers did not finish within ${DRAIN_WAIT_MS} ms (still pending: ${ledger.filter((m) => m.state === 'pending').slice(0, 5).map((m) => m.id).join(', ')})`)
+    const drained = await lanes.stop(DRAIN_WAIT_MS)
+    if (!drained) problems.push(`the producers did not finish within ${DRAIN_WAIT_MS} ms (still pending: ${lanes.pending().slice(0, 5).map((m) => m.id).join(', ')})`)
 
     // the whole log, against the ledger
     const logs: PartitionLog[] = []
     for (let p = 0; p < partitions; p++) logs.push(await readFrom(p, 0))
     const verdict = checkLedger(ledger, logs)
     problems.push(...verdict.problems)
-    const acrossCrash = ledger.filter((m) => m.idempotent && m.state === 'acked' && m.ackKills > m.sentKills)
+    const acrossCrash = ledger.filter((m) => m.idempotent && m.state === 'acked' && m.ackEpoch > m.sentEpoch)
     if (opts.cycles > 0 && acrossCrash.length === 0) problems.push('no idempotent message was acknowledged across a crash: the run did not exercise retries')
     for (const e of broker.errors) problems.push(`the broker logged an error: ${JSON.stringify(e)}`)
     const code = await broker.stop()
     if (code !== 0) problems.push(`a clean shutdown (SIGTERM) exited with code ${code}`)
 
-    const failedByCode: Record<string, number> = {}
-    for (const m of ledger) {
-      const key = `${m.idempotent ? 'idem' : 'plain'} ${m.error}`
-      if (m.state === 'failed') failedByCode[key] = (failedByCode[key] ?? 0) + 1
-    }
     report = {
       seed,
       cycles: opts.cycles,
       durationMs: Math.round(performance.now() - t0),
       sent: ledger.length,
       acked: { idempotent: ledger.filter((m) => m.idempotent && m.state === 'acked').length, plain: ledger.filter((m) => !m.idempotent && m.state === 'acked').length },
-      failed: failedByCode,
+      failed: failuresByCode(ledger),
       storedUnacked: verdict.storedUnacked,
       idempotentAcrossCrash: acrossCrash.length,
       duplicateAcks: ledger.filter((m) => m.duplicate).length,
@@ -404,94 +319,11 @@ export async function runCrashScenario(opts: CrashRunOptions): Promise<CrashRepo
   } catch (err) {
     problems.push(`the run stopped: ${err instanceof Error ? err.message : String(err)}`)
   } finally {
-    stopping = true
+    void lanes.stop(0)
     await Promise.all([idemClient.close(), plainClient.close(), readClient.close()])
     await broker.close()
   }
   if (problems.length > 0 || report === null) throw new CrashRunFailure(opts, workDir, problems, broker.tail())
   if (!opts.keep) await rm(workDir, { recursive: true, force: true })
   return report
-}
-
-/** Reads a partition from `from` up to its high watermark: offsets and values, by position. */
-export async function readPartitionLog(client: Client, topic: string, partition: number, from = 0): Promise<PartitionLog> {
-  const offsets: number[] = []
-  const values: string[] = []
-  const dec = new TextDecoder()
-  const consumer = client.consumer()
-  let offset = from
-  let highWatermark = 0
-  for (;;) {
-    const page = await consumer.fetch({ topic, partition, offset, maxBytes: 1 << 20 })
-    highWatermark = page.highWatermark
-    for (const msg of page.messages) {
-      offsets.push(msg.offset)
-      values.push(msg.value === null ? '<null>' : dec.decode(msg.value))
-    }
-    if (page.messages.length === 0 || page.nextOffset >= page.highWatermark) break
-    offset = page.nextOffset
-  }
-  return { offsets, values, highWatermark }
-}
-
-/** A partition read back: offsets and values by position, and the high watermark. */
-export interface PartitionLog {
-  readonly offsets: number[]
-  readonly values: string[]
-  readonly highWatermark: number
-}
-
-/**
- * The final check: the log of every partition against the ledger. Offsets are dense from
- * 0, every stored value is one that was sent and is stored once, every acknowledged
- * message is at the offset it was acknowledged with, each lane's acknowledged messages
- * are in the order the lane sent them (per partition), only the idempotent producer gets
- * duplicate answers, and none of its messages failed.
- */
-export function checkLedger(ledger: readonly Sent[], logs: readonly PartitionLog[]): { problems: string[]; storedUnacked: number } {
-  const problems: string[] = []
-  const where = new Map<string, { partition: number; offset: number }>()
-  logs.forEach((log, p) => {
-    if (log.offsets.length !== log.highWatermark) problems.push(`partition ${p}: read ${log.offsets.length} messages below high watermark ${log.highWatermark}`)
-    const gap = log.offsets.findIndex((o, i) => o !== i)
-    if (gap >= 0) problems.push(`partition ${p}: position ${gap} holds offset ${log.offsets[gap]} (offsets must be dense from 0)`)
-    log.values.forEach((v, i) => {
-      const id = v.split('|')[0]!
-      const seen = where.get(id)
-      if (seen) problems.push(`duplicate: ${id} is stored at ${seen.partition}/${seen.offset} and at ${p}/${log.offsets[i]}`)
-      else where.set(id, { partition: p, offset: log.offsets[i]! })
-    })
-  })
-  const sent = new Set(ledger.map((m) => m.id))
-  for (const [id, at] of where) if (!sent.has(id)) problems.push(`${at.partition}/${at.offset} holds ${JSON.stringify(id)}, which nobody sent`)
-
-  let storedUnacked = 0
-  for (const m of ledger) {
-    const at = where.get(m.id)
-    if (m.state === 'acked') {
-      if (!at) problems.push(`lost: ${m.id} was acknowledged at ${m.partition}/${m.offset} (life ${m.ackKills + 1}) and is not in the log`)
-      else if (at.partition !== m.partition || at.offset !== m.offset) problems.push(`moved: ${m.id} was acknowledged at ${m.partition}/${m.offset} but is stored at ${at.partition}/${at.offset}`)
-      if (m.duplicate && !m.idempotent) problems.push(`${m.id}: a plain producer's message was answered as a duplicate`)
-    } else if (at) {
-      storedUnacked++
-      if (at.partition !== m.partition) problems.push(`${m.id} was sent to partition ${m.partition} but is stored in ${at.partition}`)
-    }
-  }
-
-  const last = new Map<string, Sent>()
-  for (const m of ledger) {
-    if (m.state !== 'acked') continue
-    const key = `${m.lane} ${m.partition}`
-    const prev = last.get(key)
-    if (prev && prev.offset >= m.offset) problems.push(`out of order: ${prev.id} at ${m.partition}/${prev.offset} was sent before ${m.id} at ${m.partition}/${m.offset}`)
-    last.set(key, m)
-  }
-
-  // the idempotent producer retries through every crash: none of its messages may fail
-  const idemFailed = ledger.filter((m) => m.idempotent && m.state === 'failed')
-  if (idemFailed.length > 0) {
-    const some = idemFailed.slice(0, 3).map((m) => `${m.id} (${m.error}, sent in life ${m.sentKills + 1})`)
-    problems.push(`${idemFailed.length} idempotent messages failed instead of being retried, e.g. ${some.join(', ')}`)
-  }
-  return { problems, storedUnacked }
 }

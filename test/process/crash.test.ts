@@ -20,18 +20,18 @@ describe('process - the crash checker', () => {
     idempotent: lane.startsWith('idem'),
     partition,
     value: `${lane}#${n}|x`,
-    sentKills: 0,
+    sentEpoch: 0,
     state,
     offset,
     duplicate,
-    ackKills: state === 'acked' ? 0 : -1,
+    ackEpoch: state === 'acked' ? 0 : -1,
     error: state === 'failed' ? 'CONNECTION_CLOSED' : '',
   })
   const log = (...values: string[]): PartitionLog => ({ offsets: values.map((_, i) => i), values: values.map((v) => `${v}|x`), highWatermark: values.length })
   const ledger = [sent('plain-send', 0, 0, 'acked', 0), sent('plain-send', 1, 0, 'failed'), sent('idem-batch', 0, 0, 'acked', 2, true), sent('idem-batch', 1, 0, 'acked', 3)]
 
   it('passes a log that matches the ledger, counting a stored message that was never acknowledged', () => {
-    expect(checkLedger(ledger, [log('plain-send#0', 'plain-send#1', 'idem-batch#0', 'idem-batch#1')])).toEqual({ problems: [], storedUnacked: 1 })
+    expect(checkLedger(ledger, [log('plain-send#0', 'plain-send#1', 'idem-batch#0', 'idem-batch#1')])).toEqual({ problems: [], storedUnacked: 1, lost: 0, duplicated: 0, offsetMismatches: 0, outOfOrder: 0 })
   })
 
   it('catches a lost, a duplicated, a moved, an unknown and an out-of-order message, gaps, and failed idempotent sends', () => {

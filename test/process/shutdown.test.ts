@@ -64,7 +64,7 @@ class Ledger {
     const batch: Sent[] = []
     for (let i = 0; i < count; i++) {
       const id = `m${this.#n++}`
-      const m: Sent = { id, lane: 'plain-batch', idempotent: false, partition, value: `${id}|${'x'.repeat(Math.max(0, bytes - id.length - 1))}`, sentKills: 0, state: 'pending', offset: -1, duplicate: false, ackKills: -1, error: '' }
+      const m: Sent = { id, lane: 'plain-batch', idempotent: false, partition, value: `${id}|${'x'.repeat(Math.max(0, bytes - id.length - 1))}`, sentEpoch: 0, state: 'pending', offset: -1, duplicate: false, ackEpoch: -1, error: '' }
       batch.push(m)
       this.sent.push(m)
     }
@@ -81,7 +81,7 @@ class Ledger {
       if (x.error) {
         Object.assign(m, { state: 'failed', error: x.error.code })
         refused ??= x.error.code
-      } else Object.assign(m, { state: 'acked', offset: x.offset!, ackKills: 0 })
+      } else Object.assign(m, { state: 'acked', offset: x.offset!, ackEpoch: 0 })
     })
     return refused
   }
