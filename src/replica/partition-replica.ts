@@ -92,6 +92,8 @@ export type FetchOutcome =
 export interface PartitionHostOptions extends HostOptions {
   /** Applied entries the in-memory log view may hold before it compacts (default: VIEW_KEEP, or VIEW_KEEP_PEERS for a group with peers). */
   readonly viewEntriesMax?: number
+  /** False: a leader never hands leadership back to the preferred replica by itself (the simulator drives its own transfers). */
+  readonly preferredLeader?: boolean
 }
 
 interface Waiter {
@@ -111,6 +113,8 @@ const VIEW_KEEP = { entries: 256, bytes: Infinity }
 const VIEW_KEEP_PEERS = { entries: 1_000_000, bytes: 64 << 20 }
 /** Entries the preferred replica may lack when leadership is handed back to it. */
 const TRANSFER_LAG_MAX = 64
+/** A failed transfer's retry waits an election timeout, doubling up to 64 of them. */
+const TRANSFER_BACKOFF_DOUBLINGS = 6
 /** How often a replica that needs a snapshot says so. */
 const SNAPSHOT_LOG_MS = 10_000
 /** How often a store write refused for a full disk is tried again. */
@@ -129,6 +133,10 @@ export class PartitionReplica {
   /** Ticks as leader with another preferred replica, and the last of them at which it had answered. */
   #ticks = 0
   #preferredSeenAt = -Infinity
+  /** Transfers to the preferred replica tried since this replica last stopped leading, and when the next may go. */
+  #transfersTried = 0
+  #nextTransferAt = 0
+  readonly #preferredOff: boolean
   /** Records staged to the store end before this offset. */
   #stagedOffset = 0
   #flushing: Promise<void> | null = null
@@ -146,6 +154,7 @@ export class PartitionReplica {
     this.#log = log
     this.#clock = group.clock
     const peers = spec.voters.length > 1 || spec.voters[0] !== spec.nodeId
+    this.#preferredOff = host.preferredLeader === false
     this.#viewKeep = host.viewEntriesMax !== undefined ? { entries: host.viewEntriesMax, bytes: Infinity } : peers ? VIEW_KEEP_PEERS : VIEW_KEEP
   }
 
@@ -240,16 +249,24 @@ export class PartitionReplica {
    */
   #backToPreferred(): void {
     const preferred = this.spec.voters[0]!
-    if (preferred === this.spec.nodeId) return
+    if (preferred === this.spec.nodeId || this.#preferredOff) return
     const pr = this.#actor.node.progressOf(preferred)
-    if (pr === null) return
+    if (pr === null) {
+      // not leading (any more): a transfer that took place is no failure
+      this.#transfersTried = 0
+      return
+    }
     this.#ticks++
     if (pr.recentActive) this.#preferredSeenAt = this.#ticks
-    if (this.#ticks % this.spec.electionTicks !== 0 || this.#ticks - this.#preferredSeenAt > this.spec.electionTicks) return
+    if (this.#ticks < this.#nextTransferAt || this.#ticks - this.#preferredSeenAt > this.spec.electionTicks) return
     // nearly caught up is enough: the transfer itself sends it the rest first (under a
     // steady load a follower's match always trails the newest entry a little)
     if (this.#actor.node.lastIndex - pr.match > TRANSFER_LAG_MAX) return
-    this.#log.info({ group: this.spec.groupId, topic: this.spec.topic, partition: this.spec.partition, to: preferred }, 'handing leadership back to the preferred replica')
+    // a transfer that did not take (the preferred replica cannot win: a one-way link, a
+    // flapping node) costs writes an election timeout each time: try again ever later
+    this.#nextTransferAt = this.#ticks + this.spec.electionTicks * 2 ** Math.min(this.#transfersTried, TRANSFER_BACKOFF_DOUBLINGS)
+    this.#transfersTried++
+    this.#log.info({ group: this.spec.groupId, topic: this.spec.topic, partition: this.spec.partition, to: preferred, attempt: this.#transfersTried }, 'handing leadership back to the preferred replica')
     this.#actor.transferLeader(preferred)
   }
 

@@ -204,6 +204,9 @@ export class PartitionSimulation {
       },
       // keep every applied entry in the view: a snapshot is what this mode cannot do (header)
       viewEntriesMax: Number.MAX_SAFE_INTEGER,
+      // transfers are the simulator's to schedule (its faults include them); one a replica
+      // started itself just before the run's end would keep a caught-up node from serving
+      preferredLeader: false,
       ...(this.#cfg.partitionUnsafe ? { unsafe: this.#cfg.partitionUnsafe } : {}),
     }
     const opened = await PartitionReplica.open(spec, runtime.value, quiet, this.#prng.fork(), host)
