@@ -89,6 +89,11 @@ export class Cluster {
     this.#log = opts.log
   }
 
+  /** Whether the peer link to node `id` is up. */
+  isUp(id: number): boolean {
+    return this.#link?.isUp(id) ?? false
+  }
+
   get single(): boolean {
     return this.members.length === 1
   }

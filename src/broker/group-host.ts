@@ -29,6 +29,7 @@ import { GroupStore } from '../storage/index.js'
 import { encodeRaftBatch, packPost, unpackPost, ReplicaHost } from '../replica/index.js'
 import type { DataPort, GroupMessage, ReplicaControl, ReplicaHostOptions, ReplicaSpec, WorkerEvent, WorkerPost, WorkerReply, WorkerRequest } from '../replica/index.js'
 import type { ActorLogger } from '../group/index.js'
+import type { GroupReport } from '../protocol/api.js'
 
 /** What one worker (or the main thread's host, `workers: 0`) reported when it shut down. */
 export type WorkerShutdown = { readonly worker: number } & Awaited<ReturnType<ReplicaControl['shutdown']>>
@@ -153,6 +154,12 @@ export class GroupHost {
     this.#placement.set(spec.groupId, slot)
     slot.groups++
     return null
+  }
+
+  /** Every replica hosted here, as `raftmq cluster status` shows it. */
+  async status(): Promise<GroupReport[]> {
+    const all = await Promise.all(this.#slots.filter((s) => !s.exited).map((s) => s.control.status()))
+    return all.flat().sort((a, b) => a.groupId - b.groupId)
   }
 
   /** Durable WAL commits across the workers since start (each one write and one fdatasync). */

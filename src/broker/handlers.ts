@@ -287,6 +287,13 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
     return done<'fetch'>({ partitions })
   },
 
+  async describeCluster(ctx) {
+    const nodes = nodeList(ctx).map((n) => ({ ...n, up: n.id === ctx.config.nodeId || ctx.cluster.isUp(n.id) }))
+    const groups = await ctx.groups.status()
+    const controller = { leader: ctx.controller.isLeader() ? ctx.config.nodeId : ctx.controller.leader, voters: [...ctx.cluster.controllerVoters] }
+    return done<'describeCluster'>({ nodeId: ctx.config.nodeId, nodes, controller, groups })
+  },
+
   async listOffsets(ctx, body) {
     const partitions = await Promise.all(
       body.partitions.map(async (p) => {

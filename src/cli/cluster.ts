@@ -1,4 +1,6 @@
 /**
+ * `raftmq cluster status` (cluster-status.ts) shows a running cluster's health.
+ *
  * `raftmq cluster local`: a cluster of N nodes on this host, for trying a cluster out and
  * for benchmarks — each node a `raftmq start` child process with its own data directory
  * (`<data-dir>/node-N`), its own log file (`<data-dir>/node-N.log`), clients on
@@ -15,7 +17,8 @@ import type { ChildProcess } from 'node:child_process'
 import { createWriteStream, mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Command, Option } from 'commander'
-import { integer } from './run.js'
+import { brokersOption, examples, integer, withClient } from './run.js'
+import { clusterStatus } from './cluster-status.js'
 import { plainTable, render } from './table.js'
 
 interface LocalOptions {
@@ -153,5 +156,15 @@ export function clusterCommand(): Command {
     .addOption(new Option('--log-level <level>', 'log level of every node').default('info'))
     .addHelpText('after', '\nExample:\n  raftmq cluster local --nodes 3 --data-dir ./data   # then: raftmq topic create orders --replication-factor 3\n')
     .action((opts: LocalOptions) => runLocal(opts))
+  cmd
+    .command('status')
+    .description('nodes and their health; per partition the leader, replicas, commit index and each follower\'s lag (exit 1 when something needs a look)')
+    .addOption(brokersOption())
+    .addHelpText('after', examples('raftmq cluster status', 'raftmq cluster status --brokers 10.0.0.1:7070'))
+    .action(async (opts: { brokers: string[] }) => {
+      const status = await withClient(opts.brokers, (client) => clusterStatus(client))
+      process.stdout.write(status.text)
+      if (status.degraded) process.exitCode = 1
+    })
   return cmd
 }

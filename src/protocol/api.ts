@@ -33,6 +33,8 @@
 import type { Failure } from '../base/index.js'
 import type { EmptyBody } from './apis/common.js'
 import { wireError as wireErrorSchema } from './apis/common.js'
+import { describeClusterRequest, describeClusterResponse } from './apis/cluster.js'
+import type { DescribeClusterRequest, DescribeClusterResponse } from './apis/cluster.js'
 import { fetchRequest, fetchResponse } from './apis/fetch.js'
 import type { FetchRequest, FetchResponse } from './apis/fetch.js'
 import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, helloRequest, helloResponse } from './apis/hello.js'
@@ -75,6 +77,7 @@ export { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, negotiateVersion } from './
 export { wireLimits } from './apis/limits.js'
 export { produceResults } from './apis/produce.js'
 export { topicNameProblem } from './apis/schema.js'
+export type * from './apis/cluster.js'
 export type * from './apis/fetch.js'
 export type * from './apis/hello.js'
 export type * from './apis/list-offsets.js'
@@ -96,6 +99,7 @@ export interface Apis {
   produce: { request: ProduceRequest; response: ProduceResponse }
   fetch: { request: FetchRequest; response: FetchResponse }
   listOffsets: { request: ListOffsetsRequest; response: ListOffsetsResponse }
+  describeCluster: { request: DescribeClusterRequest; response: DescribeClusterResponse }
 }
 
 export type ApiName = keyof Apis
@@ -152,6 +156,7 @@ const apiSpecs: { readonly [A in ApiName]: ApiSpec<A> } = {
   produce: { ...v1, request: produceRequest, response: produceResponse },
   fetch: { ...v1, request: fetchRequest, response: fetchResponse },
   listOffsets: { ...v1, request: listOffsetsRequest, response: listOffsetsResponse },
+  describeCluster: { ...v1, request: describeClusterRequest, response: describeClusterResponse },
 }
 
 /** A spec seen without its API's types: what the generic validators need. */

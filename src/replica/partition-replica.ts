@@ -50,6 +50,7 @@ import type { Entry, MemoryStorage, Message } from '../raft/index.js'
 import { checkBatch, readBatchHeader, recordSizes, reframe, setBaseOffset, verifyBatchCrc } from '../protocol/record-batch.js'
 import { wireError } from '../protocol/errors.js'
 import type { WireError } from '../protocol/errors.js'
+import type { GroupReport } from '../protocol/api.js'
 import { PartitionStateMachine, batchFactsProblem, batchOf, encodeCleanup, encodeExpire, encodeProduce } from '../partition/index.js'
 import type { ApplyResult, StoredBatch } from '../partition/index.js'
 import type { GroupActor } from '../group/index.js'
@@ -225,6 +226,7 @@ export class PartitionReplica {
         )
       }
       this.snapshotsRefused++
+      this.#snapshotRefusedAt = now
       return
     }
     this.#actor.step(m)
@@ -233,6 +235,28 @@ export class PartitionReplica {
   /** Snapshots a leader sent that this replica could not install (see `step`). */
   snapshotsRefused = 0
   #snapshotLoggedAt = -Infinity
+  #snapshotRefusedAt = -Infinity
+
+  /** What `raftmq cluster status` shows of this replica (apis/cluster.ts GroupReport). */
+  report(): GroupReport {
+    const node = this.#actor.node
+    const st = node.status()
+    const followers = [...st.progress].filter(([id]) => id !== this.spec.nodeId).map(([id, p]) => ({ id, match: p.match, active: p.recentActive }))
+    return {
+      topic: this.spec.topic,
+      partition: this.spec.partition,
+      groupId: this.spec.groupId,
+      role: st.role,
+      leader: st.leader,
+      term: st.term,
+      commit: st.commit,
+      applied: this.#actor.appliedIndex,
+      lastIndex: st.lastIndex,
+      // a leader keeps sending the snapshot: refused lately means still behind
+      behind: this.#clock.now() - this.#snapshotRefusedAt < 3 * SNAPSHOT_LOG_MS,
+      followers,
+    }
+  }
 
   tick(): void {
     this.#actor.tick()

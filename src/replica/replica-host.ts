@@ -30,6 +30,7 @@ import type { WorkerPost, WorkerReply, WorkerRequest } from './worker-messages.j
 import { decodeRaftBatch, encodeRaftBatch } from './raft-wire.js'
 import type { GroupMessage } from './raft-wire.js'
 import type { Message } from '../raft/index.js'
+import type { GroupReport } from '../protocol/api.js'
 
 export type { ReplicaSpec }
 
@@ -43,6 +44,8 @@ export interface ReplicaControl {
   shutdown(): Promise<ShutdownReport>
   /** Durable WAL commits (one write + one fdatasync each) since start. */
   syncs(): Promise<number>
+  /** Every hosted replica as `raftmq cluster status` shows it. */
+  status(): Promise<GroupReport[]>
 }
 
 /** What a worker's storage looked like when it shut down. */
@@ -131,6 +134,10 @@ export class ReplicaHost implements ReplicaControl {
 
   async syncs(): Promise<number> {
     return this.#runtime.engine.syncs
+  }
+
+  async status(): Promise<GroupReport[]> {
+    return [...this.#replicas.values()].map((r) => r.report())
   }
 
   async open(spec: ReplicaSpec): Promise<string | null> {

@@ -3,6 +3,7 @@ import { Client } from '../../src/client/index.js'
 import { encodeRecordBatch } from '../../src/protocol/record-batch.js'
 import { Cleanups } from '../support/node.js'
 import { startClusterNodes } from '../support/cluster-nodes.js'
+import { clusterStatus } from '../../src/cli/cluster-status.js'
 
 const cleanups = new Cleanups()
 afterEach(() => cleanups.run())
@@ -121,5 +122,25 @@ describe('cluster - clients that follow leaders', () => {
       expect(stored).toEqual(mine.map((a) => ({ offset: a.offset, value: a.value })))
     }
     expect(acked.length).toBe(20 * 30)
+  }, 60_000)
+})
+
+describe('cluster - status', () => {
+  it('shows every node and partition; a stopped node is not answering, its replicas silent, and the status says so', async () => {
+    const c = await startClusterNodes(cleanups, 3)
+    const client = new Client({ brokers: c.brokers() })
+    cleanups.add(() => client.close())
+    await client.admin().createTopic({ name: 's', partitions: 3, replicationFactor: 3 })
+    let healthy = await clusterStatus(client)
+    for (const until = Date.now() + 10_000; healthy.degraded && Date.now() < until; await new Promise((r) => setTimeout(r, 100))) healthy = await clusterStatus(client)
+    expect(healthy.degraded).toBe(false)
+    expect(healthy.text).toMatch(/^1 +127\.0\.0\.1:\d+ +up +2,3 /m)
+    expect(healthy.text.match(/^s +\d +\d +\S+ +\d+ +\d+ +.* ok$/gm)?.length).toBe(3)
+    await c.stop(3)
+    let down = await clusterStatus(client)
+    for (const until = Date.now() + 15_000; !/silent/.test(down.text) && Date.now() < until; await new Promise((r) => setTimeout(r, 200))) down = await clusterStatus(client)
+    expect(down.degraded).toBe(true)
+    expect(down.text).toMatch(/^3 +127\.0\.0\.1:\d+ +not answering/m)
+    expect(down.text).toMatch(/3:\d+ \(silent\)/)
   }, 60_000)
 })

@@ -66,6 +66,7 @@ const requests: { readonly [A in ApiName]: { body: RequestBody<A>; optional?: st
       ],
     },
   },
+  describeCluster: { body: {} },
 }
 
 /** One valid response body per API. */
@@ -105,6 +106,18 @@ const responses: { readonly [A in ApiName]: ResponseBody<A> } = {
     partitions: [
       { topic: 'orders', partition: 0, offset: 0 },
       { topic: 'orders', partition: 1, error: wireError('UNKNOWN_PARTITION', { topic: 'orders', partition: 1 }) },
+    ],
+  },
+  describeCluster: {
+    nodeId: 1,
+    nodes: [
+      { id: 1, host: '127.0.0.1', port: 7070, up: true },
+      { id: 2, host: '127.0.0.1', port: 7071, up: false },
+    ],
+    controller: { leader: 1, voters: [1, 2] },
+    groups: [
+      { topic: 'orders', partition: 0, groupId: 1, role: 'leader', leader: 1, term: 3, commit: 40, applied: 40, lastIndex: 41, behind: false, followers: [{ id: 2, match: 12, active: false }] },
+      { topic: 'orders', partition: 1, groupId: 2, role: 'follower', leader: 0, term: 2, commit: 7, applied: 7, lastIndex: 7, behind: true, followers: [] },
     ],
   },
 }

@@ -21,12 +21,14 @@ export const wireLimits = {
   nodeIdMax: 0x7fff_ffff,
   /** Partitions of one topic: each is a Raft group, so thousands per node are already many. */
   partitionsPerTopicMax: 10_000,
-  /** Replicas of a partition: a protocol bound only; the controller refuses more than the live nodes (INVALID_CONFIG). */
+  /** Replicas of a partition: a protocol bound only; the controller refuses more than the live nodes (INVALID_REPLICATION_FACTOR). */
   replicationFactorMax: 255,
   /** Topics named in one metadata request, or listed in one response. */
   topicsPerRequestMax: 100_000,
   /** Nodes listed in one metadata response. */
   nodesMax: 10_000,
+  /** Partition replicas one node reports in a describeCluster response (--max-partitions' ceiling). */
+  groupsPerNodeMax: 1_000_000,
   /** (topic, partition) entries of one produce, fetch or listOffsets request. */
   partitionsPerRequestMax: 10_000,
   /** Offsets, high watermarks: Kafka's int64, as far as a JS number is exact. */

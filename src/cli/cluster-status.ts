@@ -1,0 +1,87 @@
+/**
+ * `raftmq cluster status`: the nodes of a cluster and their health, and per partition its
+ * leader, replicas, commit index and each follower's lag — every node asked (describeCluster,
+ * apis/cluster.ts) and the answers merged: a partition as its leader reports it, a node's
+ * health as this command and the other nodes see it. A node that does not answer is
+ * shown as such; the rest is still printed. Exit code 1 when something needs a look (a
+ * node down, a partition without a leader or short of replicas); 0 when all is well.
+ *
+ * Imports client (types), protocol (types) and ./ modules of the cli.
+ */
+import type { Client } from '../client/index.js'
+import type { DescribeClusterResponse, GroupReport } from '../protocol/api.js'
+import { plainTable, render } from './table.js'
+
+/** A follower further behind than this many entries is shown as lagging. */
+const LAG_WARN = 1_000
+
+export interface ClusterStatus {
+  readonly text: string
+  /** Something needs a look: a node down, a partition leaderless or short of replicas. */
+  readonly degraded: boolean
+}
+
+export async function clusterStatus(client: Client): Promise<ClusterStatus> {
+  const md = await client.metadata()
+  const answers = new Map<number, DescribeClusterResponse | string>()
+  await Promise.all(
+    md.nodes.map(async (n) => {
+      try {
+        answers.set(n.id, await client.requestNode(n.id, 'describeCluster', {}, 5_000))
+      } catch (err) {
+        answers.set(n.id, err instanceof Error ? err.message : String(err))
+      }
+    }),
+  )
+  const reports = [...answers.values()].filter((a): a is DescribeClusterResponse => typeof a !== 'string')
+  let degraded = false
+  const nodes = plainTable(['NODE', 'ADDRESS', 'STATUS', 'SEEN UP BY', 'METADATA', 'REPLICAS', 'LEADS'])
+  const controllerLeader = reports.map((r) => r.controller.leader).find((l) => l !== 0) ?? 0
+  const voters = reports[0]?.controller.voters ?? []
+  for (const n of md.nodes) {
+    const a = answers.get(n.id) ?? 'no answer'
+    const ok = typeof a !== 'string'
+    const seenBy = reports.filter((r) => r.nodeId !== n.id && r.nodes.some((x) => x.id === n.id && x.up)).map((r) => r.nodeId).sort((x, y) => x - y)
+    const role = n.id === controllerLeader ? 'leader' : voters.includes(n.id) ? 'voter' : '-'
+    const hosted = ok ? a.groups.length : NaN
+    const leads = ok ? a.groups.filter((g) => g.role === 'leader').length : NaN
+    if (!ok) degraded = true
+    nodes.push([String(n.id), `${n.host}:${n.port}`, ok ? 'up' : `not answering (${a})`, seenBy.join(',') || '-', role, Number.isNaN(hosted) ? '?' : String(hosted), Number.isNaN(leads) ? '?' : String(leads)])
+  }
+  // each partition as its leader reports it (the highest term, should two claim it)
+  const byPartition = new Map<string, GroupReport>()
+  const hostedBy = new Map<string, number[]>()
+  for (const r of reports) {
+    for (const g of r.groups) {
+      const key = `${g.topic}\u0000${g.partition}`
+      hostedBy.set(key, [...(hostedBy.get(key) ?? []), r.nodeId])
+      const known = byPartition.get(key)
+      if (!known || (g.role === 'leader' && (known.role !== 'leader' || g.term > known.term))) byPartition.set(key, g)
+    }
+  }
+  const parts = plainTable(['TOPIC', 'PARTITION', 'LEADER', 'REPLICAS', 'TERM', 'COMMIT', 'FOLLOWER LAG', 'STATE'])
+  for (const t of md.topics) {
+    for (const p of t.partitions) {
+      const key = `${t.name}\u0000${p.partition}`
+      const g = byPartition.get(key)
+      const problems: string[] = []
+      let lag = '-'
+      if (!g || g.role !== 'leader') {
+        problems.push('no leader')
+      } else {
+        lag = g.followers.map((f) => `${f.id}:${Math.max(0, g.lastIndex - f.match)}${f.active ? '' : ' (silent)'}`).join(' ') || '-'
+        const silent = g.followers.filter((f) => !f.active).length
+        if (silent > 0) problems.push(`${silent} replica${silent === 1 ? '' : 's'} silent`)
+        if (g.followers.some((f) => g.lastIndex - f.match > LAG_WARN)) problems.push('a follower lags')
+      }
+      const behind = reports.filter((r) => r.groups.some((x) => x.topic === t.name && x.partition === p.partition && x.behind)).map((r) => r.nodeId)
+      if (behind.length > 0) problems.push(`needs a snapshot on ${behind.join(',')}`)
+      const missing = p.replicas.filter((id) => typeof answers.get(id) !== 'string' && !(hostedBy.get(key) ?? []).includes(id))
+      if (missing.length > 0) problems.push(`not open on ${missing.join(',')}`)
+      if (problems.length > 0) degraded = true
+      parts.push([t.name, String(p.partition), g?.role === 'leader' ? String(g.leader) : 'none', p.replicas.join(','), g ? String(g.term) : '-', g ? String(g.commit) : '-', lag, problems.join('; ') || 'ok'])
+    }
+  }
+  const summary = `${md.nodes.length} node${md.nodes.length === 1 ? '' : 's'}, ${reports.length} answering; metadata leader: ${controllerLeader === 0 ? 'none' : controllerLeader}; ${byPartition.size} partitions`
+  return { text: `${render(nodes)}\n\n${md.topics.length > 0 ? `${render(parts)}\n\n` : ''}${summary}\n`, degraded }
+}

@@ -1,0 +1,87 @@
+/**
+ * describeCluster v1: what one node knows of the cluster, for `raftmq cluster status`.
+ * Every node answers for itself; a caller asks each node and merges (each partition as
+ * its leader reports it).
+ *
+ *   request  = {}
+ *   response = { nodeId, nodes: [{ id, host, port, up: bool }],
+ *                controller: { leader: node id (0: none), voters: [node id] },
+ *                groups: [{ topic, partition, groupId, role, leader, term, commit, applied,
+ *                           lastIndex, behind: bool,
+ *                           followers: [{ id, match, active: bool }] }] }
+ *
+ * `nodes` are the registered nodes, `up` whether this node's peer link to it is up (this
+ * node itself is up). `groups` are the partition replicas this node hosts; `followers`
+ * is filled in only by a leader: how far each other replica's log is known to match, and
+ * whether it answered within the last election timeout. `behind`: the replica needs a
+ * snapshot it cannot install (it stays behind).
+ *
+ * Imports the other modules of src/protocol/apis.
+ */
+import { emptyBody, nodeId, partitionIndex } from './common.js'
+import type { EmptyBody } from './common.js'
+import { wireLimits } from './limits.js'
+import { array, bool, int, literal, object, str, topicName } from './schema.js'
+import type { Schema } from './schema.js'
+
+export type DescribeClusterRequest = EmptyBody
+
+export interface ClusterNode {
+  readonly id: number
+  readonly host: string
+  readonly port: number
+  readonly up: boolean
+}
+
+export interface FollowerProgress {
+  readonly id: number
+  readonly match: number
+  readonly active: boolean
+}
+
+export interface GroupReport {
+  readonly topic: string
+  readonly partition: number
+  readonly groupId: number
+  readonly role: 'leader' | 'follower' | 'candidate' | 'pre-candidate'
+  readonly leader: number
+  readonly term: number
+  readonly commit: number
+  readonly applied: number
+  readonly lastIndex: number
+  readonly behind: boolean
+  readonly followers: readonly FollowerProgress[]
+}
+
+export interface DescribeClusterResponse {
+  readonly nodeId: number
+  readonly nodes: readonly ClusterNode[]
+  readonly controller: { readonly leader: number; readonly voters: readonly number[] }
+  readonly groups: readonly GroupReport[]
+}
+
+const index: Schema<number> = int(0, Number.MAX_SAFE_INTEGER)
+
+export const describeClusterRequest: Schema<DescribeClusterRequest> = emptyBody
+
+export const describeClusterResponse: Schema<DescribeClusterResponse> = object<DescribeClusterResponse>({
+  nodeId,
+  nodes: array(object<ClusterNode>({ id: nodeId, host: str(1, wireLimits.hostCharsMax), port: int(1, 0xffff), up: bool }), wireLimits.nodesMax),
+  controller: object<DescribeClusterResponse['controller']>({ leader: nodeId, voters: array(nodeId, wireLimits.nodesMax) }),
+  groups: array(
+    object<GroupReport>({
+      topic: topicName,
+      partition: partitionIndex,
+      groupId: index,
+      role: literal('leader', 'follower', 'candidate', 'pre-candidate'),
+      leader: nodeId,
+      term: index,
+      commit: index,
+      applied: index,
+      lastIndex: index,
+      behind: bool,
+      followers: array(object<FollowerProgress>({ id: nodeId, match: index, active: bool }), wireLimits.replicationFactorMax),
+    }),
+    wireLimits.groupsPerNodeMax,
+  ),
+})
