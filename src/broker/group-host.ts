@@ -156,6 +156,12 @@ export class GroupHost {
     return null
   }
 
+  /** Hands every partition led here back to its preferred replica where it may go now; how many transfers started. */
+  async electPreferred(): Promise<number> {
+    const all = await Promise.all(this.#slots.filter((s) => !s.exited).map((s) => s.control.electPreferred()))
+    return all.reduce((a, b) => a + b, 0)
+  }
+
   /** Every replica hosted here, as `raftmq cluster status` shows it. */
   async status(): Promise<GroupReport[]> {
     const all = await Promise.all(this.#slots.filter((s) => !s.exited).map((s) => s.control.status()))

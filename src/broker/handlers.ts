@@ -294,6 +294,12 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
     return done<'describeCluster'>({ nodeId: ctx.config.nodeId, nodes, controller, groups })
   },
 
+  async electPreferredLeaders(ctx) {
+    const started = await ctx.groups.electPreferred()
+    if (started > 0) ctx.log.info({ started }, 'handing leadership back to preferred replicas, as asked')
+    return done<'electPreferredLeaders'>({ started })
+  },
+
   async listOffsets(ctx, body) {
     const partitions = await Promise.all(
       body.partitions.map(async (p) => {

@@ -85,3 +85,54 @@ export async function clusterStatus(client: Client): Promise<ClusterStatus> {
   const summary = `${md.nodes.length} node${md.nodes.length === 1 ? '' : 's'}, ${reports.length} answering; metadata leader: ${controllerLeader === 0 ? 'none' : controllerLeader}; ${byPartition.size} partitions`
   return { text: `${render(nodes)}\n\n${md.topics.length > 0 ? `${render(parts)}\n\n` : ''}${summary}\n`, degraded }
 }
+
+/** Partitions led by each node, and by a replica other than the preferred one. */
+function leadership(md: Awaited<ReturnType<Client['metadata']>>): { byNode: Map<number, number>; notPreferred: number; leaderless: number } {
+  const byNode = new Map<number, number>(md.nodes.map((n) => [n.id, 0]))
+  let notPreferred = 0
+  let leaderless = 0
+  for (const t of md.topics) {
+    for (const p of t.partitions) {
+      if (p.leader === null) leaderless++
+      else byNode.set(p.leader, (byNode.get(p.leader) ?? 0) + 1)
+      if (p.leader !== null && p.leader !== p.replicas[0]) notPreferred++
+    }
+  }
+  return { byNode, notPreferred, leaderless }
+}
+
+/**
+ * `raftmq cluster rebalance`: every node hands the partitions it leads back to their
+ * preferred replicas where they may go now (electPreferredLeaders); then this waits up to
+ * `waitMs` for the leaders to settle and shows how many partitions each node led before
+ * and after.
+ */
+export async function rebalanceLeaders(client: Client, waitMs: number): Promise<ClusterStatus> {
+  const md = await client.metadata()
+  const before = leadership(md)
+  let started = 0
+  const silent: number[] = []
+  await Promise.all(
+    md.nodes.map(async (n) => {
+      try {
+        started += (await client.requestNode(n.id, 'electPreferredLeaders', {}, 5_000)).started
+      } catch {
+        silent.push(n.id)
+      }
+    }),
+  )
+  let after = leadership(await client.metadata())
+  for (const until = Date.now() + waitMs; started > 0 && after.notPreferred > 0 && Date.now() < until; ) {
+    await new Promise((r) => setTimeout(r, 100))
+    after = leadership(await client.metadata())
+  }
+  const table = plainTable(['NODE', 'LEADS BEFORE', 'LEADS AFTER'])
+  for (const n of md.nodes) table.push([String(n.id), String(before.byNode.get(n.id) ?? 0), String(after.byNode.get(n.id) ?? 0)])
+  const lines = [
+    render(table),
+    '',
+    `${started} transfer${started === 1 ? '' : 's'} started; ${after.notPreferred} partition${after.notPreferred === 1 ? '' : 's'} still led by a replica other than the preferred one${after.leaderless > 0 ? `, ${after.leaderless} without a leader` : ''}`,
+    ...(silent.length > 0 ? [`not answering: ${silent.sort((a, b) => a - b).join(', ')}`] : []),
+  ]
+  return { text: `${lines.join('\n')}\n`, degraded: silent.length > 0 || after.leaderless > 0 }
+}

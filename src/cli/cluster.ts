@@ -18,7 +18,7 @@ import { createWriteStream, mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Command, Option } from 'commander'
 import { brokersOption, examples, integer, withClient } from './run.js'
-import { clusterStatus } from './cluster-status.js'
+import { clusterStatus, rebalanceLeaders } from './cluster-status.js'
 import { plainTable, render } from './table.js'
 
 interface LocalOptions {
@@ -165,6 +165,17 @@ export function clusterCommand(): Command {
       const status = await withClient(opts.brokers, (client) => clusterStatus(client))
       process.stdout.write(status.text)
       if (status.degraded) process.exitCode = 1
+    })
+  cmd
+    .command('rebalance')
+    .description('hand every partition\'s leadership back to its preferred replica (the first in its replica list) where that replica is up and caught up; leaders do it by themselves too, on their own schedule')
+    .addOption(brokersOption())
+    .addOption(new Option('--wait-ms <ms>', 'how long to wait for the leaders to settle').default(10_000).argParser(integer(0, 600_000)))
+    .addHelpText('after', examples('raftmq cluster rebalance'))
+    .action(async (opts: { brokers: string[]; waitMs: number }) => {
+      const r = await withClient(opts.brokers, (client) => rebalanceLeaders(client, opts.waitMs))
+      process.stdout.write(r.text)
+      if (r.degraded) process.exitCode = 1
     })
   return cmd
 }

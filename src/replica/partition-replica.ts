@@ -271,27 +271,32 @@ export class PartitionReplica {
    * the core forgets who answered at every check of its quorum: a look once per election
    * timeout could always fall just after it.
    */
-  #backToPreferred(): void {
+  /** An operator asked (electPreferredLeaders): hands leadership back now if it may go; true if a transfer started. */
+  electPreferred(): boolean {
+    return this.#backToPreferred(true)
+  }
+
+  #backToPreferred(now = false): boolean {
     const preferred = this.spec.voters[0]!
-    if (preferred === this.spec.nodeId || this.#preferredOff) return
+    if (preferred === this.spec.nodeId || (this.#preferredOff && !now)) return false
     const pr = this.#actor.node.progressOf(preferred)
     if (pr === null) {
       // not leading (any more): a transfer that took place is no failure
       this.#transfersTried = 0
-      return
+      return false
     }
-    this.#ticks++
+    if (!now) this.#ticks++
     if (pr.recentActive) this.#preferredSeenAt = this.#ticks
-    if (this.#ticks < this.#nextTransferAt || this.#ticks - this.#preferredSeenAt > this.spec.electionTicks) return
+    if (this.#ticks - this.#preferredSeenAt > this.spec.electionTicks || (!now && this.#ticks < this.#nextTransferAt)) return false
     // nearly caught up is enough: the transfer itself sends it the rest first (under a
     // steady load a follower's match always trails the newest entry a little)
-    if (this.#actor.node.lastIndex - pr.match > TRANSFER_LAG_MAX) return
+    if (this.#actor.node.lastIndex - pr.match > TRANSFER_LAG_MAX) return false
     // a transfer that did not take (the preferred replica cannot win: a one-way link, a
     // flapping node) costs writes an election timeout each time: try again ever later
     this.#nextTransferAt = this.#ticks + this.spec.electionTicks * 2 ** Math.min(this.#transfersTried, TRANSFER_BACKOFF_DOUBLINGS)
     this.#transfersTried++
-    this.#log.info({ group: this.spec.groupId, topic: this.spec.topic, partition: this.spec.partition, to: preferred, attempt: this.#transfersTried }, 'handing leadership back to the preferred replica')
-    this.#actor.transferLeader(preferred)
+    this.#log.info({ group: this.spec.groupId, topic: this.spec.topic, partition: this.spec.partition, to: preferred, attempt: this.#transfersTried, asked: now }, 'handing leadership back to the preferred replica')
+    return this.#actor.transferLeader(preferred)
   }
 
   /** A single-voter group that leads: nothing for ticks to do. */

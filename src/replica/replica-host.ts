@@ -46,6 +46,8 @@ export interface ReplicaControl {
   syncs(): Promise<number>
   /** Every hosted replica as `raftmq cluster status` shows it. */
   status(): Promise<GroupReport[]>
+  /** Leadership of every replica led here goes back to its preferred replica where it may now; resolves with how many transfers started. */
+  electPreferred(): Promise<number>
 }
 
 /** What a worker's storage looked like when it shut down. */
@@ -134,6 +136,12 @@ export class ReplicaHost implements ReplicaControl {
 
   async syncs(): Promise<number> {
     return this.#runtime.engine.syncs
+  }
+
+  async electPreferred(): Promise<number> {
+    let started = 0
+    for (const r of this.#replicas.values()) if (r.electPreferred()) started++
+    return started
   }
 
   async status(): Promise<GroupReport[]> {

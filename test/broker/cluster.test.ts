@@ -3,7 +3,7 @@ import { Client } from '../../src/client/index.js'
 import { encodeRecordBatch } from '../../src/protocol/record-batch.js'
 import { Cleanups } from '../support/node.js'
 import { startClusterNodes } from '../support/cluster-nodes.js'
-import { clusterStatus } from '../../src/cli/cluster-status.js'
+import { clusterStatus, rebalanceLeaders } from '../../src/cli/cluster-status.js'
 
 const cleanups = new Cleanups()
 afterEach(() => cleanups.run())
@@ -142,5 +142,25 @@ describe('cluster - status', () => {
     expect(down.degraded).toBe(true)
     expect(down.text).toMatch(/^3 +127\.0\.0\.1:\d+ +not answering/m)
     expect(down.text).toMatch(/3:\d+ \(silent\)/)
+  }, 60_000)
+})
+
+describe('cluster - rebalance', () => {
+  it('after a node comes back, raftmq cluster rebalance leaves every partition led by its preferred replica and shows the leaders before and after', async () => {
+    const c = await startClusterNodes(cleanups, 3)
+    const client = new Client({ brokers: c.brokers() })
+    cleanups.add(() => client.close())
+    await client.admin().createTopic({ name: 'r', partitions: 3, replicationFactor: 3 })
+    const preferredLeads = async (): Promise<boolean> => (await client.metadata(['r'])).topics[0]!.partitions.every((p) => p.leader === p.replicas[0])
+    for (const until = Date.now() + 10_000; !(await preferredLeads()) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50))
+    expect(await preferredLeads()).toBe(true)
+    await c.stop(1)
+    await c.start(1)
+    // until node 1 has caught up the command has nothing to hand it (and its leaders may do it themselves meanwhile)
+    let r = await rebalanceLeaders(client, 10_000)
+    for (const until = Date.now() + 15_000; !/^1 +\d+ +1$/m.test(r.text) && Date.now() < until; ) r = await rebalanceLeaders(client, 2_000)
+    expect(r.text).toMatch(/^1 +\d+ +1$/m)
+    expect(r.text).toMatch(/0 partitions still led by a replica other than the preferred one/)
+    expect(await preferredLeads()).toBe(true)
   }, 60_000)
 })

@@ -61,6 +61,7 @@ const validBodies: { readonly [A in ApiName]: (p: Prng) => RequestBody<A> } = {
   }),
   listOffsets: (p) => ({ partitions: partitions(p, (t, i) => ({ topic: t, partition: i, spec: p.pick(['earliest', 'latest'] as const) })) }),
   describeCluster: () => ({}),
+  electPreferredLeaders: () => ({}),
 }
 
 function validRequest(p: Prng, id: number): Record<string, unknown> {

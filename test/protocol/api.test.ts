@@ -67,6 +67,7 @@ const requests: { readonly [A in ApiName]: { body: RequestBody<A>; optional?: st
     },
   },
   describeCluster: { body: {} },
+  electPreferredLeaders: { body: {} },
 }
 
 /** One valid response body per API. */
@@ -120,6 +121,7 @@ const responses: { readonly [A in ApiName]: ResponseBody<A> } = {
       { topic: 'orders', partition: 1, groupId: 2, role: 'follower', leader: 0, term: 2, commit: 7, applied: 7, lastIndex: 7, behind: true, followers: [] },
     ],
   },
+  electPreferredLeaders: { started: 3 },
 }
 
 const envelope = (api: string, body: unknown, extra: Record<string, unknown> = {}): Record<string, unknown> => ({

@@ -16,6 +16,14 @@
  * whether it answered within the last election timeout. `behind`: the replica needs a
  * snapshot it cannot install (it stays behind).
  *
+ * electPreferredLeaders v1 (Kafka's ElectLeaders, preferred): this node hands the
+ * leadership of every partition it leads back to the partition's preferred replica (its
+ * first) where that replica is answering and nearly caught up, at once, instead of on
+ * its leaders' own schedule. A caller asks every node (`raftmq cluster rebalance`).
+ *
+ *   request  = {}
+ *   response = { started: u32 }     transfers this node started
+ *
  * Imports the other modules of src/protocol/apis.
  */
 import { emptyBody, nodeId, partitionIndex } from './common.js'
@@ -85,3 +93,12 @@ export const describeClusterResponse: Schema<DescribeClusterResponse> = object<D
     wireLimits.groupsPerNodeMax,
   ),
 })
+
+export type ElectPreferredLeadersRequest = EmptyBody
+
+export interface ElectPreferredLeadersResponse {
+  readonly started: number
+}
+
+export const electPreferredLeadersRequest: Schema<ElectPreferredLeadersRequest> = emptyBody
+export const electPreferredLeadersResponse: Schema<ElectPreferredLeadersResponse> = object<ElectPreferredLeadersResponse>({ started: int(0, wireLimits.groupsPerNodeMax) })
