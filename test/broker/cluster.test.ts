@@ -1,3 +1,5 @@
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Client } from '../../src/client/index.js'
 import { encodeRecordBatch } from '../../src/protocol/record-batch.js'
@@ -162,5 +164,27 @@ describe('cluster - rebalance', () => {
     expect(r.text).toMatch(/^1 +\d+ +1$/m)
     expect(r.text).toMatch(/0 partitions still led by a replica other than the preferred one/)
     expect(await preferredLeads()).toBe(true)
+  }, 60_000)
+})
+
+describe('cluster - topics', () => {
+  it('a replication factor above the live nodes is refused with INVALID_REPLICATION_FACTOR; deleting a topic removes its replicas on every node', async () => {
+    const c = await startClusterNodes(cleanups, 3)
+    const client = new Client({ brokers: c.brokers() })
+    cleanups.add(() => client.close())
+    await expect(client.admin().createTopic({ name: 'big', partitions: 1, replicationFactor: 4 })).rejects.toMatchObject({ code: 'INVALID_REPLICATION_FACTOR' })
+    await client.admin().createTopic({ name: 'gone', partitions: 2, replicationFactor: 3 })
+    const groupDirs = async (id: number): Promise<string[]> => (await readdir(join(c.dataDir(id), 'groups'))).sort()
+    for (const id of c.ids) expect(await groupDirs(id)).toEqual(['0', '1', '2'])
+    await client.admin().deleteTopic('gone')
+    for (const id of c.ids) {
+      for (const until = Date.now() + 10_000; (await groupDirs(id)).length > 1 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50))
+      expect(await groupDirs(id)).toEqual(['0'])
+    }
+    // with a node down, a topic of 3 replicas cannot be placed
+    await c.stop(3)
+    await new Promise((r) => setTimeout(r, 200)) // a clean stop closes its peer connections: its peers see it down at once
+    await expect(client.admin().createTopic({ name: 'three', partitions: 1, replicationFactor: 3 })).rejects.toMatchObject({ code: 'INVALID_REPLICATION_FACTOR' })
+    await client.admin().createTopic({ name: 'two', partitions: 1, replicationFactor: 2 })
   }, 60_000)
 })

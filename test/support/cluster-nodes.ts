@@ -18,6 +18,8 @@ export interface ClusterNodes {
   readonly nodes: Map<number, RunningNode>
   /** Client address of node `id`. */
   broker(id: number): string
+  /** Data directory of node `id`. */
+  dataDir(id: number): string
   brokers(): string[]
   start(id: number): Promise<RunningNode>
   stop(id: number): Promise<void>
@@ -62,6 +64,7 @@ export async function startClusterNodes(cleanups: Cleanups, n: number, overrides
     ids,
     nodes,
     broker: (id) => `127.0.0.1:${ports.get(id)!.client}`,
+    dataDir: (id) => join(root, `node-${id}`),
     brokers: () => ids.map((id) => `127.0.0.1:${ports.get(id)!.client}`),
     start,
     stop,
