@@ -31,15 +31,14 @@
  * Imports base and node:buffer.
  */
 import { Buffer } from 'node:buffer'
-import { assert, fail, ok } from '../../base/index.js'
+import { LENGTH_PREFIX_BYTES, LengthPrefixedDecoder, assert, fail, ok } from '../../base/index.js'
 import type { Result } from '../../base/index.js'
 
 export const PEER_VERSION_MIN = 1
 export const PEER_VERSION_MAX = 1
 
 /** The length prefix and the channel byte. */
-export const FRAME_HEADER_BYTES = 5
-const LENGTH_BYTES = 4
+export const FRAME_HEADER_BYTES = LENGTH_PREFIX_BYTES + 1
 
 export const CONTROL_CHANNEL = 0
 export const CHANNEL_MAX = 255
@@ -243,122 +242,48 @@ export interface PeerFrameSink {
  * 64 MiB); it applies to every length prefix read after the change.
  */
 export class PeerFrameDecoder {
+  /** Its limit is the payload's plus the channel byte. */
+  readonly #inner: LengthPrefixedDecoder
   readonly #sink: PeerFrameSink
-  #frameBytesMax: number
-  /** Length-prefix bytes seen so far when a prefix spans chunks (0..3), and their value. */
-  #prefixBytes = 0
-  #prefix = 0
-  /** channel + payload length of the frame being assembled across chunks; -1 while reading a prefix. */
-  #frameBytes = -1
-  #parts: Uint8Array[] = []
-  #partsBytes = 0
-  #stopped = false
-  #pushing = false
 
   constructor(sink: PeerFrameSink, frameBytesMax: number) {
     this.#sink = sink
-    this.#frameBytesMax = checkedLimit(frameBytesMax)
+    this.#inner = new LengthPrefixedDecoder(
+      {
+        frame: (frame) => {
+          if (frame.length === 0) this.#fail('EMPTY_FRAME', 'a frame of length 0 has no channel byte')
+          else this.#sink.frame(frame[0]!, frame.subarray(1))
+        },
+        tooLarge: (length, limit) => this.#sink.error('FRAME_TOO_LARGE', `a frame of ${length - 1} payload bytes is over the limit of ${limit - 1}`),
+      },
+      checkedLimit(frameBytesMax) + 1,
+    )
   }
 
   get frameBytesMax(): number {
-    return this.#frameBytesMax
+    return this.#inner.bodyBytesMax - 1
   }
 
   set frameBytesMax(value: number) {
-    this.#frameBytesMax = checkedLimit(value)
+    this.#inner.bodyBytesMax = checkedLimit(value) + 1
   }
 
   get stopped(): boolean {
-    return this.#stopped
+    return this.#inner.stopped
   }
 
   /** Bytes held for a frame not yet complete. */
   get bufferedBytes(): number {
-    return this.#partsBytes + this.#prefixBytes
+    return this.#inner.bufferedBytes
   }
 
-  /**
-   * The next bytes of the stream. The decoder may keep views of `chunk`, so the caller
-   * must not modify it afterwards (a socket's 'data' Buffer is fresh each time). Returns
-   * false once the decoder has stopped. Not reentrant.
-   */
+  /** The next bytes of the stream (LengthPrefixedDecoder.push says what it may keep); false once stopped. */
   push(chunk: Uint8Array): boolean {
-    if (this.#stopped) return false
-    assert(!this.#pushing, 'PeerFrameDecoder.push is not reentrant')
-    this.#pushing = true
-    try {
-      this.#consume(chunk)
-    } finally {
-      this.#pushing = false
-    }
-    return !this.#stopped
+    return this.#inner.push(chunk)
   }
 
   stop(): void {
-    this.#stopped = true
-    this.#parts = []
-    this.#partsBytes = 0
-  }
-
-  #consume(chunk: Uint8Array): void {
-    const end = chunk.length
-    let at = 0
-    while (at < end && !this.#stopped) {
-      if (this.#frameBytes < 0) {
-        let length: number
-        if (this.#prefixBytes === 0 && end - at >= LENGTH_BYTES) {
-          length = chunk[at]! * 0x100_0000 + ((chunk[at + 1]! << 16) | (chunk[at + 2]! << 8) | chunk[at + 3]!)
-          at += LENGTH_BYTES
-        } else {
-          while (this.#prefixBytes < LENGTH_BYTES && at < end) {
-            this.#prefix = this.#prefix * 0x100 + chunk[at++]!
-            this.#prefixBytes++
-          }
-          if (this.#prefixBytes < LENGTH_BYTES) return
-          length = this.#prefix
-          this.#prefix = 0
-          this.#prefixBytes = 0
-        }
-        if (length === 0) return this.#fail('EMPTY_FRAME', 'a frame of length 0 has no channel byte')
-        if (length - 1 > this.#frameBytesMax) {
-          return this.#fail('FRAME_TOO_LARGE', `a frame of ${length - 1} payload bytes is over the limit of ${this.#frameBytesMax}`)
-        }
-        if (end - at >= length) {
-          const channel = chunk[at]!
-          const payload = chunk.subarray(at + 1, at + length)
-          at += length
-          this.#sink.frame(channel, payload)
-          continue
-        }
-        this.#frameBytes = length
-      }
-      const take = Math.min(this.#frameBytes - this.#partsBytes, end - at)
-      if (take === 0) return // the prefix ended the chunk
-      this.#parts.push(chunk.subarray(at, at + take))
-      this.#partsBytes += take
-      at += take
-      if (this.#partsBytes === this.#frameBytes) this.#emitAssembled()
-    }
-  }
-
-  #emitAssembled(): void {
-    const parts = this.#parts
-    let frame: Uint8Array
-    if (parts.length === 1) {
-      frame = parts[0]! // only the prefix spanned chunks
-    } else {
-      const out = Buffer.allocUnsafe(this.#frameBytes)
-      let at = 0
-      for (const part of parts) {
-        out.set(part, at)
-        at += part.length
-      }
-      frame = out
-    }
-    this.#parts = []
-    this.#partsBytes = 0
-    this.#frameBytes = -1
-    this.#sink.frame(frame[0]!, frame.subarray(1))
+    this.#inner.stop()
   }
 
   #fail(code: DecodeErrorCode, message: string): void {
