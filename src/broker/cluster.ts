@@ -23,7 +23,7 @@ import type { Result } from '../base/index.js'
 import type { Message } from '../raft/index.js'
 import { placeReplicas } from '../controller/index.js'
 import type { MetadataResult, NodeRecord, Topic, TopicConfig } from '../controller/index.js'
-import { decodeRaftBatch, encodeRaftBatch } from '../replica/index.js'
+import { RaftOutbox, decodeRaftBatch } from '../replica/index.js'
 import type { GroupMessage } from '../replica/index.js'
 import type { ActorLogger } from '../group/index.js'
 import type { Controller } from './controller.js'
@@ -73,7 +73,7 @@ export class Cluster {
   readonly #leaders = new Map<number, LeaderInfo>()
   /** Leader changes of groups hosted here, told to every peer with the next flush. */
   #changed = new Map<number, LeaderInfo>()
-  #controllerOut = new Map<number, GroupMessage[]>()
+  readonly #controllerOut = new RaftOutbox()
   #flushScheduled = false
   readonly #waiting = new Map<number, { resolve: (r: Result<MetadataResult, ControllerError | 'NOT_LEADER'>) => void; timer: NodeJS.Timeout }>()
   #nextId = 1
@@ -113,11 +113,7 @@ export class Cluster {
 
   /** The metadata group's messages (the controller runs on this thread). */
   sendControllerMessages(msgs: readonly Message[]): void {
-    for (const m of msgs) {
-      let list = this.#controllerOut.get(m.to)
-      if (!list) this.#controllerOut.set(m.to, (list = []))
-      list.push([CONTROLLER_GROUP_ID, m])
-    }
+    this.#controllerOut.add(CONTROLLER_GROUP_ID, msgs)
     this.#schedule()
   }
 
@@ -214,8 +210,8 @@ export class Cluster {
   #flush(): void {
     this.#flushScheduled = false
     if (this.#closed || this.#link === null) return
-    for (const [to, items] of this.#controllerOut) this.#link.send(to, Channel.RAFT, encodeRaftBatch(items))
-    this.#controllerOut = new Map()
+    const link = this.#link
+    this.#controllerOut.drain((to, bytes) => link.send(to, Channel.RAFT, bytes))
     if (this.#changed.size > 0) {
       const payload = packr.pack([...this.#changed].map(([g, l]) => [g, l.leader, l.term]))
       this.#changed = new Map()

@@ -10,6 +10,10 @@
  * refused as a whole (a coded error), never half-routed; entry data stay views into the
  * buffer (msgpackr), so keeping one entry keeps the buffer alive until it is applied.
  *
+ * RaftOutbox collects what a thread's groups send during one turn, one list per
+ * destination node, and hands out one buffer per node when drained: a worker's outbox
+ * (replica-host.ts) and the main thread's for the metadata group (src/broker/cluster.ts).
+ *
  * Imports base, raft (types) and msgpackr only.
  */
 import { Packr } from 'msgpackr'
@@ -36,6 +40,30 @@ type WireMessage = [
 
 /** One group's message. */
 export type GroupMessage = readonly [groupId: number, message: Message]
+
+export class RaftOutbox {
+  #byNode = new Map<number, GroupMessage[]>()
+
+  get empty(): boolean {
+    return this.#byNode.size === 0
+  }
+
+  /** Group `gid`'s messages, each for the node it names. */
+  add(gid: number, msgs: readonly Message[]): void {
+    for (const m of msgs) {
+      let list = this.#byNode.get(m.to)
+      if (!list) this.#byNode.set(m.to, (list = []))
+      list.push([gid, m])
+    }
+  }
+
+  /** Everything collected, one encodeRaftBatch buffer per node, and the outbox empty again. */
+  drain(send: (to: number, bytes: Uint8Array) => void): void {
+    const byNode = this.#byNode
+    this.#byNode = new Map()
+    for (const [to, items] of byNode) send(to, encodeRaftBatch(items))
+  }
+}
 
 const packr = new Packr({ useRecords: false, moreTypes: false })
 

@@ -27,8 +27,7 @@ import { PartitionReplica } from './partition-replica.js'
 import type { ReplicaSpec } from './partition-replica.js'
 import { packPost, unpackPost } from './worker-messages.js'
 import type { WorkerPost, WorkerReply, WorkerRequest } from './worker-messages.js'
-import { decodeRaftBatch, encodeRaftBatch } from './raft-wire.js'
-import type { GroupMessage } from './raft-wire.js'
+import { RaftOutbox, decodeRaftBatch } from './raft-wire.js'
 import type { Message } from '../raft/index.js'
 import type { GroupReport } from '../protocol/api.js'
 
@@ -86,8 +85,8 @@ export class ReplicaHost implements ReplicaControl {
   readonly #runtime: GroupRuntime
   readonly #cancels = new Map<number, () => void>()
   #outbox: WorkerPost[] = []
-  /** Raft messages for each peer node, sent with the next post. */
-  #toPeers = new Map<number, GroupMessage[]>()
+  /** Raft messages for peer nodes, sent with the next post. */
+  readonly #toPeers = new RaftOutbox()
   #flushScheduled = false
   #ticker: NodeJS.Timeout
   #retention: NodeJS.Timeout
@@ -229,11 +228,7 @@ export class ReplicaHost implements ReplicaControl {
   }
 
   #toPeer(gid: number, msgs: readonly Message[]): void {
-    for (const m of msgs) {
-      let list = this.#toPeers.get(m.to)
-      if (!list) this.#toPeers.set(m.to, (list = []))
-      list.push([gid, m])
-    }
+    this.#toPeers.add(gid, msgs)
     this.#schedule()
   }
 
@@ -292,10 +287,7 @@ export class ReplicaHost implements ReplicaControl {
 
   #flush(): void {
     this.#flushScheduled = false
-    if (this.#toPeers.size > 0) {
-      for (const [to, items] of this.#toPeers) this.#outbox.push({ ev: 'raft', to, bytes: encodeRaftBatch(items) })
-      this.#toPeers = new Map()
-    }
+    this.#toPeers.drain((to, bytes) => this.#outbox.push({ ev: 'raft', to, bytes }))
     if (this.#outbox.length === 0) return
     const bytes = packPost(this.#outbox)
     this.#outbox = []
