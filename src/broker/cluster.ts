@@ -78,8 +78,8 @@ export class Cluster {
   readonly #waiting = new Map<number, { resolve: (r: Result<MetadataResult, ControllerError | 'NOT_LEADER'>) => void; timer: NodeJS.Timeout }>()
   #nextId = 1
   #closed = false
-  /** Called whenever a group's leader changes, so waiters (topic creation) can look again. */
-  onLeaderChange: () => void = () => {}
+  /** Looked at whenever a group's leader changes (those waiting for leaders). */
+  readonly #leaderWatchers = new Set<() => void>()
 
   constructor(opts: { nodeId: number; members: readonly number[]; link: PeerSender | null; log: ActorLogger }) {
     this.nodeId = opts.nodeId
@@ -165,6 +165,24 @@ export class Cluster {
     }
   }
 
+  /** Resolves once every group of `gids` has a leader this node knows of (true), or after `ms` (false). */
+  leadersKnown(gids: readonly number[], ms: number): Promise<boolean> {
+    const all = (): boolean => gids.every((g) => this.leaderOf(g) !== undefined)
+    if (all()) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const finish = (v: boolean): void => {
+        clearTimeout(timer)
+        this.#leaderWatchers.delete(watch)
+        resolve(v)
+      }
+      const watch = (): void => {
+        if (all()) finish(true)
+      }
+      const timer = setTimeout(() => finish(false), ms)
+      this.#leaderWatchers.add(watch)
+    })
+  }
+
   /** Forgets a group (its topic is gone). */
   forget(gid: number): void {
     this.#leaders.delete(gid)
@@ -174,7 +192,7 @@ export class Cluster {
     const known = this.#leaders.get(gid)
     if (known && (known.term > info.term || (known.term === info.term && (known.leader === info.leader || info.leader === 0)))) return false
     this.#leaders.set(gid, info)
-    this.onLeaderChange()
+    for (const w of this.#leaderWatchers) w()
     return true
   }
 

@@ -65,21 +65,6 @@ function route(ctx: BrokerContext, topic: string, partition: number): { gid: num
 /** How long a new topic's creation waits for every partition to have a leader. */
 const CREATE_LEADERS_WAIT_MS = 10_000
 
-/** Resolves once every group of `topic` has a leader this node knows of, or after `ms`; true if they all had. */
-function leadersElected(ctx: BrokerContext, topic: Topic, ms: number): Promise<boolean> {
-  const all = (): boolean => topic.partitions.every((p) => ctx.cluster.leaderOf(p.groupId) !== undefined)
-  if (all()) return Promise.resolve(true)
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => finish(false), ms)
-    const poll = setInterval(() => all() && finish(true), 10)
-    const finish = (v: boolean): void => {
-      clearTimeout(timer)
-      clearInterval(poll)
-      resolve(v)
-    }
-  })
-}
-
 function replyError(r: WorkerReply): WireError | null {
   return r.ok ? null : (r.error as WireError)
 }
@@ -175,7 +160,7 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
     }
     if (err !== null) ctx.log.error({ topic: topic.name, err }, 'a replica of the new topic could not open on this node; the others serve it')
     // a topic is writable once its creation is answered (the client may still meet an election)
-    if (!(await leadersElected(ctx, topic, CREATE_LEADERS_WAIT_MS))) ctx.log.warn({ topic: topic.name, waitedMs: CREATE_LEADERS_WAIT_MS }, 'created, but not every partition had a leader yet')
+    if (!(await ctx.cluster.leadersKnown(topic.partitions.map((p) => p.groupId), CREATE_LEADERS_WAIT_MS))) ctx.log.warn({ topic: topic.name, waitedMs: CREATE_LEADERS_WAIT_MS }, 'created, but not every partition had a leader yet')
     ctx.log.info({ topic: topic.name, partitions: topic.partitions.length, replicationFactor: body.replicationFactor }, 'topic created')
     return done<'createTopic'>({ name: topic.name, partitions: topic.partitions.length })
   },

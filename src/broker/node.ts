@@ -113,7 +113,6 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
   let transport: PeerTransport | null = null
   let replicas: LocalReplicas | null = null
   const codecs = new CodecPool()
-  const clusterLog = log
   // every step runs whatever the ones before it did, so every store and the lock are closed
   const undo = async (): Promise<StopReport> => {
     const storage: Array<{ where: string } & StorageTrouble> = []
@@ -152,7 +151,7 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
         clusterId: config.clusterId,
         listen: config.peerListen!,
         peers,
-        log: clusterLog,
+        log,
         onMessage: (from, channel, payload) => cluster?.onMessage(from, channel, payload),
         onPeerUp: (id) => cluster?.peerUp(id),
       })
@@ -272,13 +271,19 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
     const address = server.address()
     const advertised = config.advertise ?? address
     let registering: NodeJS.Timeout | null = null
+    let stopping = false
     const register = (): void => {
       registering = null
+      if (stopping) return
       const known = controller!.metadata.nodes.get(config.nodeId)
       if (known && known.host === advertised.host && known.port === advertised.port) return
       void theCluster.submit({ op: 'registerNode', id: config.nodeId, host: advertised.host, port: advertised.port }).then((r) => {
         if (r.ok) log.info({ host: advertised.host, port: advertised.port }, 'registered this node\'s client address in the metadata')
-        if (!r.ok && r.error.code !== 'SHUTTING_DOWN') registering = setTimeout(register, REGISTER_RETRY_MS)
+        if (!r.ok && !stopping) {
+          log.warn({ code: r.error.code, err: r.error.message, retryMs: REGISTER_RETRY_MS }, 'could not register this node\'s client address yet; trying again')
+          registering = setTimeout(register, REGISTER_RETRY_MS)
+          registering.unref()
+        }
       })
     }
     register()
@@ -295,6 +300,7 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
     let stopped: Promise<StopReport> | null = null
     const shutdown = (reason = 'stop'): Promise<StopReport> => {
       stopped ??= (async () => {
+        stopping = true
         log.info({ reason }, 'shutting down: no new connections, finishing requests in flight')
         await server.close(config.shutdownTimeoutMs)
         clearInterval(tick)

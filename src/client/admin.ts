@@ -1,8 +1,8 @@
 /**
  * Admin: topic management and offsets, thin typed wrappers over the protocol's admin
  * APIs. Errors are thrown as RaftmqError with the broker's code. Admin requests go to
- * any node (the node forwards them to the controller); only listOffset, a partition's
- * question, goes to that partition's leader.
+ * any node (the node forwards them to the controller); partitions' questions (listOffset,
+ * the offsets of describeTopic) go to each partition's leader.
  *
  * Imports protocol and ./ modules of the client.
  */
@@ -17,7 +17,7 @@ const LIST_OFFSET_RETRY: RetryPolicy = { retries: 5, retryBackoffMs: 100 }
 export interface CreateTopicOptions {
   readonly name: string
   readonly partitions: number
-  /** Copies of each partition, 1 (default) up to the cluster's node count; the controller refuses more (INVALID_CONFIG). */
+  /** Copies of each partition, 1 (default) up to the cluster's live node count; the controller refuses more (INVALID_REPLICATION_FACTOR). */
   readonly replicationFactor?: number
   /** Drop records older than this (default: keep forever). */
   readonly retentionMs?: number | null
@@ -51,8 +51,30 @@ export class Admin {
     return (await this.#client.request('listTopics', {})).topics
   }
 
-  describeTopic(name: string): Promise<DescribeTopicResponse> {
-    return this.#client.request('describeTopic', { name })
+  /**
+   * The topic's settings and, per partition, its leader and offsets. A node knows the
+   * offsets only of the partitions it leads, so they are asked of each partition's leader
+   * (one listOffsets request per leader and end); where that fails, the answering node's
+   * figures stay.
+   */
+  async describeTopic(name: string): Promise<DescribeTopicResponse> {
+    const d = await this.#client.request('describeTopic', { name })
+    const byLeader = new Map<number, number[]>()
+    for (const p of d.partitions) if (p.leader !== null) byLeader.set(p.leader, [...(byLeader.get(p.leader) ?? []), p.partition])
+    const offsets = new Map<number, { logStartOffset?: number; highWatermark?: number }>()
+    await Promise.all(
+      [...byLeader].flatMap(([node, partitions]) =>
+        (['earliest', 'latest'] as const).map(async (spec) => {
+          const r = await this.#client.requestNode(node, 'listOffsets', { partitions: partitions.map((partition) => ({ topic: name, partition, spec })) }).catch(() => null)
+          for (const e of r?.partitions ?? []) {
+            if (e.offset === undefined) continue
+            const o = offsets.get(e.partition) ?? {}
+            offsets.set(e.partition, spec === 'earliest' ? { ...o, logStartOffset: e.offset } : { ...o, highWatermark: e.offset })
+          }
+        }),
+      ),
+    )
+    return { ...d, partitions: d.partitions.map((p) => ({ ...p, ...offsets.get(p.partition) })) }
   }
 
   /** The earliest (log start) or latest (high watermark: the next offset to be written) offset. */

@@ -49,6 +49,9 @@ describe('cluster of three nodes on loopback', () => {
     const sent = await producer.sendBatch(Array.from({ length: 50 }, (_, i) => ({ topic: 'orders', partition: 0, value: `m${i}` })))
     expect(sent.results.every((r) => 'offset' in r)).toBe(true)
 
+    // describeTopic answers from any node, with each partition's offsets as its leader knows them
+    const described = await admin.admin().describeTopic('orders')
+    expect(described.partitions.map((p) => p.highWatermark)).toEqual([50, 0, 0])
     // a follower refuses with the leader's id
     const follower = c.ids.find((id) => id !== l0)!
     const toFollower = new Client({ brokers: [c.broker(follower)] })
