@@ -17,7 +17,7 @@
  * Imports base, raft (types) and msgpackr only.
  */
 import { Packr } from 'msgpackr'
-import { fail, ok } from '../base/index.js'
+import { fail, limits, ok } from '../base/index.js'
 import type { Result } from '../base/index.js'
 import type { Entry, EntryType, Message, MessageType, Snapshot } from '../raft/index.js'
 
@@ -57,12 +57,37 @@ export class RaftOutbox {
     }
   }
 
-  /** Everything collected, one encodeRaftBatch buffer per node, and the outbox empty again. */
-  drain(send: (to: number, bytes: Uint8Array) => void): void {
+  /**
+   * Everything collected, as encodeRaftBatch buffers per node of about `bytesMax` at most
+   * each (a message larger than that goes alone), and the outbox empty again. A leader
+   * feeding a follower that was away sends hundreds of appends in one turn: one buffer
+   * would outgrow the peer transport's frame limit and be dropped whole.
+   */
+  drain(send: (to: number, bytes: Uint8Array) => void, bytesMax: number = limits.peer.frameBytesMax / 4): void {
     const byNode = this.#byNode
     this.#byNode = new Map()
-    for (const [to, items] of byNode) send(to, encodeRaftBatch(items))
+    for (const [to, items] of byNode) {
+      let from = 0
+      let bytes = 0
+      for (let i = 0; i < items.length; i++) {
+        const size = sizeOf(items[i]![1])
+        if (i > from && bytes + size > bytesMax) {
+          send(to, encodeRaftBatch(items.slice(from, i)))
+          from = i
+          bytes = 0
+        }
+        bytes += size
+      }
+      send(to, encodeRaftBatch(from === 0 ? items : items.slice(from)))
+    }
   }
+}
+
+/** About how many bytes a message takes encoded: its entries' and snapshot's data, plus room for the fields. */
+function sizeOf(m: Message): number {
+  let bytes = 64 + (m.snapshot?.data.byteLength ?? 0)
+  for (const e of m.entries) bytes += 24 + e.data.byteLength
+  return bytes
 }
 
 const packr = new Packr({ useRecords: false, moreTypes: false })
