@@ -70,6 +70,7 @@ export class Cluster {
   readonly #log: ActorLogger
   #controller: Controller | null = null
   #deliver: (items: GroupMessage[]) => void = () => {}
+  #peerDown: (id: number) => void = () => {}
   readonly #leaders = new Map<number, LeaderInfo>()
   /** Leader changes of groups hosted here, told to every peer with the next flush. */
   #changed = new Map<number, LeaderInfo>()
@@ -98,10 +99,21 @@ export class Cluster {
     return this.members.length === 1
   }
 
-  /** Wires the controller (its messages in) and the workers (everyone else's). */
-  attach(controller: Controller, deliver: (items: GroupMessage[]) => void): void {
+  /** Wires the controller (its messages in) and the workers (everyone else's messages, and peers lost). */
+  attach(controller: Controller, deliver: (items: GroupMessage[]) => void, peerDown: (id: number) => void = () => {}): void {
     this.#controller = controller
     this.#deliver = deliver
+    this.#peerDown = peerDown
+  }
+
+  /**
+   * The peer transport lost node `id` (its connection closed, or it was silent past the
+   * idle timeout): every group here that depends on it is told, so a quiet group wakes
+   * and a follower of it campaigns at once rather than after an election timeout.
+   */
+  peerDown(id: number): void {
+    this.#controller?.peerDown(id)
+    this.#peerDown(id)
   }
 
   // ---- raft traffic ----------------------------------------------------------------------

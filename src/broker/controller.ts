@@ -96,6 +96,11 @@ export class Controller {
     this.#group.actor.tick()
   }
 
+  /** The node's failure detector lost node `id` (RaftNode.peerDown). */
+  peerDown(id: number): void {
+    this.#group.actor.peerDown(id)
+  }
+
   /** Durable commits of the main thread's WAL since start. */
   get syncs(): number {
     return this.#runtime.engine.syncs

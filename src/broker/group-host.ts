@@ -201,6 +201,12 @@ export class GroupHost {
     this.#scheduleFlush()
   }
 
+  /** The failure detector lost node `id`: every worker's groups are told (RaftNode.peerDown). */
+  peerDown(id: number): void {
+    for (const slot of this.#slots) if (!slot.exited) slot.queue.push({ t: 'peerDown', node: id })
+    this.#scheduleFlush()
+  }
+
   /** Requests sent and not yet answered. */
   get inFlight(): number {
     return this.#waiting.size

@@ -154,6 +154,7 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
         log,
         onMessage: (from, channel, payload) => cluster?.onMessage(from, channel, payload),
         onPeerUp: (id) => cluster?.peerUp(id),
+        onPeerDown: (id) => cluster?.peerDown(id),
       })
       if (!started.ok) {
         await undo()
@@ -221,7 +222,11 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
       if (ev.ev === 'raft') theCluster.sendRaft(ev.to, ev.bytes)
       else theCluster.localLeader(ev.gid, ev.leader, ev.term)
     }
-    cluster.attach(controller, (items) => host.deliver(items))
+    cluster.attach(
+      controller,
+      (items) => host.deliver(items),
+      (id) => host.peerDown(id),
+    )
     const local = new LocalReplicas({
       nodeId: config.nodeId,
       electionTicks: config.electionTicks,

@@ -79,7 +79,7 @@ export async function clusterStatus(client: Client): Promise<ClusterStatus> {
       const missing = p.replicas.filter((id) => typeof answers.get(id) !== 'string' && !(hostedBy.get(key) ?? []).includes(id))
       if (missing.length > 0) problems.push(`not open on ${missing.join(',')}`)
       if (problems.length > 0) degraded = true
-      parts.push([t.name, String(p.partition), g?.role === 'leader' ? String(g.leader) : 'none', p.replicas.join(','), g ? String(g.term) : '-', g ? String(g.commit) : '-', lag, problems.join('; ') || 'ok'])
+      parts.push([t.name, String(p.partition), g?.role === 'leader' ? String(g.leader) : 'none', p.replicas.join(','), g ? String(g.term) : '-', g ? String(g.commit) : '-', lag, problems.join('; ') || (g?.quiet ? 'ok, quiet' : 'ok')])
     }
   }
   const summary = `${md.nodes.length} node${md.nodes.length === 1 ? '' : 's'}, ${reports.length} answering; metadata leader: ${controllerLeader === 0 ? 'none' : controllerLeader}; ${byPartition.size} partitions`

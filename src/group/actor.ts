@@ -155,6 +155,13 @@ export class GroupActor<R> implements LoopActor {
     if (this.node.hasReady()) this.#loop.kick(this)
   }
 
+  /** The node's failure detector lost node `id` (RaftNode.peerDown). */
+  peerDown(id: number): void {
+    if (this.stopped) return
+    this.node.peerDown(id)
+    if (this.node.hasReady()) this.#loop.kick(this)
+  }
+
   step(m: Message): void {
     if (this.stopped) return
     this.node.step(m)

@@ -70,6 +70,21 @@ export class RaftNode {
     this.#raft.step(m)
   }
 
+  /** Ends a quiet spell (RaftOptions.quiesce); proposals, transfers and peers' messages wake the group by themselves. */
+  wake(): void {
+    this.#raft.wake()
+  }
+
+  /** The host's failure detector lost node `id`: a group that depends on it wakes, and a follower of it campaigns soon. */
+  peerDown(id: NodeId): void {
+    this.#raft.peerDown(id)
+  }
+
+  /** Quiet: ticks do nothing until something wakes the group. */
+  get quiet(): boolean {
+    return this.#raft.quiet
+  }
+
   /** Starts an election now (tests and the first node of a fresh cluster). */
   campaign(): void {
     this.#raft.hup(false)

@@ -78,6 +78,8 @@ export class Progress {
   pendingSnapshot = 0
   /** Ticks spent in Snapshot state; past a bound we probe again (the snapshot may be lost). */
   snapshotTicks = 0
+  /** The commit index the follower last said it holds (its heartbeat answer): a leader goes quiet only once every follower holds the whole log as committed. */
+  commitHeld = 0
   /** Heard from since the last check-quorum round. */
   recentActive = false
   readonly inflights: Inflights

@@ -9,7 +9,8 @@
  * fast backtracking by term; commit of current-term entries only, by counting durable
  * acknowledgements (§5.4.2, Figure 8) — the leader's own included only once its write
  * is durable; InstallSnapshot; leadership transfer (§3.10); single-server membership
- * change (config.ts argues its safety).
+ * change (config.ts argues its safety); quiescence of idle groups (RaftOptions.quiesce:
+ * it only withholds ticks, so it can cost liveness, never safety).
  *
  * Persistence ordering: a message that promises durable state (a vote request, a vote,
  * an append acknowledgement) goes to `msgsAfterPersist`, which the host sends only
@@ -75,6 +76,16 @@ export interface RaftOptions {
    * log's first index it means the host restored the storage's snapshot.
    */
   readonly applied?: number
+  /**
+   * Idle groups go quiet (CockroachDB's quiescence, TiKV's hibernation): a leader whose
+   * every follower holds its whole log as committed sends one last heartbeat that asks
+   * them to stop, and then neither it nor they tick, so thousands of idle groups cost no
+   * heartbeats. A proposal, a transfer, any message that is not an answer to the leader's
+   * own heartbeats or appends, or `peerDown` of a member the group depends on, wakes it.
+   * Off by default: the host must run a failure detector that calls `peerDown`, or a
+   * quiet follower never notices its leader is gone.
+   */
+  readonly quiesce?: boolean
   readonly unsafe?: UnsafeRules
 }
 
@@ -106,6 +117,7 @@ interface MutableMessage {
   rejectHint: number
   snapshot: Snapshot | null
   transfer: boolean
+  quiesce: boolean
 }
 
 function sameVoters(a: ConfState, b: ConfState): boolean {
@@ -148,7 +160,10 @@ export class Raft {
   readonly #appendBytesMax: number
   readonly #uncommittedBytesMax: number
   readonly #unsafe: UnsafeRules
+  readonly #quiesce: boolean
   readonly applyBytesMax: number
+  /** Quiet: no ticks (RaftOptions.quiesce). */
+  #quiet = false
 
   #electionElapsed = 0
   #heartbeatElapsed = 0
@@ -177,6 +192,7 @@ export class Raft {
     this.applyBytesMax = opts.applyBytesMax ?? limits.raft.applyBytesMax
     this.#uncommittedBytesMax = opts.uncommittedBytesMax ?? limits.raft.uncommittedBytesMax
     this.#unsafe = opts.unsafe ?? {}
+    this.#quiesce = opts.quiesce === true
 
     this.log = new RaftLog(opts.storage, opts.applied ?? 0, this.#unsafe.stableByIndexOnly === true)
     const { hardState, conf } = opts.storage.initialState()
@@ -271,6 +287,7 @@ export class Raft {
       this.vote = NONE
     }
     this.lead = NONE
+    this.#quiet = false
     this.#electionElapsed = 0
     this.#heartbeatElapsed = 0
     this.#randomizedElectionTimeout = this.#electionTicks + this.#prng.int(this.#electionTicks)
@@ -324,6 +341,7 @@ export class Raft {
   // ---- time ------------------------------------------------------------------------
 
   tick(): void {
+    if (this.#quiet) return
     if (this.role === Role.Leader) this.#tickHeartbeat()
     else this.#tickElection()
   }
@@ -355,8 +373,63 @@ export class Raft {
     }
     if (this.#heartbeatElapsed >= this.#heartbeatTicks) {
       this.#heartbeatElapsed = 0
-      this.#bcastHeartbeat()
+      const quiesce = this.#mayQuiesce()
+      this.#bcastHeartbeat(quiesce)
+      if (quiesce) this.#quiet = true
     }
+  }
+
+  /** Leader: nothing left to send, and every follower has said it holds the whole log as committed. */
+  #mayQuiesce(): boolean {
+    if (!this.#quiesce || this.leadTransferee !== NONE) return false
+    const last = this.log.lastIndex()
+    if (this.log.committed !== last) return false
+    for (const [id, pr] of this.prs) {
+      if (pr.match !== last) return false
+      if (id !== this.id && (pr.commitHeld !== last || pr.state !== ProgressState.Replicate)) return false
+    }
+    return true
+  }
+
+  get quiet(): boolean {
+    return this.#quiet
+  }
+
+  /** Ends a quiet spell: the group ticks again (a leader checks its quorum afresh, and goes quiet again only after a new round of answers). */
+  wake(): void {
+    if (!this.#quiet) return
+    this.#quiet = false
+    if (this.role !== Role.Leader) return
+    this.#electionElapsed = 0
+    for (const [id, pr] of this.prs) {
+      if (id === this.id) continue
+      pr.recentActive = false
+      pr.commitHeld = 0
+    }
+  }
+
+  /**
+   * The host's failure detector lost node `id` (its connection closed, or it went silent).
+   * A quiet leader with `id` among its voters wakes; a follower of `id` wakes and treats
+   * its leader's lease as over, so it campaigns within one randomised election timeout and
+   * grants votes to whoever does first (pre-vote still protects a leader others can reach).
+   */
+  peerDown(id: NodeId): void {
+    if (id === this.id) return
+    if (this.role === Role.Leader) {
+      if (this.prs.has(id)) this.wake()
+      return
+    }
+    if (this.lead !== id) return
+    this.wake()
+    this.#electionElapsed = Math.max(this.#electionElapsed, this.#electionTicks)
+  }
+
+  /** Does `m` leave a quiet group quiet? Only the answers to the leader's own last round, and the leader's request to stay quiet. */
+  #keepsQuiet(m: Message): boolean {
+    if (m.term !== this.term) return false
+    if (this.role === Role.Leader) return m.type === MessageType.HeartbeatResp || (m.type === MessageType.AppResp && !m.reject)
+    return m.type === MessageType.Heartbeat && m.quiesce && m.from === this.lead
   }
 
   /** §6.2 check-quorum: has a majority of voters been heard from since the last round? */
@@ -434,6 +507,7 @@ export class Raft {
       rejectHint: 0,
       snapshot: null,
       transfer: false,
+      quiesce: false,
     }
   }
 
@@ -446,6 +520,7 @@ export class Raft {
 
   /** Feeds one message from a peer (or a self-acknowledgement, after persistence). */
   step(m: Message): void {
+    if (this.#quiet && !this.#keepsQuiet(m)) this.wake()
     if (m.term > this.term) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         // §6 / §9.6: a node that heard from a leader recently ignores a campaign, unless the leader itself asked for it
@@ -591,6 +666,7 @@ export class Raft {
       case MessageType.HeartbeatResp:
         pr.recentActive = true
         pr.probeSent = false
+        pr.commitHeld = m.commit
         if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne()
         if (pr.match < this.log.lastIndex()) this.#maybeSendAppend(m.from, true)
         break
@@ -659,7 +735,10 @@ export class Raft {
 
   #handleHeartbeat(m: Message): void {
     this.log.commitTo(m.commit)
-    this.#send(this.#message(MessageType.HeartbeatResp, m.from, this.term))
+    const r = this.#message(MessageType.HeartbeatResp, m.from, this.term)
+    r.commit = this.log.committed
+    this.#send(r)
+    this.#quiet = this.#quiesce && m.quiesce
   }
 
   #handleSnapshot(m: Message): void {
@@ -696,6 +775,7 @@ export class Raft {
     let bytes = 0
     for (let k = 0; k < ents.length; k++) bytes += entryBytes(ents[k]!)
     this.#uncommittedBytes += bytes
+    this.wake()
     // count our own copy once the host has made it durable
     const ack = this.#message(MessageType.AppResp, this.id, this.term)
     ack.index = this.log.lastIndex()
@@ -768,11 +848,12 @@ export class Raft {
     return true
   }
 
-  #bcastHeartbeat(): void {
+  #bcastHeartbeat(quiesce: boolean): void {
     for (const [id, pr] of this.prs) {
       if (id === this.id) continue
       const m = this.#message(MessageType.Heartbeat, id, this.term)
       m.commit = Math.min(pr.match, this.log.committed)
+      m.quiesce = quiesce
       this.#send(m)
     }
   }
@@ -831,6 +912,7 @@ export class Raft {
     if (!this.conf().voters.includes(target)) return fail('NOT_A_VOTER', `node ${target} is not a voter`)
     if (target === this.id || target === this.leadTransferee) return ok(null)
     this.abortLeaderTransfer()
+    this.wake()
     this.leadTransferee = target
     this.#electionElapsed = 0 // the transfer must finish within one election timeout
     const pr = this.prs.get(target)!

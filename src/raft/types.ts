@@ -94,7 +94,9 @@ export const messageTypeName: Readonly<Record<MessageType, string>> = {
  *   probe index (reject), with `rejectHint`/`logTerm` for fast backtracking.
  * - Vote/PreVote: `index`/`logTerm` describe the candidate's last entry; `transfer`
  *   marks a campaign started by TimeoutNow, which may break a leader lease.
- * - Heartbeat: `commit` is min(leader commit, follower match).
+ * - Heartbeat: `commit` is min(leader commit, follower match); `quiesce` asks the
+ *   follower to go quiet with the leader (RaftOptions.quiesce).
+ * - HeartbeatResp: `commit` is the follower's commit index.
  */
 export interface Message {
   readonly type: MessageType
@@ -109,6 +111,7 @@ export interface Message {
   readonly rejectHint: number
   readonly snapshot: Snapshot | null
   readonly transfer: boolean
+  readonly quiesce: boolean
 }
 
 export const Role = {

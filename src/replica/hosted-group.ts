@@ -11,7 +11,8 @@
  *
  * What a host may inject (`HostOptions`; the defaults are production's): how the store is
  * opened (`openStore`, default its LevelDB), the clock and timers (`clock`), the Raft
- * options beyond the election and heartbeat ticks (`raft`), the way out to peers
+ * options beyond the election and heartbeat ticks and quiescence (on for a group with
+ * peers: RaftOptions.quiesce) (`raft`), the way out to peers
  * (`sendToPeers`) and a snapshot restore (`restoreSnapshot`) — the simulator's
  * partition mode hosts a three- or five-voter group with all of them.
  *
@@ -109,7 +110,8 @@ export class HostedGroup<R> {
       stateMachine: opts.restoreSnapshot ? { apply: (e) => this.#counted(e), restore: opts.restoreSnapshot } : { apply: (e) => this.#counted(e) },
       prng: opts.prng,
       applied,
-      raft: { electionTicks: opts.electionTicks, heartbeatTicks: 1, ...opts.host?.raft },
+      // a group with peers goes quiet when idle; the node's peer transport is the failure detector that wakes it (peerDown)
+      raft: { electionTicks: opts.electionTicks, heartbeatTicks: 1, quiesce: opts.voters.length > 1 || opts.voters[0] !== opts.nodeId, ...opts.host?.raft },
       ...(opts.host?.sendToPeers ? { sendToPeers: opts.host.sendToPeers } : {}),
       ...(opts.host?.onLeader ? { onLeader: opts.host.onLeader } : {}),
       log: opts.log,

@@ -247,6 +247,7 @@ export class PartitionReplica {
       partition: this.spec.partition,
       groupId: this.spec.groupId,
       role: st.role,
+      quiet: node.quiet,
       leader: st.leader,
       term: st.term,
       commit: st.commit,
@@ -261,6 +262,11 @@ export class PartitionReplica {
   tick(): void {
     this.#actor.tick()
     this.#backToPreferred()
+  }
+
+  /** The node's failure detector lost node `id` (RaftNode.peerDown). */
+  peerDown(id: number): void {
+    this.#actor.peerDown(id)
   }
 
   /**

@@ -36,6 +36,7 @@ type WireMessage = [
   rejectHint: number,
   snapshot: WireSnapshot | null,
   transfer: boolean,
+  quiesce: boolean,
 ]
 
 /** One group's message. */
@@ -107,6 +108,7 @@ function wireOf(m: Message): WireMessage {
     m.rejectHint,
     s === null ? null : [s.metadata.index, s.metadata.term, [...s.metadata.conf.voters], s.data],
     m.transfer,
+    m.quiesce,
   ]
 }
 
@@ -134,10 +136,11 @@ function snapshotOf(w: unknown): Snapshot | null | undefined {
 }
 
 function messageOf(w: unknown): Message | null {
-  if (!Array.isArray(w) || w.length !== 12) return null
-  const [type, from, to, term, logTerm, index, entries, commit, reject, rejectHint, snap, transfer] = w as unknown[]
+  // 12 fields: a node from before quiescence, which never asks for it
+  if (!Array.isArray(w) || (w.length !== 13 && w.length !== 12)) return null
+  const [type, from, to, term, logTerm, index, entries, commit, reject, rejectHint, snap, transfer, quiesce = false] = w as unknown[]
   if (!isInt(type) || type < 1 || type > 10 || !isInt(from) || !isInt(to) || !isInt(term) || !isInt(logTerm) || !isInt(index)) return null
-  if (!isInt(commit) || typeof reject !== 'boolean' || !isInt(rejectHint) || typeof transfer !== 'boolean' || !Array.isArray(entries)) return null
+  if (!isInt(commit) || typeof reject !== 'boolean' || !isInt(rejectHint) || typeof transfer !== 'boolean' || typeof quiesce !== 'boolean' || !Array.isArray(entries)) return null
   const es: Entry[] = []
   for (const e of entries) {
     const entry = entryOf(e)
@@ -146,7 +149,7 @@ function messageOf(w: unknown): Message | null {
   }
   const snapshot = snapshotOf(snap)
   if (snapshot === undefined) return null
-  return { type: type as MessageType, from, to, term, logTerm, index, entries: es, commit, reject, rejectHint, snapshot, transfer }
+  return { type: type as MessageType, from, to, term, logTerm, index, entries: es, commit, reject, rejectHint, snapshot, transfer, quiesce }
 }
 
 /** The messages of a buffer `encodeRaftBatch` made; MALFORMED when it is anything else. */

@@ -208,6 +208,10 @@ export class ReplicaHost implements ReplicaControl {
         this.#stepAll(req.bytes)
         continue
       }
+      if (req.t === 'peerDown') {
+        for (const r of this.#replicas.values()) r.peerDown(req.node)
+        continue
+      }
       const replica = this.#replicas.get(req.gid)
       if (!replica) {
         this.#reply({ rid: req.rid, ok: false, error: { code: 'UNKNOWN_PARTITION', message: `group ${req.gid} is not hosted by this worker` } })
@@ -232,7 +236,7 @@ export class ReplicaHost implements ReplicaControl {
     this.#schedule()
   }
 
-  async #serve(replica: PartitionReplica, req: Exclude<WorkerRequest, { t: 'cancel' } | { t: 'raft' }>): Promise<void> {
+  async #serve(replica: PartitionReplica, req: Exclude<WorkerRequest, { t: 'cancel' } | { t: 'raft' } | { t: 'peerDown' }>): Promise<void> {
     try {
       if (req.t !== 'produce') {
         const refused = replica.readRefusal()

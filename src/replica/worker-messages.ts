@@ -48,6 +48,8 @@ export type WorkerRequest =
   | { readonly t: 'cancel'; readonly rid: number }
   /** Raft messages from peers for groups of this worker (raft-wire.ts bytes); no reply. */
   | { readonly t: 'raft'; readonly bytes: Uint8Array }
+  /** The node's failure detector lost peer `node` (a quiet group that depends on it wakes); no reply. */
+  | { readonly t: 'peerDown'; readonly node: number }
 
 /** What became of a batch's records: the wire's summary (protocol/apis/produce.ts), errors as WireErrorLike. */
 export type ProduceSummary = WireProduceSummary<WireErrorLike>

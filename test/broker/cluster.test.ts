@@ -191,3 +191,60 @@ describe('cluster - topics', () => {
     await client.admin().createTopic({ name: 'two', partitions: 1, replicationFactor: 2 })
   }, 60_000)
 })
+
+describe('cluster - idle partitions go quiet', () => {
+  /** Every replica of `topic` on the nodes in `ids`, as those nodes report them. */
+  async function replicas(client: Client, ids: readonly number[], topic: string): Promise<{ node: number; partition: number; role: string; quiet: boolean }[]> {
+    const out: { node: number; partition: number; role: string; quiet: boolean }[] = []
+    for (const id of ids) {
+      const r = await client.requestNode(id, 'describeCluster', {}, 5_000)
+      for (const g of r.groups) if (g.topic === topic) out.push({ node: id, partition: g.partition, role: g.role, quiet: g.quiet })
+    }
+    return out
+  }
+
+  async function allQuiet(client: Client, ids: readonly number[], topic: string, expected: number, timeoutMs = 10_000): Promise<void> {
+    const until = Date.now() + timeoutMs
+    for (;;) {
+      const rs = await replicas(client, ids, topic)
+      if (rs.length === expected && rs.every((r) => r.quiet)) return
+      if (Date.now() > until) throw new Error(`not quiet: ${JSON.stringify(rs.filter((r) => !r.quiet))}`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+
+  it('stop ticking once idle, wake for a produce, and elect a new leader at once when a quiet leader goes away', async () => {
+    const c = await startClusterNodes(cleanups, 3)
+    const client = new Client({ brokers: c.brokers() })
+    cleanups.add(() => client.close())
+    await client.admin().createTopic({ name: 'calm', partitions: 3, replicationFactor: 3 })
+    const producer = client.producer({ retries: 100, retryBackoffMs: 20 })
+    for (const p of [0, 1, 2]) await producer.send({ topic: 'calm', partition: p, value: `first-${p}` })
+    await allQuiet(client, c.ids, 'calm', 9)
+    const status = await clusterStatus(client)
+    expect(status.text).toContain('ok, quiet')
+
+    // a produce wakes the partition; it is acknowledged by a majority and goes quiet again
+    const woke = await producer.send({ topic: 'calm', partition: 0, value: 'wake' })
+    expect(woke.offset).toBe(1)
+    await allQuiet(client, c.ids, 'calm', 9)
+
+    // the quiet leader of partition 1 stops: the others hear its connections close and elect one of them
+    const old = await leaderOf(client, 'calm', 1)
+    await c.stop(old)
+    const rest = c.ids.filter((id) => id !== old)
+    const until = Date.now() + 10_000
+    let next = 0
+    while (next === 0) {
+      const rs = await replicas(client, rest, 'calm')
+      next = rs.find((r) => r.partition === 1 && r.role === 'leader')?.node ?? 0
+      if (next === 0 && Date.now() > until) throw new Error('no new leader for a quiet partition whose leader stopped')
+      if (next === 0) await new Promise((r) => setTimeout(r, 20))
+    }
+    expect(rest).toContain(next)
+    const after = await producer.send({ topic: 'calm', partition: 1, value: 'after' })
+    expect(after.offset).toBe(1)
+    const page = await client.consumer().fetch({ topic: 'calm', partition: 1, offset: 0, maxBytes: 1 << 20 })
+    expect(page.messages.map((m) => new TextDecoder().decode(m.value!))).toEqual(['first-1', 'after'])
+  }, 60_000)
+})

@@ -1,3 +1,4 @@
+import { pack } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
 import { MessageType } from '../../src/raft/index.js'
 import type { Message } from '../../src/raft/index.js'
@@ -16,6 +17,7 @@ const msg = (to: number, over: Partial<Message> = {}): Message => ({
   rejectHint: 0,
   snapshot: null,
   transfer: false,
+  quiesce: false,
   ...over,
 })
 
@@ -27,6 +29,7 @@ describe('raft wire', () => {
       [7, msg(2, { entries: [entry(11, 5), entry(12, 0)], reject: true, rejectHint: 4 })],
       [0, msg(3, { type: MessageType.Snap, snapshot: { metadata: { index: 40, term: 2, conf: { voters: [1, 2, 3] } }, data: new Uint8Array([1, 2, 3]) } })],
       [9, msg(2, { type: MessageType.Vote, transfer: true })],
+      [4, msg(3, { type: MessageType.Heartbeat, quiesce: true })],
     ] as const
     const back = decodeRaftBatch(encodeRaftBatch(items))
     expect(back.ok).toBe(true)
@@ -43,6 +46,14 @@ describe('raft wire', () => {
     }
     const good = encodeRaftBatch([[1, msg(2)]])
     expect(decodeRaftBatch(good).ok).toBe(true)
+    const quiesceNotBoolean = new Uint8Array(pack([[1, [7, 1, 2, 3, 0, 0, [], 0, false, 0, null, false, 1]]]))
+    expect(decodeRaftBatch(quiesceNotBoolean).ok).toBe(false)
+  })
+
+  it('takes a message of a node from before quiescence (12 fields) as one that does not ask for it', () => {
+    const old = new Uint8Array(pack([[1, [7, 1, 2, 3, 0, 0, [], 5, false, 0, null, false]]]))
+    const r = decodeRaftBatch(old)
+    expect(r.ok && r.value[0]![1]).toMatchObject({ type: MessageType.Heartbeat, commit: 5, quiesce: false })
   })
 
   it('an outbox drains one buffer per node, split so none grows much past its budget, every message once and in order', () => {

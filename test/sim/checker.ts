@@ -6,7 +6,8 @@
  *     durable logs that agree on an entry agree on everything before it;
  *   - state machine safety: every node applies the same entry at each index, and a
  *     committed entry never changes or vanishes;
- *   - leader completeness: a new leader holds every entry already applied anywhere;
+ *   - leader completeness: a new leader of the newest term holds every entry already
+ *     applied anywhere;
  *   - exactly once: no proposal is applied twice by one node, and each node applies
  *     indexes in order without a gap or a repeat, across restarts (which resume from
  *     the restored state's index, possibly beyond the durable commit index) and
@@ -42,6 +43,7 @@ const TERM_SPAN = 1 << 20
 
 export class Checker {
   readonly #leaders = new Map<number, NodeId>()
+  #newestLeaderTerm = 0
   /** (index, term) -> entry key, for every entry ever made durable anywhere. */
   readonly #entryKeys = new Map<number, number>()
   /** By index: the entry applied there (first applier decides, everyone else must agree). */
@@ -130,6 +132,11 @@ export class Checker {
     }
     this.#leaders.set(term, node.id)
     this.leadersSeen++
+    // Raft promises completeness to leaders of later terms only: a vote answer that waited
+    // out a pause can still make a leader of an old term after a newer one committed more
+    // (it can commit nothing: a majority has moved on; state machine safety checks that)
+    if (term < this.#newestLeaderTerm) return true
+    this.#newestLeaderTerm = term
     if (node.lastIndex < this.maxCommitted) {
       throw new Violation('leader completeness', `leader ${node.id} of term ${term} ends at ${node.lastIndex}, but index ${this.maxCommitted} was applied`)
     }

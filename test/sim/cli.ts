@@ -40,6 +40,8 @@ options:
                     WorkerLoop) or partition (a PartitionReplica per node: the partition
                     service over the worker loop, WAL and an in-memory store) (default:
                     drawn per seed: a quarter each wal and worker, 3/8 memory, 1/8 partition)
+  --quiesce on|off  idle groups go quiet, woken by a simulated failure detector (default:
+                    drawn per seed, half of them)
   --unsafe-partition unsyncedCheckpoint  partition mode: checkpoints (what WAL retirement
                     trusts) do not sync the store (test-only: the checker must catch it)
   --flip-newest-commit  bit flips hit the newest acknowledged WAL commit three times as
@@ -64,6 +66,7 @@ async function main(): Promise<number> {
       'unsafe-partition': { type: 'string' },
       profile: { type: 'string', default: 'mixed' },
       storage: { type: 'string' },
+      quiesce: { type: 'string' },
       'flip-newest-commit': { type: 'boolean', default: false },
       'forge-entries': { type: 'boolean', default: false },
       'keep-going': { type: 'boolean', default: false },
@@ -92,7 +95,10 @@ async function main(): Promise<number> {
   const unsafePartition = values['unsafe-partition']
   if (unsafePartition !== undefined && unsafePartition !== 'unsyncedCheckpoint') return usage('--unsafe-partition must be unsyncedCheckpoint')
   const partitionUnsafe = unsafePartition ? { unsyncedCheckpoint: true } : undefined
-  const flags = { unsafe, storage, walFaults, partitionUnsafe }
+  const quiesceFlag = values.quiesce
+  if (quiesceFlag !== undefined && quiesceFlag !== 'on' && quiesceFlag !== 'off') return usage(`--quiesce must be on or off, got ${quiesceFlag}`)
+  const quiesce = quiesceFlag === undefined ? undefined : quiesceFlag === 'on'
+  const flags = { unsafe, storage, quiesce, walFaults, partitionUnsafe }
 
   if (values.seed !== undefined) {
     const seed = positiveInt(values.seed, '--seed')

@@ -122,6 +122,11 @@ export class SimNetwork {
     for (const m of back) this.#enqueue(now + 1 + (back.length > 1 ? this.#tail.int(this.faults.delayMax) : 0), m)
   }
 
+  /** Are messages from `from` to `to` blocked by the partition in force? */
+  linkBlocked(from: NodeId, to: NodeId): boolean {
+    return this.#blocked.has(from * 1000 + to)
+  }
+
   isPartitioned(): boolean {
     return this.#blocked.size > 0
   }

@@ -139,6 +139,8 @@ export interface SimOptions {
   readonly storage: StorageMode
   readonly wal: WalSimOptions
   readonly harsh: HarshOptions
+  /** Idle groups go quiet (RaftOptions.quiesce), and a failure detector reports a peer it cannot hear for `detectElections` election timeouts (failure-detector.ts). */
+  readonly quiesce: { readonly on: boolean; readonly detectElections: number }
   readonly raft: {
     readonly electionTicks: number
     readonly heartbeatTicks: number
@@ -152,7 +154,8 @@ export interface SimOptions {
 const ALL_CRASH_MODES: readonly WalCrashMode[] = ['drop', 'tear', 'keep', 'sectors']
 
 /** `storage` forces the storage mode; it is drawn all the same, so no other knob changes. */
-export function drawOptions(seed: number, nodes: 3 | 5, profile: FaultProfile = 'mixed', storage?: StorageMode): SimOptions {
+/** `quiesce` forces quiescence on or off; it is drawn all the same. */
+export function drawOptions(seed: number, nodes: 3 | 5, profile: FaultProfile = 'mixed', storage?: StorageMode, quiesce?: boolean): SimOptions {
   const r = new Prng(seed)
   const pick = <T>(xs: readonly T[]): T => r.pick(xs)
   const total = nodes + 1
@@ -215,6 +218,8 @@ export function drawOptions(seed: number, nodes: 3 | 5, profile: FaultProfile = 
     storage: forced(drawStorage(r), storage),
     // drawn after the storage host, for the same reason
     harsh: drawHarsh(r, nodes, churn),
+    // drawn after the harsh world, for the same reason
+    quiesce: { on: forced(r.chance(0.5), quiesce), detectElections: pick([0.5, 1, 3]) },
   }
   if (!churn) return drawn
   return {
@@ -238,6 +243,7 @@ export function formatOptions(o: SimOptions): string {
     `load: propose=${pct(o.proposeRate)} snapshot=${pct(o.snapshotRate)} confChange=${pct(o.confChangeRate)} transfer=${pct(o.transferRate)}`,
     formatStorage(o),
     formatHarsh(o.harsh),
+    `quiesce: ${o.quiesce.on ? `on, peers reported down after ${o.quiesce.detectElections} election timeouts of silence` : 'off'}`,
     `raft: electionTicks=${o.raft.electionTicks} heartbeatTicks=${o.raft.heartbeatTicks} preVote=${o.raft.preVote} checkQuorum=${o.raft.checkQuorum} inflight=${o.raft.inflightMsgsMax} appendBytes=${o.raft.appendBytesMax}`,
   ].join('\n')
 }
@@ -280,8 +286,8 @@ function drawHarsh(r: Prng, nodes: number, churn: boolean): HarshOptions {
   return on ? h : CALM
 }
 
-function forced(drawn: StorageMode, storage: StorageMode | undefined): StorageMode {
-  return storage ?? drawn
+function forced<T>(drawn: T, forcedTo: T | undefined): T {
+  return forcedTo ?? drawn
 }
 
 function formatHarsh(h: HarshOptions): string {

@@ -51,6 +51,7 @@ import { harshGenerator } from './options.js'
 import type { SimOptions } from './options.js'
 import type { SimConfig, SimResult, SimStats } from './simulator.js'
 import { HASH_SEED, hashStep } from './state-machine.js'
+import { SimFailureDetector } from './failure-detector.js'
 
 const GROUP = 7
 const WAL_ROOT = '/wal'
@@ -125,6 +126,8 @@ export class PartitionSimulation {
   #now = 0
   #batchSeq = 0
   readonly stats: SimStats
+  /** Quiescence seeds: the peer transport's failure detector (null: quiescence off). */
+  readonly #detector: SimFailureDetector | null
 
   constructor(cfg: SimConfig, opts: SimOptions, stats: SimStats) {
     this.#cfg = cfg
@@ -133,6 +136,8 @@ export class PartitionSimulation {
     this.stats.partitionRuns = 1
     this.#prng = new Prng(cfg.seed ^ 0x6c8e9cf5)
     this.#net = new SimNetwork(this.#prng.fork(), harshGenerator(cfg.seed), networkFaults(opts))
+    this.#detector = opts.quiesce.on ? new SimFailureDetector(Math.max(1, Math.round(opts.quiesce.detectElections * opts.raft.electionTicks * Math.max(...opts.tickPeriods)))) : null
+    if (this.#detector) this.stats.quiesceRuns = 1
     for (let id = 1; id <= cfg.nodes; id++) {
       const n = new PNode(id, opts.tickPeriods[id - 1]!)
       n.nextTick = this.#prng.range(0, n.tickPeriod)
@@ -197,7 +202,7 @@ export class PartitionSimulation {
     const host: PartitionHostOptions = {
       openStore: n.stores.open,
       clock,
-      raft: { unsafe: this.#cfg.unsafe, ...this.opts.raft },
+      raft: { unsafe: this.#cfg.unsafe, ...this.opts.raft, quiesce: this.opts.quiesce.on },
       sendToPeers: (msgs) => {
         if (n.epoch !== epoch) return
         for (const m of msgs) this.#net.send(this.#now, m)
@@ -225,8 +230,25 @@ export class PartitionSimulation {
     this.#log(() => `n${n.id} START applied ${applied} (recovered ${report.records} WAL records, generations ${report.generations.join(',') || 'none'}), offsets ${JSON.stringify(opened.value.offsets())}`)
   }
 
+  /** Quiescence seeds: what the peer transport's pings would tell each node this unit. */
+  #detect(d: SimFailureDetector): void {
+    d.observe(
+      this.#now,
+      this.#voters(),
+      (id) => this.#nodes.get(id)!.replica !== null,
+      (observer, peer) => !this.#net.linkBlocked(peer, observer),
+      (observer, peer) => {
+        this.stats.peerDownReports++
+        this.#log(() => `n${observer} sees n${peer} DOWN`)
+        this.#nodes.get(observer)!.replica!.peerDown(peer)
+      },
+    )
+    for (const n of this.#nodes.values()) if (n.replica?.actor.node.quiet) this.stats.quietUnits++
+  }
+
   #crash(n: PNode): void {
     if (!n.replica) return
+    this.#detector?.forget(n.id)
     const v = n.replica.view
     this.#log(() => `n${n.id} before crash: view ${v.firstIndex()}..${v.lastIndex()} hs ${JSON.stringify(v.hardState())} applied ${n.replica!.actor.appliedIndex}`)
     this.stats.crashes++
@@ -413,6 +435,7 @@ export class PartitionSimulation {
     }
     this.#deliver()
     this.#runThreads()
+    if (this.#detector) this.#detect(this.#detector)
     if (produce && p.chance(o.proposeRate)) {
       const up = [...this.#nodes.values()].filter((n) => n.replica)
       // mostly to the leader, as a client that followed NOT_LEADER's hint would

@@ -88,6 +88,7 @@ import { SIM_GROUP, WalDisk, compareImage, flip, imageAfter, imageOf } from './w
 import type { Flip, FlipKind, LogImage, StoreState, WriteSpan } from './wal-disk.js'
 import { WorkerHost } from './worker-host.js'
 import { runPartitionSimulation } from './partition-sim.js'
+import { SimFailureDetector } from './failure-detector.js'
 
 export interface SimConfig {
   readonly seed: number
@@ -100,6 +101,8 @@ export interface SimConfig {
   readonly profile?: FaultProfile
   /** Forces the storage host (default: drawn from the seed). */
   readonly storage?: StorageMode
+  /** Forces quiescence on or off (default: drawn from the seed). */
+  readonly quiesce?: boolean
   /** Test-only WAL damage the simulator does not draw by itself (wal-disk.ts, flips). */
   readonly walFaults?: {
     /** Flips hit the newest acknowledged commit three times as often (they are drawn anyway). */
@@ -172,6 +175,10 @@ export interface SimStats {
   partitionAcked: number
   partitionFetchChecks: number
   partitionSnapshotsKeptOut: number
+  /** Quiescence (SimOptions.quiesce): runs with it on, node-units spent quiet, and peers the failure detector reported down. */
+  quiesceRuns: number
+  quietUnits: number
+  peerDownReports: number
 }
 
 export interface SimResult {
@@ -274,10 +281,12 @@ export class Simulation {
   readonly #inFlight = new Map<number, NodeId>()
   readonly #acked = new Set<number>()
   readonly stats: SimStats = emptyStats()
+  /** Quiescence seeds: the peer transport's failure detector (null: quiescence off). */
+  readonly #detector: SimFailureDetector | null
 
   constructor(cfg: SimConfig) {
     this.#cfg = cfg
-    this.opts = drawOptions(cfg.seed, cfg.nodes, cfg.profile, cfg.storage)
+    this.opts = drawOptions(cfg.seed, cfg.nodes, cfg.profile, cfg.storage, cfg.quiesce)
     // the options consumed their own generator; the run gets an independent one
     this.#prng = new Prng(cfg.seed ^ 0x5bd1e995)
     this.#disk = new Prng(cfg.seed ^ 0x2545f491)
@@ -286,6 +295,8 @@ export class Simulation {
     this.#worker = this.opts.storage === 'worker'
     if (this.#wal) this.stats.walRuns = 1
     if (this.#worker) this.stats.workerRuns = 1
+    this.#detector = this.opts.quiesce.on ? new SimFailureDetector(Math.max(1, Math.round(this.opts.quiesce.detectElections * this.#electionUnits()))) : null
+    if (this.#detector) this.stats.quiesceRuns = 1
     this.#net = new SimNetwork(this.#prng.fork(), this.#harsh.fork(), networkFaults(this.opts))
     const voters: NodeId[] = []
     for (let id = 1; id <= cfg.nodes; id++) voters.push(id)
@@ -323,7 +334,7 @@ export class Simulation {
         view: st,
         applied,
         prng: this.#prng.fork(),
-        raft: { unsafe: this.#cfg.unsafe, ...this.opts.raft },
+        raft: { unsafe: this.#cfg.unsafe, ...this.opts.raft, quiesce: this.opts.quiesce.on },
         engine: this.#loopEngine(n),
         stateMachine: {
           apply: (e) => {
@@ -345,6 +356,7 @@ export class Simulation {
         applied,
         unsafe: this.#cfg.unsafe,
         ...this.opts.raft,
+        quiesce: this.opts.quiesce.on,
       })
     }
     // what the node now holds committed must be the committed history (it is raised past the durable commit index)
@@ -512,6 +524,7 @@ export class Simulation {
         n.host.answered(this.#now)
       }
     }
+    if (this.#detector) this.#detect(this.#detector)
     for (const n of this.#nodes.values()) {
       if (n.raft?.isLeader()) {
         if (this.#checker.leader(n.raft) && this.#faulty && this.#prng.chance(this.opts.newLeaderCrashChance)) {
@@ -521,6 +534,29 @@ export class Simulation {
       }
       if (n.raft && n.raft.term > this.stats.maxTerm) this.stats.maxTerm = n.raft.term
     }
+  }
+
+  /** Quiescence seeds: what the peer transport's pings would tell each node this unit. */
+  #detect(d: SimFailureDetector): void {
+    const running = (id: NodeId): boolean => {
+      const n = this.#nodes.get(id)!
+      return n.raft !== null && n.pausedUntil <= this.#now
+    }
+    d.observe(
+      this.#now,
+      [...this.#nodes.keys()],
+      running,
+      (observer, peer) => !this.#net.linkBlocked(peer, observer),
+      (observer, peer) => {
+        const n = this.#nodes.get(observer)!
+        this.stats.peerDownReports++
+        this.#log(() => `n${observer} sees n${peer} DOWN`)
+        const host = n.host
+        if (host) host.post(() => host.actor.peerDown(peer))
+        else n.raft!.peerDown(peer)
+      },
+    )
+    for (const n of this.#nodes.values()) if (n.raft?.quiet) this.stats.quietUnits++
   }
 
   #deliver(m: Message): void {
@@ -1240,6 +1276,7 @@ export class Simulation {
 
   #restart(n: SimNode): void {
     const flipped = n.disk && this.#faulty ? this.#flip(n) : null
+    this.#detector?.forget(n.id)
     this.#startNode(n, flipped)
     if (!n.raft) return // lost
     n.nextTick = this.#now + this.#prng.range(1, n.tickPeriod)
@@ -1515,11 +1552,14 @@ export function emptyStats(): SimStats {
     partitionAcked: 0,
     partitionFetchChecks: 0,
     partitionSnapshotsKeptOut: 0,
+    quiesceRuns: 0,
+    quietUnits: 0,
+    peerDownReports: 0,
   }
 }
 
 export function runSimulation(cfg: SimConfig): Promise<SimResult> {
-  const opts = drawOptions(cfg.seed, cfg.nodes, cfg.profile ?? 'mixed', cfg.storage)
+  const opts = drawOptions(cfg.seed, cfg.nodes, cfg.profile ?? 'mixed', cfg.storage, cfg.quiesce)
   if (opts.storage === 'partition') return runPartitionSimulation(cfg, opts, emptyStats())
   return new Simulation(cfg).run()
 }

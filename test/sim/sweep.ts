@@ -20,6 +20,8 @@ export interface SweepOptions {
   readonly profile?: FaultProfile
   /** Force the storage host (default: drawn per seed). */
   readonly storage?: StorageMode
+  /** Force quiescence on or off (default: drawn per seed). */
+  readonly quiesce?: boolean
   /** Test-only WAL damage (SimConfig.walFaults). */
   readonly walFaults?: SimConfig['walFaults']
   /** Test-only wrong rules of the partition mode (SimConfig.partitionUnsafe). */
@@ -42,7 +44,7 @@ export async function sweep(o: SweepOptions): Promise<SweepResult> {
   let totals: SimStats | null = null
   let seeds = 0
   for (let seed = o.first; seed < o.first + o.count; seed++) {
-    const r = await runSimulation({ seed, nodes: o.nodes, unsafe: o.unsafe, profile: o.profile, storage: o.storage, walFaults: o.walFaults, partitionUnsafe: o.partitionUnsafe })
+    const r = await runSimulation({ seed, nodes: o.nodes, unsafe: o.unsafe, profile: o.profile, storage: o.storage, quiesce: o.quiesce, walFaults: o.walFaults, partitionUnsafe: o.partitionUnsafe })
     // a WAL run leaves MemoryWalFs.runAsync calls waiting for their setImmediate: let them end
     await new Promise<void>((resolve) => setImmediate(resolve))
     seeds++
@@ -68,6 +70,7 @@ function addStats(a: SimStats, b: SimStats): SimStats {
 export interface ReplayFlags {
   readonly unsafe?: UnsafeRules
   readonly storage?: StorageMode
+  readonly quiesce?: boolean
   readonly walFaults?: SimConfig['walFaults']
   readonly partitionUnsafe?: SimConfig['partitionUnsafe']
 }
@@ -75,6 +78,7 @@ export interface ReplayFlags {
 function replayFlags(f: ReplayFlags): string {
   let s = unsafeFlag(f.unsafe)
   if (f.storage) s += ` --storage ${f.storage}`
+  if (f.quiesce !== undefined) s += ` --quiesce ${f.quiesce ? 'on' : 'off'}`
   if (f.walFaults?.flipNewestCommit) s += ' --flip-newest-commit'
   if (f.walFaults?.forgeEntries) s += ' --forge-entries'
   if (f.partitionUnsafe?.unsyncedCheckpoint) s += ' --unsafe-partition unsyncedCheckpoint'
@@ -83,7 +87,7 @@ function replayFlags(f: ReplayFlags): string {
 
 /** The failing seed's story: options, violation, and the tail of its replayed trace. */
 export async function describeFailure(r: SimResult, traceLines: number, f: ReplayFlags = {}): Promise<string> {
-  const replay = await runSimulation({ seed: r.seed, nodes: r.options.nodes, trace: true, unsafe: f.unsafe, profile: r.options.profile, storage: f.storage, walFaults: f.walFaults, partitionUnsafe: f.partitionUnsafe })
+  const replay = await runSimulation({ seed: r.seed, nodes: r.options.nodes, trace: true, unsafe: f.unsafe, profile: r.options.profile, storage: f.storage, quiesce: f.quiesce, walFaults: f.walFaults, partitionUnsafe: f.partitionUnsafe })
   const v = r.violation!
   const tail = replay.trace.slice(-traceLines)
   return [

@@ -220,6 +220,7 @@ export function msg(fields: Partial<Message> & Pick<Message, 'type' | 'from' | '
     rejectHint: 0,
     snapshot: null,
     transfer: false,
+    quiesce: false,
     ...fields,
   }
 }

@@ -4,7 +4,7 @@
  * its leader reports it).
  *
  *   request  = {}
- *   response = { nodeId, nodes: [{ id, host, port, up: bool }],
+ *   response = { nodeId, nodes: [{ id, host, port, up: bool }],   (groups: `quiet` below)
  *                controller: { leader: node id (0: none), voters: [node id] },
  *                groups: [{ topic, partition, groupId, role, leader, term, commit, applied,
  *                           lastIndex, behind: bool,
@@ -23,6 +23,8 @@
  *
  *   request  = {}
  *   response = { started: u32 }     transfers this node started
+ *
+ * `quiet`: the group is idle and neither ticks nor heartbeats (RaftOptions.quiesce).
  *
  * Imports the other modules of src/protocol/apis.
  */
@@ -52,6 +54,7 @@ export interface GroupReport {
   readonly partition: number
   readonly groupId: number
   readonly role: 'leader' | 'follower' | 'candidate' | 'pre-candidate'
+  readonly quiet: boolean
   readonly leader: number
   readonly term: number
   readonly commit: number
@@ -82,6 +85,7 @@ export const describeClusterResponse: Schema<DescribeClusterResponse> = object<D
       partition: partitionIndex,
       groupId: index,
       role: literal('leader', 'follower', 'candidate', 'pre-candidate'),
+      quiet: bool,
       leader: nodeId,
       term: index,
       commit: index,
