@@ -44,6 +44,8 @@ export type ControllerRequest =
   | { readonly op: 'deleteTopic'; readonly name: string }
   | { readonly op: 'allocateProducerId' }
   | ({ readonly op: 'registerNode' } & NodeRecord)
+  | { readonly op: 'movePartition'; readonly name: string; readonly partition: number; readonly replicas: readonly number[] }
+  | { readonly op: 'partitionConf'; readonly groupId: number; readonly confIndex: number; readonly voters: readonly number[] }
 
 export type ControllerError = 'CONTROLLER_NOT_AVAILABLE' | 'INVALID_REPLICATION_FACTOR' | 'STORAGE_FULL' | 'STORAGE_FAILED' | 'SHUTTING_DOWN' | 'INTERNAL'
 
@@ -70,6 +72,9 @@ export class Cluster {
   readonly #log: ActorLogger
   #controller: Controller | null = null
   #deliver: (items: GroupMessage[]) => void = () => {}
+  /** reportConf: the newest configuration per group not yet sent, and the groups with one being sent. */
+  readonly #confWaiting = new Map<number, { index: number; voters: readonly number[] }>()
+  readonly #confSending = new Set<number>()
   #peerDown: (id: number) => void = () => {}
   readonly #leaders = new Map<number, LeaderInfo>()
   /** Leader changes of groups hosted here, told to every peer with the next flush. */
@@ -198,6 +203,28 @@ export class Cluster {
   /** Forgets a group (its topic is gone). */
   forget(gid: number): void {
     this.#leaders.delete(gid)
+  }
+
+  /**
+   * A replica here applied a configuration of its group (partition-move.ts): the
+   * controller records it. One report per group in flight; a newer one waiting replaces
+   * an older. A report that fails is dropped: the group's leader reports again while the
+   * metadata still shows the move.
+   */
+  reportConf(gid: number, index: number, voters: readonly number[]): void {
+    const waiting = this.#confWaiting.get(gid)
+    if (waiting !== undefined && waiting.index >= index) return
+    this.#confWaiting.set(gid, { index, voters })
+    if (this.#confSending.has(gid)) return
+    this.#confSending.add(gid)
+    void (async () => {
+      for (let next = this.#confWaiting.get(gid); next !== undefined && !this.#closed; next = this.#confWaiting.get(gid)) {
+        this.#confWaiting.delete(gid)
+        const r = await this.submit({ op: 'partitionConf', groupId: gid, confIndex: next.index, voters: next.voters })
+        if (!r.ok) this.#log.warn({ group: gid, index: next.index, voters: next.voters, err: `${r.error.code}: ${r.error.message}` }, 'could not record a partition configuration change with the controller; its leader reports it again')
+      }
+      this.#confSending.delete(gid)
+    })()
   }
 
   #learn(gid: number, info: LeaderInfo): boolean {
@@ -366,6 +393,10 @@ const isCount = (v: unknown, max: number): boolean => Number.isSafeInteger(v) &&
 const isLimit = (v: unknown): boolean => v === null || (Number.isSafeInteger(v) && (v as number) >= 0)
 
 /** A forwarded request has the shape a node's handler would have built (peers are nodes of this cluster, but bytes are bytes). */
+function isNodeList(v: unknown): v is number[] {
+  return Array.isArray(v) && v.length >= 1 && v.length <= limits.cluster.nodesMax && v.every((n) => isCount(n, 2 ** 31 - 1))
+}
+
 function validRequest(r: unknown): r is ControllerRequest {
   if (r === null || typeof r !== 'object') return false
   const q = r as Record<string, unknown>
@@ -380,6 +411,10 @@ function validRequest(r: unknown): r is ControllerRequest {
       return true
     case 'registerNode':
       return isCount(q.id, 2 ** 31 - 1) && typeof q.host === 'string' && q.host.length > 0 && isCount(q.port, 0xffff)
+    case 'movePartition':
+      return isName(q.name) && Number.isSafeInteger(q.partition) && (q.partition as number) >= 0 && isNodeList(q.replicas)
+    case 'partitionConf':
+      return Number.isSafeInteger(q.groupId) && (q.groupId as number) > 0 && Number.isSafeInteger(q.confIndex) && (q.confIndex as number) >= 0 && isNodeList(q.voters)
     default:
       return false
   }

@@ -201,6 +201,14 @@ export class GroupHost {
     this.#scheduleFlush()
   }
 
+  /** Where the metadata says group `gid` is moving (null: nowhere), for its replica here. */
+  setTarget(gid: number, target: readonly number[] | null): void {
+    const slot = this.#placement.get(gid)
+    if (!slot || slot.exited) return
+    slot.queue.push({ t: 'target', gid, target })
+    this.#scheduleFlush()
+  }
+
   /** The failure detector lost node `id`: every worker's groups are told (RaftNode.peerDown). */
   peerDown(id: number): void {
     for (const slot of this.#slots) if (!slot.exited) slot.queue.push({ t: 'peerDown', node: id })

@@ -14,7 +14,7 @@ import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, negotiateVersion } from '..
 import type { ApiName, ProduceSummary, RequestBody, ResponseBody } from '../protocol/api.js'
 import { notLeader, wireError } from '../protocol/errors.js'
 import type { WireError } from '../protocol/errors.js'
-import type { Topic } from '../controller/index.js'
+import type { MetadataError, Topic } from '../controller/index.js'
 import type { WorkerReply } from '../replica/index.js'
 import type { Controller } from './controller.js'
 import type { Cluster, ControllerError } from './cluster.js'
@@ -80,10 +80,11 @@ function within<T>(p: Promise<T>, ms: number, fallback: () => T): Promise<T> {
   })
 }
 
-function controllerError(code: ControllerError | 'TOPIC_EXISTS' | 'UNKNOWN_TOPIC' | 'INVALID_REQUEST', message: string): WireError {
+function controllerError(code: ControllerError | MetadataError, message: string): WireError {
   switch (code) {
     case 'TOPIC_EXISTS':
     case 'UNKNOWN_TOPIC':
+    case 'UNKNOWN_PARTITION':
     case 'INVALID_REQUEST':
     case 'INVALID_REPLICATION_FACTOR':
       return { code, message }
@@ -126,7 +127,10 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
     const topics = names.map((name) => {
       const t = all.get(name)
       if (!t) return { name, error: wireError('UNKNOWN_TOPIC', { topic: name }), partitions: [] }
-      return { name, partitions: t.partitions.map((p) => ({ partition: p.partition, leader: ctx.cluster.leaderOf(p.groupId) ?? null, replicas: [...p.replicas] })) }
+      return {
+        name,
+        partitions: t.partitions.map((p) => ({ partition: p.partition, leader: ctx.cluster.leaderOf(p.groupId) ?? null, replicas: [...p.replicas], ...(p.target ? { target: [...p.target] } : {}) })),
+      }
     })
     return done<'metadata'>({ nodes: nodeList(ctx), topics })
   },
@@ -277,6 +281,22 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
     const groups = await ctx.groups.status()
     const controller = { leader: ctx.controller.isLeader() ? ctx.config.nodeId : ctx.controller.leader, voters: [...ctx.cluster.controllerVoters] }
     return done<'describeCluster'>({ nodeId: ctx.config.nodeId, nodes, controller, groups })
+  },
+
+  async movePartition(ctx, body) {
+    const md = ctx.controller.metadata
+    const t = md.topics.get(body.topic)
+    if (!t) return failed(wireError('UNKNOWN_TOPIC', { topic: body.topic }))
+    if (!t.partitions.some((p) => p.partition === body.partition)) return failed(wireError('UNKNOWN_PARTITION', { topic: body.topic, partition: body.partition }))
+    const refuse = (reason: string) => failed(wireError('INVALID_REPLICAS', { topic: body.topic, partition: body.partition, replicas: body.replicas.join(','), reason }))
+    if (new Set(body.replicas).size !== body.replicas.length) return refuse('a node is named twice')
+    const unknown = body.replicas.filter((n) => !md.nodes.has(n))
+    if (unknown.length > 0) return refuse(`no such node${unknown.length === 1 ? '' : 's'}: ${unknown.join(', ')} (the cluster has ${[...md.nodes.keys()].sort((a, b) => a - b).join(', ')})`)
+    const r = await ctx.cluster.submit({ op: 'movePartition', name: body.topic, partition: body.partition, replicas: body.replicas })
+    if (!r.ok) return failed(controllerError(r.error.code, r.error.message))
+    if (!r.value.ok) return failed(controllerError(r.value.error.code, r.value.error.message))
+    ctx.log.info({ topic: body.topic, partition: body.partition, replicas: body.replicas }, 'partition move recorded')
+    return done<'movePartition'>({})
   },
 
   async electPreferredLeaders(ctx) {

@@ -1,10 +1,17 @@
 /**
  * LocalReplicas: the partition replicas this node hosts, kept in line with the metadata.
- * A partition whose replica list names this node is opened here (its group joins its
- * peers); one no topic holds any more — its topic was deleted by a committed command —
- * is closed and its data removed. Every node runs this after each applied metadata
- * change (`reconcile`), so a topic created through any node appears on all of its
- * replicas; runs never overlap, and a change during a run starts another.
+ * A partition whose replicas or move target name this node is opened here (its group
+ * joins its peers); one whose replicas and target no longer name it — its topic was
+ * deleted, or it moved away, both by committed commands (a move's removal of this node
+ * is recorded only once the group's configuration change committed) — is closed and its
+ * data removed. Every node runs this after each applied metadata change (`reconcile`), so
+ * a topic created through any node appears on all of its replicas; runs never overlap,
+ * and a change during a run starts another. Each hosted replica is told where its
+ * partition is moving (partition-move.ts), when that changes.
+ *
+ * A replica that joins by a move starts with no configuration (it learns it from its
+ * leader's log), and so does any replica of a partition that has moved before: the
+ * placement's replica list is the group's first configuration only.
  *
  * The first open of a group in this run checks its store against what WAL recovery
  * vouched for (`expect`); a group's preferred leader (the first replica) campaigns at
@@ -34,29 +41,33 @@ export class LocalReplicas {
   readonly #o: LocalReplicasOptions
   #running: Promise<void> | null = null
   #again = false
+  /** The move target last told to each hosted group ('' for none). */
+  readonly #told = new Map<number, string>()
 
   constructor(opts: LocalReplicasOptions) {
     this.#o = opts
   }
 
   #mine(p: PartitionAssignment): boolean {
-    return p.replicas.includes(this.#o.nodeId)
+    return p.replicas.includes(this.#o.nodeId) || (p.target?.includes(this.#o.nodeId) ?? false)
   }
 
   #spec(topic: Topic, p: PartitionAssignment): ReplicaSpec {
     const expect = this.#o.expect.get(p.groupId)
     this.#o.expect.delete(p.groupId)
+    // the placement's list is the group's configuration only for a group that never moved
+    const first = p.replicas.includes(this.#o.nodeId) && (p.confIndex ?? 0) === 0
     return {
       groupId: p.groupId,
       dir: this.#o.groupDir(p.groupId),
       nodeId: this.#o.nodeId,
-      voters: p.replicas,
+      voters: first ? p.replicas : [],
       topic: topic.name,
       partition: p.partition,
       retentionMs: topic.config.retentionMs,
       retentionBytes: topic.config.retentionBytes,
       electionTicks: this.#o.electionTicks,
-      campaign: p.replicas[0] === this.#o.nodeId,
+      campaign: first && p.replicas[0] === this.#o.nodeId,
       ...(expect === undefined ? {} : { expectApplied: expect }),
     }
   }
@@ -74,9 +85,18 @@ export class LocalReplicas {
   }
 
   async #close(gid: number): Promise<void> {
+    this.#told.delete(gid)
     if (!this.#o.groups.hasGroup(gid)) return
     await this.#o.groups.closeGroup(gid, true)
     this.#o.onRemoved?.(gid)
+  }
+
+  #tell(p: PartitionAssignment): void {
+    if (!this.#o.groups.hasGroup(p.groupId)) return
+    const key = p.target?.join(',') ?? ''
+    if (this.#told.get(p.groupId) === key) return
+    this.#told.set(p.groupId, key)
+    this.#o.groups.setTarget(p.groupId, p.target ?? null)
   }
 
   /** Brings the hosted replicas in line with `metadata` (soon; runs one at a time). */
@@ -100,10 +120,11 @@ export class LocalReplicas {
       for (const p of topic.partitions) if (this.#mine(p)) wanted.add(p.groupId)
       const err = await this.openTopic(topic)
       if (err !== null) this.#o.log.error({ topic: topic.name, err }, 'a partition replica of this node could not be opened; it is tried again at the next metadata change')
+      for (const p of topic.partitions) if (this.#mine(p)) this.#tell(p)
     }
     for (const gid of this.#o.groups.groupIds()) {
       if (wanted.has(gid)) continue
-      this.#o.log.info({ group: gid }, 'its topic was deleted: closing the replica and removing its data')
+      this.#o.log.info({ group: gid }, 'this node holds no replica of the group any more (its topic was deleted, or the partition moved away): closing the replica and removing its data')
       await this.#close(gid)
     }
   }

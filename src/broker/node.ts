@@ -220,6 +220,7 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
     const host = groups
     host.onEvent = (ev) => {
       if (ev.ev === 'raft') theCluster.sendRaft(ev.to, ev.bytes)
+      else if (ev.ev === 'conf') theCluster.reportConf(ev.gid, ev.index, ev.voters)
       else theCluster.localLeader(ev.gid, ev.leader, ev.term)
     }
     cluster.attach(

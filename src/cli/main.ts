@@ -16,11 +16,14 @@ import { produceCommand } from './produce.js'
 import { configureUsageErrors, exitCodeOf } from './run.js'
 import { startCommand } from './start.js'
 import { topicCommand } from './topic.js'
+import { nodeCommand, partitionCommand } from './move-commands.js'
 
 const program = new Command('raftmq').description('raftmq: a partitioned, replicated message log; every partition is a Raft group')
 program.addCommand(startCommand())
 program.addCommand(clusterCommand())
 program.addCommand(topicCommand())
+program.addCommand(partitionCommand())
+program.addCommand(nodeCommand())
 program.addCommand(produceCommand())
 program.addCommand(consumeCommand())
 program.addCommand(benchCommand())

@@ -42,6 +42,11 @@ export class Admin {
     })
   }
 
+  /** Moves a partition to `replicas` (distinct node ids, the preferred leader first); resolves once the move is recorded, not done (metadata shows its `target` until it is). */
+  async movePartition(topic: string, partition: number, replicas: readonly number[]): Promise<void> {
+    await this.#client.request('movePartition', { topic, partition, replicas })
+  }
+
   async deleteTopic(name: string): Promise<void> {
     await this.#client.request('deleteTopic', { name })
     this.#client.forgetTopic(name)

@@ -26,7 +26,12 @@ export interface PartitionAssignment {
   readonly partition: number
   /** The Raft group that holds this partition. */
   readonly groupId: number
+  /** The group's voters as its last reported configuration change left them (at creation: the placement), preferred leader first. */
   readonly replicas: readonly number[]
+  /** A move in progress (movePartition): the replicas the partition is going to, preferred leader first. */
+  readonly target?: readonly number[]
+  /** Raft index of the configuration `replicas` was reported at (0: the group's first). */
+  readonly confIndex?: number
 }
 
 export interface Topic {
@@ -62,8 +67,19 @@ export type MetadataCommand =
   | ({ readonly op: 'registerNode' } & NodeRecord)
   | { readonly op: 'deleteTopic'; readonly name: string }
   | { readonly op: 'allocateProducerId' }
+  /**
+   * A partition is to move to `replicas` (preferred leader first): its leader adds the new
+   * replicas and removes the old ones, one configuration change at a time. The same list
+   * as now cancels a move in progress.
+   */
+  | { readonly op: 'movePartition'; readonly name: string; readonly partition: number; readonly replicas: readonly number[] }
+  /**
+   * A partition's group applied a configuration change at `confIndex` that left `voters`
+   * (any of its replicas says so; older reports than the one recorded change nothing).
+   */
+  | { readonly op: 'partitionConf'; readonly groupId: number; readonly confIndex: number; readonly voters: readonly number[] }
 
-export type MetadataError = 'TOPIC_EXISTS' | 'UNKNOWN_TOPIC' | 'INVALID_REQUEST'
+export type MetadataError = 'TOPIC_EXISTS' | 'UNKNOWN_TOPIC' | 'UNKNOWN_PARTITION' | 'INVALID_REQUEST'
 
 export type MetadataResult =
   | Result<{ readonly topic: Topic }, MetadataError>
@@ -72,6 +88,10 @@ export type MetadataResult =
   | Result<null, MetadataError>
 
 const packr = new Packr({ useRecords: false, moreTypes: false })
+
+function sameSet(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((n) => b.includes(n))
+}
 
 export function encodeMetadataCommand(cmd: MetadataCommand): Uint8Array {
   return new Uint8Array(packr.pack(cmd))
@@ -111,6 +131,10 @@ export class MetadataStateMachine {
         this.nodes.set(cmd.id, { id: cmd.id, host: cmd.host, port: cmd.port })
         this.version++
         return ok(null)
+      case 'movePartition':
+        return this.#movePartition(cmd)
+      case 'partitionConf':
+        return this.#partitionConf(cmd)
       default:
         return fail('INVALID_REQUEST', `entry ${index} has unknown metadata op`)
     }
@@ -126,6 +150,47 @@ export class MetadataStateMachine {
     this.topics.set(cmd.name, topic)
     this.version++
     return ok({ topic })
+  }
+
+  #movePartition(cmd: Extract<MetadataCommand, { op: 'movePartition' }>): MetadataResult {
+    const topic = this.topics.get(cmd.name)
+    if (!topic) return fail('UNKNOWN_TOPIC', `topic ${cmd.name} does not exist`)
+    const at = topic.partitions.findIndex((p) => p.partition === cmd.partition)
+    if (at < 0) return fail('UNKNOWN_PARTITION', `topic ${cmd.name} has no partition ${cmd.partition}`)
+    const replicas = cmd.replicas
+    if (replicas.length === 0 || new Set(replicas).size !== replicas.length || !replicas.every((n) => Number.isSafeInteger(n) && n > 0)) {
+      return fail('INVALID_REQUEST', `replicas must be distinct node ids, got [${replicas.join(',')}]`)
+    }
+    const p = topic.partitions[at]!
+    const { target: _gone, ...rest } = p
+    const moved: PartitionAssignment = sameSet(replicas, p.replicas) ? { ...rest, replicas: [...replicas] } : { ...rest, target: [...replicas] }
+    this.#replacePartition(topic, at, moved)
+    return ok({ topic: this.topics.get(cmd.name)! })
+  }
+
+  #partitionConf(cmd: Extract<MetadataCommand, { op: 'partitionConf' }>): MetadataResult {
+    for (const topic of this.topics.values()) {
+      const at = topic.partitions.findIndex((p) => p.groupId === cmd.groupId)
+      if (at < 0) continue
+      const p = topic.partitions[at]!
+      if (cmd.confIndex <= (p.confIndex ?? 0)) return ok(null)
+      // keep the order the operator or placement chose: the first replica is the preferred leader
+      const order = p.target ?? p.replicas
+      const voters = [...order.filter((n) => cmd.voters.includes(n)), ...[...cmd.voters].filter((n) => !order.includes(n)).sort((a, b) => a - b)]
+      const { target, ...rest } = p
+      const done = target !== undefined && sameSet(target, voters)
+      this.#replacePartition(topic, at, { ...rest, replicas: voters, confIndex: cmd.confIndex, ...(target !== undefined && !done ? { target } : {}) })
+      return ok(null)
+    }
+    // the topic was deleted meanwhile: nothing to record
+    return ok(null)
+  }
+
+  #replacePartition(topic: Topic, at: number, p: PartitionAssignment): void {
+    const partitions = [...topic.partitions]
+    partitions[at] = p
+    this.topics.set(topic.name, { ...topic, partitions })
+    this.version++
   }
 
   #deleteTopic(name: string): MetadataResult {

@@ -25,7 +25,7 @@
 import { assert, fail, ok } from '../base/index.js'
 import type { Prng, Result } from '../base/index.js'
 import { RaftNode } from '../raft/index.js'
-import type { Entry, Message, NodeId, ProposeError, RaftOptions, Ready, Snapshot, Storage } from '../raft/index.js'
+import type { ConfChange, Entry, Message, NodeId, ProposeError, Proposed, RaftOptions, Ready, Snapshot, Storage } from '../raft/index.js'
 
 export interface ActorStateMachine<R> {
   /** Applies one committed entry (empty entries and configuration changes included) and returns its result. */
@@ -170,11 +170,20 @@ export class GroupActor<R> implements LoopActor {
 
   /** Proposes `datas` as one proposal; resolves once they are committed, durable and applied, with their results. */
   propose(datas: readonly Uint8Array[]): Promise<Result<Committed<R>, ActorProposeError>> {
+    return this.#tracked(() => this.node.propose(datas))
+  }
+
+  /** Proposes a single-server membership change; resolves once it is committed and applied (the new configuration is in force from its append on). */
+  proposeConfChange(cc: ConfChange): Promise<Result<Committed<R>, ActorProposeError>> {
+    return this.#tracked(() => this.node.proposeConfChange(cc))
+  }
+
+  #tracked(proposeNow: () => Result<Proposed, ProposeError>): Promise<Result<Committed<R>, ActorProposeError>> {
     if (this.#stopped) return Promise.resolve(fail('STOPPED', `group ${this.groupId} is stopping`))
     if (this.#failed) return Promise.resolve(fail('STORAGE_FAILED', `group ${this.groupId} storage failed: ${this.#failed.message}`))
     const blocked = this.#loop.blocked
     if (blocked) return Promise.resolve(fail(blocked.code, blocked.message))
-    const r = this.node.propose(datas)
+    const r = proposeNow()
     if (!r.ok) return Promise.resolve(r)
     const { firstIndex, lastIndex, term } = r.value
     return new Promise((resolve) => {

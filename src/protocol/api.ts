@@ -33,8 +33,8 @@
 import type { Failure } from '../base/index.js'
 import type { EmptyBody } from './apis/common.js'
 import { wireError as wireErrorSchema } from './apis/common.js'
-import { describeClusterRequest, describeClusterResponse, electPreferredLeadersRequest, electPreferredLeadersResponse } from './apis/cluster.js'
-import type { DescribeClusterRequest, DescribeClusterResponse, ElectPreferredLeadersRequest, ElectPreferredLeadersResponse } from './apis/cluster.js'
+import { describeClusterRequest, describeClusterResponse, electPreferredLeadersRequest, electPreferredLeadersResponse, movePartitionRequest, movePartitionResponse } from './apis/cluster.js'
+import type { DescribeClusterRequest, DescribeClusterResponse, ElectPreferredLeadersRequest, ElectPreferredLeadersResponse, MovePartitionRequest, MovePartitionResponse } from './apis/cluster.js'
 import { fetchRequest, fetchResponse } from './apis/fetch.js'
 import type { FetchRequest, FetchResponse } from './apis/fetch.js'
 import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, helloRequest, helloResponse } from './apis/hello.js'
@@ -101,6 +101,7 @@ export interface Apis {
   listOffsets: { request: ListOffsetsRequest; response: ListOffsetsResponse }
   describeCluster: { request: DescribeClusterRequest; response: DescribeClusterResponse }
   electPreferredLeaders: { request: ElectPreferredLeadersRequest; response: ElectPreferredLeadersResponse }
+  movePartition: { request: MovePartitionRequest; response: MovePartitionResponse }
 }
 
 export type ApiName = keyof Apis
@@ -159,6 +160,7 @@ const apiSpecs: { readonly [A in ApiName]: ApiSpec<A> } = {
   listOffsets: { ...v1, request: listOffsetsRequest, response: listOffsetsResponse },
   describeCluster: { ...v1, request: describeClusterRequest, response: describeClusterResponse },
   electPreferredLeaders: { ...v1, request: electPreferredLeadersRequest, response: electPreferredLeadersResponse },
+  movePartition: { ...v1, request: movePartitionRequest, response: movePartitionResponse },
 }
 
 /** A spec seen without its API's types: what the generic validators need. */

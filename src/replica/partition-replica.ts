@@ -45,7 +45,7 @@
 import { limits } from '../base/index.js'
 import type { Prng, Result } from '../base/index.js'
 import { ok } from '../base/index.js'
-import { EntryType, MessageType } from '../raft/index.js'
+import { EntryType, MessageType, decodeConfChange } from '../raft/index.js'
 import type { Entry, MemoryStorage, Message } from '../raft/index.js'
 import { checkBatch, readBatchHeader, recordSizes, reframe, setBaseOffset, verifyBatchCrc } from '../protocol/record-batch.js'
 import { wireError } from '../protocol/errors.js'
@@ -61,6 +61,7 @@ import { proposeError } from './errors.js'
 import { HostedGroup } from './hosted-group.js'
 import type { HostOptions, HostedGroupError } from './hosted-group.js'
 import { RecentBatches } from './recent-batches.js'
+import { PartitionMove } from './partition-move.js'
 import type { ProduceSummary, WireErrorLike } from './worker-messages.js'
 
 export interface ReplicaSpec {
@@ -95,6 +96,8 @@ export interface PartitionHostOptions extends HostOptions {
   readonly viewEntriesMax?: number
   /** False: a leader never hands leadership back to the preferred replica by itself (the simulator drives its own transfers). */
   readonly preferredLeader?: boolean
+  /** Told the group's configuration whenever a replica applies a change of it, and by a leader that finished a move (partition-move.ts). */
+  readonly onConf?: (index: number, voters: readonly number[]) => void
 }
 
 interface Waiter {
@@ -128,7 +131,9 @@ export class PartitionReplica {
   readonly #sm: PartitionStateMachine
   readonly #log: ActorLogger
   readonly #clock: ReplicaClock
-  readonly #viewKeep: { readonly entries: number; readonly bytes: number }
+  /** The host's bound on the log view, if it set one (else VIEW_KEEP or VIEW_KEEP_PEERS, by the group's voters now). */
+  readonly #viewKeepSet: { readonly entries: number; readonly bytes: number } | null
+  readonly #move: PartitionMove
   readonly #waiters = new Set<Waiter>()
   readonly #recent = new RecentBatches(limits.storage.recentBatchBytesMax)
   /** Ticks as leader with another preferred replica, and the last of them at which it had answered. */
@@ -154,9 +159,27 @@ export class PartitionReplica {
     this.#sm = sm
     this.#log = log
     this.#clock = group.clock
-    const peers = spec.voters.length > 1 || spec.voters[0] !== spec.nodeId
     this.#preferredOff = host.preferredLeader === false
-    this.#viewKeep = host.viewEntriesMax !== undefined ? { entries: host.viewEntriesMax, bytes: Infinity } : peers ? VIEW_KEEP_PEERS : VIEW_KEEP
+    this.#viewKeepSet = host.viewEntriesMax !== undefined ? { entries: host.viewEntriesMax, bytes: Infinity } : null
+    this.#move = new PartitionMove(group.actor as GroupActor<unknown>, {
+      nodeId: spec.nodeId,
+      electionTicks: spec.electionTicks,
+      log,
+      ids: { group: spec.groupId, topic: spec.topic, partition: spec.partition },
+      report: (index, voters) => host.onConf?.(index, voters),
+    })
+  }
+
+  /** What the log view keeps: a group with peers (or about to have some) feeds them from it. */
+  #viewKeep(): { readonly entries: number; readonly bytes: number } {
+    if (this.#viewKeepSet !== null) return this.#viewKeepSet
+    const voters = this.#actor.node.voters()
+    return voters.length > 1 || voters[0] !== this.spec.nodeId || this.#move.moving ? VIEW_KEEP_PEERS : VIEW_KEEP
+  }
+
+  /** Where the metadata says this partition is moving (null: it is not): its leader takes it there. */
+  setTarget(target: readonly number[] | null): void {
+    this.#move.setTarget(target)
   }
 
   static async open(spec: ReplicaSpec, runtime: GroupRuntime, log: ActorLogger, prng: Prng, host: PartitionHostOptions = {}): Promise<Result<PartitionReplica, HostedGroupError>> {
@@ -262,6 +285,7 @@ export class PartitionReplica {
   tick(): void {
     this.#actor.tick()
     this.#backToPreferred()
+    this.#move.tick()
   }
 
   /** The node's failure detector lost node `id` (RaftNode.peerDown). */
@@ -305,9 +329,9 @@ export class PartitionReplica {
     return this.#actor.transferLeader(preferred)
   }
 
-  /** A single-voter group that leads: nothing for ticks to do. */
+  /** A single-voter group that leads and is not moving: nothing for ticks to do. */
   leadsAlone(): boolean {
-    return this.#actor.isLeader() && this.#actor.node.voters().length === 1
+    return this.#actor.isLeader() && this.#actor.node.voters().length === 1 && !this.#move.moving
   }
 
   // ---- apply -----------------------------------------------------------------------------
@@ -315,6 +339,8 @@ export class PartitionReplica {
   #apply(e: Entry): ApplyResult {
     // configuration changes are the Raft layer's business; their bytes are no command
     if (e.type !== EntryType.Normal) {
+      const cc = decodeConfChange(e.data)
+      if (cc !== null) this.#move.applied(e.index, cc.conf.voters)
       this.#sm.skip(e.index)
       return { kind: 'noop' }
     }
@@ -341,7 +367,7 @@ export class PartitionReplica {
   #afterApply(): void {
     for (const w of this.#waiters) if (this.#sm.nextOffset > w.offset) w.wake()
     this.#flush()
-    this.#group.compactView(this.#viewKeep)
+    this.#group.compactView(this.#viewKeep())
   }
 
   /** Writes what apply staged (unsynced), one write at a time; a write asked for meanwhile follows it. */

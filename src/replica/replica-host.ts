@@ -153,10 +153,11 @@ export class ReplicaHost implements ReplicaControl {
     if (pending) return pending
     const opening = (async () => {
       const gid = spec.groupId
-      const peers = spec.voters.length > 1 || spec.voters[0] !== spec.nodeId
+      // a lone voter has no one to send to, until a move adds a replica
       const host = {
         onLeader: (leader: number, term: number) => this.#post({ ev: 'leader', gid, leader, term }),
-        ...(peers ? { sendToPeers: (msgs: readonly Message[]) => this.#toPeer(gid, msgs) } : {}),
+        sendToPeers: (msgs: readonly Message[]) => this.#toPeer(gid, msgs),
+        onConf: (index: number, voters: readonly number[]) => this.#post({ ev: 'conf', gid, index, voters: [...voters] }),
       }
       const r = await PartitionReplica.open(spec, this.#runtime, this.#log, this.#prng.fork(), host)
       if (!r.ok) return `${r.error.code}: ${r.error.message}`
@@ -212,6 +213,10 @@ export class ReplicaHost implements ReplicaControl {
         for (const r of this.#replicas.values()) r.peerDown(req.node)
         continue
       }
+      if (req.t === 'target') {
+        this.#replicas.get(req.gid)?.setTarget(req.target)
+        continue
+      }
       const replica = this.#replicas.get(req.gid)
       if (!replica) {
         this.#reply({ rid: req.rid, ok: false, error: { code: 'UNKNOWN_PARTITION', message: `group ${req.gid} is not hosted by this worker` } })
@@ -236,7 +241,7 @@ export class ReplicaHost implements ReplicaControl {
     this.#schedule()
   }
 
-  async #serve(replica: PartitionReplica, req: Exclude<WorkerRequest, { t: 'cancel' } | { t: 'raft' } | { t: 'peerDown' }>): Promise<void> {
+  async #serve(replica: PartitionReplica, req: Exclude<WorkerRequest, { t: 'cancel' } | { t: 'raft' } | { t: 'peerDown' } | { t: 'target' }>): Promise<void> {
     try {
       if (req.t !== 'produce') {
         const refused = replica.readRefusal()

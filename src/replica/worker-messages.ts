@@ -50,6 +50,8 @@ export type WorkerRequest =
   | { readonly t: 'raft'; readonly bytes: Uint8Array }
   /** The node's failure detector lost peer `node` (a quiet group that depends on it wakes); no reply. */
   | { readonly t: 'peerDown'; readonly node: number }
+  /** Where the metadata says group `gid` is moving (null: it is not; partition-move.ts); no reply. */
+  | { readonly t: 'target'; readonly gid: number; readonly target: readonly number[] | null }
 
 /** What became of a batch's records: the wire's summary (protocol/apis/produce.ts), errors as WireErrorLike. */
 export type ProduceSummary = WireProduceSummary<WireErrorLike>
@@ -73,6 +75,8 @@ export type WorkerEvent =
   | { readonly ev: 'raft'; readonly to: number; readonly bytes: Uint8Array }
   /** Group `gid` knows its leader now (0: none) as of `term`. */
   | { readonly ev: 'leader'; readonly gid: number; readonly leader: number; readonly term: number }
+  /** Group `gid`'s configuration as of applied index `index` (partition-move.ts: for the controller). */
+  | { readonly ev: 'conf'; readonly gid: number; readonly index: number; readonly voters: readonly number[] }
 
 /** One item of a post from a worker. */
 export type WorkerPost = WorkerReply | WorkerEvent

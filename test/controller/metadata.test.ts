@@ -49,3 +49,56 @@ describe('controller metadata - topics', () => {
     expect(y.groups()).toEqual(x.groups())
   })
 })
+
+describe('controller metadata - partition moves', () => {
+  const start = (): MetadataStateMachine => {
+    const sm = new MetadataStateMachine()
+    sm.apply(1, encodeMetadataCommand({ op: 'createTopic', name: 't', partitions: 2, replicas: [1, 2], assignments: [[1, 2], [2, 3]], config }))
+    return sm
+  }
+  const at = (sm: MetadataStateMachine, p: number) => sm.topics.get('t')!.partitions[p]!
+
+  it('records a target, keeps the replicas the group really has until its leader reports each change, and drops the target when it is reached', () => {
+    const sm = start()
+    expect(sm.apply(2, encodeMetadataCommand({ op: 'movePartition', name: 't', partition: 0, replicas: [3, 2] })).ok).toBe(true)
+    expect(at(sm, 0)).toMatchObject({ replicas: [1, 2], target: [3, 2] })
+    // node 3 added (voters 1,2,3): the target's order first, then the rest
+    sm.apply(3, encodeMetadataCommand({ op: 'partitionConf', groupId: at(sm, 0).groupId, confIndex: 40, voters: [1, 2, 3] }))
+    expect(at(sm, 0)).toMatchObject({ replicas: [3, 2, 1], target: [3, 2], confIndex: 40 })
+    // a stale report (another replica, or a retry) changes nothing
+    sm.apply(4, encodeMetadataCommand({ op: 'partitionConf', groupId: at(sm, 0).groupId, confIndex: 12, voters: [1, 2] }))
+    expect(at(sm, 0)).toMatchObject({ replicas: [3, 2, 1], confIndex: 40 })
+    // node 1 removed: the target is reached
+    sm.apply(5, encodeMetadataCommand({ op: 'partitionConf', groupId: at(sm, 0).groupId, confIndex: 41, voters: [2, 3] }))
+    expect(at(sm, 0)).toEqual({ partition: 0, groupId: at(sm, 0).groupId, replicas: [3, 2], confIndex: 41 })
+    // the other partition never moved
+    expect(at(sm, 1)).toEqual({ partition: 1, groupId: at(sm, 1).groupId, replicas: [2, 3] })
+  })
+
+  it('the same replicas as now cancel a move; unknown topics and partitions and bad lists are refused, changing nothing', () => {
+    const sm = start()
+    sm.apply(2, encodeMetadataCommand({ op: 'movePartition', name: 't', partition: 1, replicas: [1, 3] }))
+    expect(at(sm, 1).target).toEqual([1, 3])
+    sm.apply(3, encodeMetadataCommand({ op: 'movePartition', name: 't', partition: 1, replicas: [3, 2] }))
+    expect(at(sm, 1)).toEqual({ partition: 1, groupId: at(sm, 1).groupId, replicas: [3, 2] })
+    const v = sm.version
+    const codes = [
+      { op: 'movePartition', name: 'nope', partition: 0, replicas: [1] },
+      { op: 'movePartition', name: 't', partition: 7, replicas: [1] },
+      { op: 'movePartition', name: 't', partition: 0, replicas: [1, 1] },
+      { op: 'movePartition', name: 't', partition: 0, replicas: [] },
+    ].map((c, i) => {
+      const r = sm.apply(4 + i, encodeMetadataCommand(c as MetadataCommand))
+      return r.ok ? 'ok' : r.error.code
+    })
+    expect(codes).toEqual(['UNKNOWN_TOPIC', 'UNKNOWN_PARTITION', 'INVALID_REQUEST', 'INVALID_REQUEST'])
+    expect(sm.version).toBe(v)
+  })
+
+  it('a target survives the snapshot', () => {
+    const sm = start()
+    sm.apply(2, encodeMetadataCommand({ op: 'movePartition', name: 't', partition: 0, replicas: [2, 3] }))
+    const back = MetadataStateMachine.restore(sm.snapshot())
+    expect(back.ok && back.value.topics.get('t')!.partitions[0]).toEqual(at(sm, 0))
+  })
+})

@@ -62,6 +62,7 @@ const validBodies: { readonly [A in ApiName]: (p: Prng) => RequestBody<A> } = {
   listOffsets: (p) => ({ partitions: partitions(p, (t, i) => ({ topic: t, partition: i, spec: p.pick(['earliest', 'latest'] as const) })) }),
   describeCluster: () => ({}),
   electPreferredLeaders: () => ({}),
+  movePartition: (p) => ({ topic: p.pick(['a', 'orders']), partition: p.int(8), replicas: [1 + p.int(5)] }),
 }
 
 function validRequest(p: Prng, id: number): Record<string, unknown> {

@@ -68,6 +68,7 @@ const requests: { readonly [A in ApiName]: { body: RequestBody<A>; optional?: st
   },
   describeCluster: { body: {} },
   electPreferredLeaders: { body: {} },
+  movePartition: { body: { topic: 'orders', partition: 2, replicas: [3, 1] } },
 }
 
 /** One valid response body per API. */
@@ -122,6 +123,7 @@ const responses: { readonly [A in ApiName]: ResponseBody<A> } = {
     ],
   },
   electPreferredLeaders: { started: 3 },
+  movePartition: {},
 }
 
 const envelope = (api: string, body: unknown, extra: Record<string, unknown> = {}): Record<string, unknown> => ({

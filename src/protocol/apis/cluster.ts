@@ -24,6 +24,15 @@
  *   request  = {}
  *   response = { started: u32 }     transfers this node started
  *
+ * movePartition v1 (Kafka's AlterPartitionReassignments, one partition): the partition is
+ * to move to `replicas` (distinct registered nodes, the preferred leader first). Answered
+ * once the move is recorded; the partition's leader then adds the new replicas and removes
+ * the old ones one configuration change at a time, and `metadata` shows the partition's
+ * `target` until it is done. The same replicas as now cancel a move in progress.
+ *
+ *   request  = { topic, partition, replicas: [node id](1..255) }
+ *   response = {}
+ *
  * `quiet`: the group is idle and neither ticks nor heartbeats (RaftOptions.quiesce).
  *
  * Imports the other modules of src/protocol/apis.
@@ -97,6 +106,22 @@ export const describeClusterResponse: Schema<DescribeClusterResponse> = object<D
     wireLimits.groupsPerNodeMax,
   ),
 })
+
+export interface MovePartitionRequest {
+  readonly topic: string
+  readonly partition: number
+  readonly replicas: readonly number[]
+}
+
+export type MovePartitionResponse = EmptyBody
+
+export const movePartitionRequest: Schema<MovePartitionRequest> = object<MovePartitionRequest>({
+  topic: topicName,
+  partition: partitionIndex,
+  replicas: array(nodeId, wireLimits.replicationFactorMax, 1),
+})
+
+export const movePartitionResponse: Schema<MovePartitionResponse> = emptyBody
 
 export type ElectPreferredLeadersRequest = EmptyBody
 

@@ -5,11 +5,13 @@
  *   request  = { topics?: [topic name](0..100000) }      absent: every topic
  *   response = { nodes: [{ id: node id, host: string(1..253), port: 1..65535 }],
  *                topics: [{ name, error?: wire error,
- *                           partitions: [{ partition, leader: node id | null, replicas: [node id] }] }] }
+ *                           partitions: [{ partition, leader: node id | null, replicas: [node id],
+ *                                          target?: [node id] }] }] }
  *
  * A topic asked for by name that does not exist is listed with error UNKNOWN_TOPIC and
  * no partitions (the `error` field is this module's addition to the brief's shape). A
- * partition's leader is null while it has none.
+ * partition's leader is null while it has none; `target` is where it is moving
+ * (movePartition), while the move is under way.
  *
  * Imports errors.ts and the other modules of src/protocol/apis.
  */
@@ -33,6 +35,7 @@ export interface PartitionMetadata {
   readonly partition: number
   readonly leader: number | null
   readonly replicas: readonly number[]
+  readonly target?: readonly number[]
 }
 
 export interface TopicMetadata {
@@ -64,6 +67,7 @@ export const metadataResponse: Schema<MetadataResponse> = object<MetadataRespons
           partition: partitionIndex,
           leader: nullable(nodeId),
           replicas: array(nodeId, wireLimits.replicationFactorMax),
+          target: optional(array(nodeId, wireLimits.replicationFactorMax)),
         }),
         wireLimits.partitionsPerTopicMax,
       ),
