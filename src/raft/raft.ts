@@ -520,7 +520,9 @@ export class Raft {
 
   /** Feeds one message from a peer (or a self-acknowledgement, after persistence). */
   step(m: Message): void {
-    if (this.#quiet && !this.#keepsQuiet(m)) this.wake()
+    // a node outside the configuration (removed, never told so, and campaigning) does not wake a
+    // quiet group: its members all hold the latest configuration, as they hold the whole log
+    if (this.#quiet && !this.#keepsQuiet(m) && this.conf().voters.includes(m.from)) this.wake()
     if (m.term > this.term) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         // §6 / §9.6: a node that heard from a leader recently ignores a campaign, unless the leader itself asked for it

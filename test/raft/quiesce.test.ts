@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { MessageType, Role } from '../../src/raft/index.js'
+import { ConfChangeOp, MessageType, Role } from '../../src/raft/index.js'
 import { TestCluster, bytes } from '../support/cluster.js'
 
 const ids = [1, 2, 3] as const
@@ -127,5 +127,25 @@ describe('raft quiescence', () => {
     c.stabilize()
     c.tickStabilize(3)
     expect(c.leader()?.id).toBe(2)
+  })
+
+  it('a removed voter that never learned of its removal campaigns in vain: the group stays quiet, its leader and term unchanged', () => {
+    const c = quietGroup()
+    c.isolate(3)
+    c.node(3).peerDown(1) // its failure detector lost the leader: it wakes and campaigns
+    expect(c.node(1).proposeConfChange({ op: ConfChangeOp.RemoveVoter, nodeId: 3 }).ok).toBe(true)
+    c.stabilize()
+    c.tickStabilize(5)
+    expect(c.node(1).status().voters).toEqual([1, 2])
+    for (const id of [1, 2]) expect(c.node(id).quiet, `node ${id}`).toBe(true)
+    const term = c.node(1).status().term
+    c.heal()
+    c.recordDelivered = true
+    c.tickStabilize(300)
+    expect(c.delivered.filter((m) => m.from === 3).length).toBeGreaterThan(0) // it did campaign
+    expect(c.delivered.filter((m) => m.from !== 3).every((m) => m.to === 3)).toBe(true) // only answers to it
+    for (const id of [1, 2]) expect(c.node(id).quiet, `node ${id}`).toBe(true)
+    expect(c.node(1).status()).toMatchObject({ role: Role.Leader, term })
+    expect(c.node(2).status()).toMatchObject({ leader: 1, term })
   })
 })
