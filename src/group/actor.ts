@@ -22,7 +22,7 @@
  *
  * Imports base and raft only.
  */
-import { assert, fail, ok } from '../base/index.js'
+import { assert, fail, limits, ok } from '../base/index.js'
 import type { Prng, Result } from '../base/index.js'
 import { RaftNode } from '../raft/index.js'
 import type { ConfChange, Entry, Message, NodeId, ProposeError, Proposed, RaftOptions, Ready, Snapshot, Storage } from '../raft/index.js'
@@ -81,6 +81,9 @@ export interface GroupActorOptions<R> {
   readonly log: ActorLogger
 }
 
+/** Election timeouts a former leader's pending proposals wait for their outcome before they fail as unknown. */
+const ORPHAN_ELECTIONS = 2
+
 export type ActorProposeError = ProposeError | 'PROPOSAL_DROPPED' | 'STOPPED' | 'STORAGE_FULL' | 'STORAGE_FAILED'
 
 export interface Committed<R> {
@@ -108,6 +111,9 @@ export class GroupActor<R> implements LoopActor {
   #failed: Error | null = null
   #appliedIndex: number
   #appliedTerm = 0
+  readonly #electionTicks: number
+  /** Ticks this replica has not led with proposals still pending (#expireOrphans). */
+  #orphanTicks = 0
 
   constructor(loop: ActorLoop, opts: GroupActorOptions<R>) {
     this.#loop = loop
@@ -116,6 +122,7 @@ export class GroupActor<R> implements LoopActor {
     this.#appliedIndex = opts.applied
     this.node = new RaftNode({ id: opts.nodeId, storage: opts.storage, prng: opts.prng, applied: opts.applied, ...opts.raft })
     this.#appliedTerm = Math.max(0, this.node.logTerm(opts.applied))
+    this.#electionTicks = opts.raft?.electionTicks ?? limits.raft.electionTicks
   }
 
   get appliedIndex(): number {
@@ -152,7 +159,30 @@ export class GroupActor<R> implements LoopActor {
   tick(): void {
     if (this.stopped) return
     this.node.tick()
+    this.#expireOrphans()
     if (this.node.hasReady()) this.#loop.kick(this)
+  }
+
+  /**
+   * Proposals left pending by a leader that stopped leading resolve when their entries
+   * are applied (the next leader kept them) or replaced, usually within milliseconds (a
+   * transfer, an election the old leader hears of). A leader that was cut off learns
+   * neither until the network heals: after ORPHAN_ELECTIONS election timeouts without
+   * leading, they fail with PROPOSAL_DROPPED (their outcome unknown), so the client's
+   * retry goes to the new leader instead of waiting out its request timeout.
+   */
+  #expireOrphans(): void {
+    if (this.#pending.length === 0 || this.node.isLeader()) {
+      this.#orphanTicks = 0
+      return
+    }
+    if (++this.#orphanTicks < ORPHAN_ELECTIONS * this.#electionTicks) return
+    this.#orphanTicks = 0
+    const term = this.node.term
+    for (const p of this.#pending) {
+      p.resolve(fail('PROPOSAL_DROPPED', `this replica stopped leading and has not learned within ${ORPHAN_ELECTIONS} election timeouts whether entries ${p.firstIndex}..${p.lastIndex} of term ${p.term} committed (now term ${term}): their outcome is unknown`))
+    }
+    this.#pending = []
   }
 
   /** The node's failure detector lost node `id` (RaftNode.peerDown). */

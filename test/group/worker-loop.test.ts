@@ -236,3 +236,43 @@ describe('group actor - peers', () => {
     expect(n3!.sm.applied).toEqual(['a', 'b', 'c'])
   })
 })
+
+describe('group actor - a leader that stops leading', () => {
+  it('cut off, its pending proposals fail as dropped (outcome unknown) two election timeouts after it stepped down, not at the client timeout', async () => {
+    const { nodes, cut, pump } = cluster()
+    const [n1] = nodes
+    n1!.actor.campaign()
+    await pump()
+    cut.add(1)
+    let settled: { ok: boolean; code?: string } | null = null
+    void n1!.actor.propose([enc.encode('lost?')]).then((r) => (settled = r.ok ? { ok: true } : { ok: false, code: r.error.code }))
+    let ticks = 0
+    for (; ticks < 100 && settled === null; ticks++) {
+      n1!.actor.tick()
+      await pump()
+    }
+    expect(settled).toEqual({ ok: false, code: 'PROPOSAL_DROPPED' })
+    // check-quorum steps it down within two election timeouts (10 ticks each: the first check may
+    // still count the answers it had before the cut), then two more
+    expect(ticks).toBeGreaterThanOrEqual(30)
+    expect(ticks).toBeLessThanOrEqual(41)
+  })
+
+  it('handing leadership over, its pending proposals still resolve with their results once the new leader commits them', async () => {
+    const { nodes, pump } = cluster()
+    const [n1, n2] = nodes
+    n1!.actor.campaign()
+    await pump()
+    const p = n1!.actor.propose([enc.encode('kept')])
+    n1!.actor.transferLeader(2)
+    await pump()
+    for (let i = 0; i < 5; i++) {
+      n2!.actor.tick()
+      await pump()
+    }
+    expect(n2!.actor.isLeader()).toBe(true)
+    const r = await p
+    expect(r.ok).toBe(true)
+    expect(n2!.sm.applied).toEqual(['kept'])
+  })
+})
