@@ -18,6 +18,7 @@ import {
   encodeHelloOk,
 } from '../../src/broker/peer/wire.js'
 import type { Hello } from '../../src/broker/peer/wire.js'
+import { freePort } from '../process/broker-process.js'
 
 const HOST = '127.0.0.1'
 const CLUSTER = 'test-cluster'
@@ -130,14 +131,6 @@ function turn(): Promise<void> {
 }
 
 /** A port nothing listens on (it was free a moment ago). */
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, HOST, r))
-  const port = (s.address() as { port: number }).port
-  await new Promise<void>((r) => s.close(() => r()))
-  return port
-}
-
 /** A hand-driven peer connection: raw frames out, decoded frames in. */
 class Raw {
   readonly socket: Socket

@@ -23,17 +23,26 @@ export const root = join(import.meta.dirname, '..', '..')
 
 const TAIL_LINES = 60
 
-/** A TCP port nothing listens on right now (the kernel's pick for port 0). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, host, () => {
-      const a = s.address()
-      const port = typeof a === 'object' && a !== null ? a.port : 0
-      s.close(() => (port > 0 ? resolve(port) : reject(new Error('no port from the kernel'))))
+/**
+ * Ports handed out below the kernel's ephemeral range (32768-60999 on Linux): a port the
+ * kernel picked for port 0 is one it also gives the local end of outgoing connections, so
+ * between picking it and listening on it another test's client could take it (EADDRINUSE).
+ */
+const PORT_LO = 20_000
+const PORT_HI = 32_000
+
+/** A TCP port nothing listens on right now, picked at random below the ephemeral range. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = PORT_LO + Math.floor(Math.random() * (PORT_HI - PORT_LO))
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer()
+      s.once('error', () => resolve(false))
+      s.listen(port, host, () => s.close(() => resolve(true)))
     })
-  })
+    if (free) return port
+  }
+  throw new Error(`no free port in ${PORT_LO}..${PORT_HI} after 50 tries`)
 }
 
 export interface BrokerProcessOptions {
