@@ -99,6 +99,8 @@ describe('hosted groups over one WAL - retirement and recovery', () => {
     // (a process crash leaves that in the page cache), nothing is checkpointed on the way out
     for (const { group } of first.hosted) {
       first.runtime.loop.remove(group.actor)
+      // the dead process's runtime must not start a checkpoint of a store closed here
+      first.runtime.unhost(group.actor.groupId, { removed: false })
       await group.store.close()
     }
     const second = await life(fs.crash(), 'w0', [1, 2], 16 << 10)
@@ -141,6 +143,8 @@ describe('hosted groups over one WAL - retirement and recovery', () => {
     expect(idleCheckpoints).toBe(0)
     for (const { group } of first.hosted) {
       first.runtime.loop.remove(group.actor)
+      // the dead process's runtime must not start a checkpoint of a store closed here
+      first.runtime.unhost(group.actor.groupId, { removed: false })
       await group.store.close()
     }
     const recovered = await recoverWals({ fs: fs.crash(), walRoot: '/wal', groupDir: (g) => join(tmp.dir, String(g)), log: silent })
