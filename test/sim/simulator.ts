@@ -167,11 +167,11 @@ export interface SimStats {
   /** Worker storage mode: runs, and peer messages or client requests that waited for a thread blocked in a sync. */
   workerRuns: number
   workerArrivalsWhileBlocked: number
-  /** Partition mode (partition-sim.ts): runs, acknowledged batches, fetch checks, snapshots a leader wanted to send (kept out). */
+  /** Partition mode (partition-sim.ts): runs, acknowledged batches, fetch checks, leaders' snapshots installed. */
   partitionRuns: number
   partitionAcked: number
   partitionFetchChecks: number
-  partitionSnapshotsKeptOut: number
+  partitionSnapshotsInstalled: number
 }
 
 export interface SimResult {
@@ -1514,7 +1514,7 @@ export function emptyStats(): SimStats {
     partitionRuns: 0,
     partitionAcked: 0,
     partitionFetchChecks: 0,
-    partitionSnapshotsKeptOut: 0,
+    partitionSnapshotsInstalled: 0,
   }
 }
 
