@@ -177,7 +177,8 @@ export class PartitionReplica {
     const peers = spec.voters.length > 1 || spec.voters[0] !== spec.nodeId
     this.#preferredOff = host.preferredLeader === false
     this.#observe = host.observe
-    this.#viewKeep = host.viewEntriesMax !== undefined ? { entries: host.viewEntriesMax, bytes: Infinity } : peers ? VIEW_KEEP_PEERS : VIEW_KEEP
+    // a bound given in entries keeps the peers' byte bound (a node's --view-entries-max; the simulator's are tiny)
+    this.#viewKeep = host.viewEntriesMax !== undefined ? { entries: host.viewEntriesMax, bytes: peers ? VIEW_KEEP_PEERS.bytes : Infinity } : peers ? VIEW_KEEP_PEERS : VIEW_KEEP
     const toPeers = host.sendToPeers ?? (() => {})
     this.#toPeers = toPeers
     const where = { group: spec.groupId, topic: spec.topic, partition: spec.partition }

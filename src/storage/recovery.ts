@@ -56,6 +56,8 @@ export interface RecoveryReport {
   readonly records: number
   /** Groups whose stores were brought up to date. */
   readonly groups: number
+  /** Groups whose store took in the snapshot the WAL says their core installed (a crash came between the two). */
+  readonly snapshotsInstalled: number
   /**
    * Every group the logs vouch for, with the applied index its store must hold at least
    * (its newest checkpoint): a group opened later checks it (`GroupStore.open` with
@@ -127,6 +129,7 @@ export async function recoverWals(opts: {
     }
   }
   let groups = 0
+  let installed = 0
   const expect = new Map<number, number>()
   for (const [group, r] of replays) {
     if (r.removed) continue
@@ -135,11 +138,15 @@ export async function recoverWals(opts: {
     const done = await intoStore(opts.openStore ?? openGroupStore, opts.groupDir(group), group, r)
     if (!done.ok) return done
     groups++
+    if (done.value) {
+      installed++
+      log.info({ group, index: r.snapshot?.index }, 'the partition store took in the snapshot its write-ahead log says was installed')
+    }
   }
   const last = generations.length > 0 ? Number(generations[generations.length - 1]) : 0
   const nextGeneration = String(last + 1).padStart(8, '0')
   if (generations.length > 0) log.info({ generations: generations.length, records, groups, tornBytes: torn }, 'write-ahead logs replayed into the partition stores')
-  return ok({ generations, nextGeneration, records, groups, tornBytesDropped: torn, expect })
+  return ok({ generations, nextGeneration, records, groups, snapshotsInstalled: installed, tornBytesDropped: torn, expect })
 }
 
 /** Deletes the replayed generations (once the new one holds every group's checkpoint). */
@@ -238,7 +245,8 @@ export function newerHardState(a: HardState | null, b: HardState | null): HardSt
   return { term: a.term, vote: a.vote || b.vote, commit: Math.max(a.commit, b.commit) }
 }
 
-async function intoStore(openStore: OpenStore, dir: string, group: number, r: GroupReplay): Promise<Result<null, RecoveryError>> {
+/** Brings one store up to date with its replay; true when it took in an installed snapshot. */
+async function intoStore(openStore: OpenStore, dir: string, group: number, r: GroupReplay): Promise<Result<boolean, RecoveryError>> {
   const opened = await openStore(dir, { mustExist: true, expectApplied: r.checkpoint })
   if (!opened.ok) return opened
   const { store, state } = opened.value
@@ -280,7 +288,7 @@ async function intoStore(openStore: OpenStore, dir: string, group: number, r: Gr
       const w = await store.flush({ sync: true })
       if (!w.ok) return w
     }
-    return ok(null)
+    return ok(installed)
   } finally {
     await store.close()
   }

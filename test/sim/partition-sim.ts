@@ -120,6 +120,13 @@ function entryKeyOf(e: Entry): number {
 
 const quiet: ActorLogger = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} }
 
+/** The snapshot transfers' log lines the statistics count (snapshot-receiver.ts, hosted-group.ts). */
+const COUNTED: readonly (readonly [RegExp, 'partitionTransfersAborted' | 'partitionTransfersStarted' | 'partitionPendingSnapshotsDropped'])[] = [
+  [/^catching up by snapshot: transfer aborted/, 'partitionTransfersAborted'],
+  [/^catching up by snapshot: transfer started/, 'partitionTransfersStarted'],
+  [/^dropped a received snapshot the crash kept/, 'partitionPendingSnapshotsDropped'],
+]
+
 export class PartitionSimulation {
   readonly opts: SimOptions
   readonly #cfg: SimConfig
@@ -153,6 +160,15 @@ export class PartitionSimulation {
     }
   }
 
+  /** A replica's logger: quiet, but counting what the statistics show, and traced. */
+  #logger(n: PNode): ActorLogger {
+    const line = (level: string) => (obj: object, msg: string): void => {
+      for (const [re, key] of COUNTED) if (re.test(msg)) this.stats[key]++
+      if (this.#cfg.trace && (level !== 'debug' || /snapshot/.test(msg))) this.#log(() => `n${n.id} ${level}: ${msg} ${JSON.stringify(obj)}`)
+    }
+    return { info: line('info'), warn: line('warn'), error: line('error'), debug: line('debug') }
+  }
+
   #log(line: () => string): void {
     if (this.#cfg.trace) this.#trace.push(`t=${this.#now} ${line()}`)
   }
@@ -181,6 +197,7 @@ export class PartitionSimulation {
     const recovered = await recoverWals({ fs: n.walFs, walRoot: WAL_ROOT, groupDir, log: quiet, openStore: n.stores.open })
     if (!recovered.ok) throw new Violation('durability', `n${n.id} refused to start after a crash: ${recovered.error.code}: ${recovered.error.message}`)
     const report = recovered.value
+    this.stats.partitionSnapshotsRecovered += report.snapshotsInstalled
     const clock = this.#clock(n)
     const runtime = GroupRuntime.open({
       fs: n.walFs,
@@ -231,7 +248,7 @@ export class PartitionSimulation {
       preferredLeader: false,
       ...(this.#cfg.partitionUnsafe ? { unsafe: this.#cfg.partitionUnsafe } : {}),
     }
-    const opened = await PartitionReplica.open(spec, runtime.value, quiet, this.#prng.fork(), host)
+    const opened = await PartitionReplica.open(spec, runtime.value, this.#logger(n), this.#prng.fork(), host)
     if (!opened.ok) throw new Violation('durability', `n${n.id} refused to start: ${opened.error.code}: ${opened.error.message}`)
     const removed = removeGenerations(n.walFs, WAL_ROOT, report.generations)
     if (!removed.ok) throw new Violation('durability', `n${n.id} cannot remove its old WAL generations: ${removed.error.message}`)

@@ -172,6 +172,11 @@ export interface SimStats {
   partitionAcked: number
   partitionFetchChecks: number
   partitionSnapshotsInstalled: number
+  /** Snapshot transfers started and aborted; received snapshots a crash kept from installing (dropped at the restart), and installed ones a crash kept from the store (recovery took them in). */
+  partitionTransfersStarted: number
+  partitionTransfersAborted: number
+  partitionPendingSnapshotsDropped: number
+  partitionSnapshotsRecovered: number
 }
 
 export interface SimResult {
@@ -1515,6 +1520,10 @@ export function emptyStats(): SimStats {
     partitionAcked: 0,
     partitionFetchChecks: 0,
     partitionSnapshotsInstalled: 0,
+    partitionTransfersStarted: 0,
+    partitionTransfersAborted: 0,
+    partitionPendingSnapshotsDropped: 0,
+    partitionSnapshotsRecovered: 0,
   }
 }
 
