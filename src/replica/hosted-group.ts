@@ -68,8 +68,10 @@ export interface HostOptions {
   /**
    * Test-only wrong rules, to show the simulator catches them. `unsyncedCheckpoint`: a
    * checkpoint (what WAL retirement trusts) writes the store without syncing it.
+   * `unsyncedSnapshot`: a partition replica gives its core a received snapshot before the
+   * store holds it synced (snapshot-receiver.ts).
    */
-  readonly unsafe?: { readonly unsyncedCheckpoint?: boolean }
+  readonly unsafe?: { readonly unsyncedCheckpoint?: boolean; readonly unsyncedSnapshot?: boolean }
 }
 
 export type HostedGroupError = StoreOpenError | 'STORAGE_FULL' | 'STORAGE_FAILED'

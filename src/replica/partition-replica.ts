@@ -213,6 +213,7 @@ export class PartitionReplica {
       },
       ...(host.snapshotTiming ? { timing: host.snapshotTiming } : {}),
       ...(host.snapshotSlots ? { slots: host.snapshotSlots } : {}),
+      ...(host.unsafe?.unsyncedSnapshot ? { unsyncedSnapshot: true } : {}),
     })
   }
 

@@ -69,6 +69,8 @@ export interface ReceiverHost {
   install(m: Message): boolean
   readonly timing?: TransferTiming
   readonly slots?: TransferSlots
+  /** Test-only wrong rule (HostOptions.unsafe): the received snapshot is not synced before the core gets it. */
+  readonly unsyncedSnapshot?: boolean
 }
 
 type Phase = 'state' | 'records' | 'syncing' | 'installing'
@@ -266,7 +268,7 @@ export class SnapshotReceiver {
     t.phase = 'syncing'
     t.ask = null
     h.store.putPendingSnapshot({ index: t.meta.index, term: t.meta.term, conf: t.meta.conf, blob: t.state! })
-    void h.store.flush({ sync: true }).then((r) => {
+    void h.store.flush({ sync: h.unsyncedSnapshot !== true }).then((r) => {
       if (this.#t !== t || this.#closed) return
       if (!r.ok) return this.#abort(t, `the partition store failed: ${r.error.message}`, true)
       t.phase = 'installing'

@@ -108,7 +108,7 @@ export interface SimConfig {
     readonly forgeEntries?: boolean
   }
   /** Partition mode: deliberately wrong rules in the hosted group (HostOptions.unsafe), to prove the partition checker catches them. */
-  readonly partitionUnsafe?: { readonly unsyncedCheckpoint?: boolean }
+  readonly partitionUnsafe?: { readonly unsyncedCheckpoint?: boolean; readonly unsyncedSnapshot?: boolean }
 }
 
 export interface SimStats {
