@@ -1,7 +1,8 @@
 /**
- * src/replica: the partition service (batch checks, reframing, fetch waiters, retention)
- * over a group actor and the partition state machine, with storage injected through a
- * GroupRuntime (one WAL and one Ready loop per thread); and the worker's host of them.
+ * src/replica: the partition service (batch checks, reframing, fetch waiters, retention,
+ * catch-up by snapshot for a follower behind its leader's log) over a group actor and the
+ * partition state machine, with storage injected through a GroupRuntime (one WAL and one
+ * Ready loop per thread); and the worker's host of them.
  *
  * Imports base, raft, protocol, storage, partition and group.
  */
