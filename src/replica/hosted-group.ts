@@ -133,6 +133,8 @@ export class HostedGroup<R> {
    * with the log the snapshot replaced.
    */
   #restored(snap: Snapshot): void {
+    // a Ready the loop finishes after the group stopped (a retried commit): the group is closing, nothing is installed
+    if (this.actor.stopped || this.#closed) return
     this.#opts.restoreSnapshot!(snap)
     const { index, term, conf } = snap.metadata
     this.store.saveApplied({ index, term, conf, blob: this.#opts.snapshot() })
