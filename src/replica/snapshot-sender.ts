@@ -23,7 +23,10 @@
  *
  * The core resends its Snap while the follower is in its snapshot state (each election
  * timeout): the same offer goes again then, so a follower that restarted or lost the
- * offer starts (again) at the next one.
+ * offer starts (again) at the next one. After a transfer to a follower failed, the next
+ * offer to it waits half a request retry (1 s), doubling up to 8 of them (16 s) while they keep failing
+ * (a follower whose thread is busy receiving others would otherwise be offered one, and
+ * refuse it, at every heartbeat); until then the core is told at once that it failed.
  *
  * Imports base, raft (types), group (types) and ./snapshot-wire.
  */
@@ -99,6 +102,8 @@ export class SnapshotSender {
   readonly #host: SenderHost
   readonly #offers = new Map<NodeId, Offer>()
   readonly #slots: TransferSlots
+  /** Per follower whose last transfer failed: when it may be offered one again, and the wait after the next failure. */
+  readonly #retry = new Map<NodeId, { at: number; waitMs: number }>()
   #nextId = 1
 
   constructor(host: SenderHost) {
@@ -129,6 +134,11 @@ export class SnapshotSender {
       return
     }
     if (known) this.#drop(known, 'a new term', false)
+    const retry = this.#retry.get(to)
+    if (retry !== undefined && h.now() < retry.at) {
+      h.reportSnapshot(to, false)
+      return
+    }
     if (this.#slots.sending >= limits.snapshot.sendsPerThreadMax) {
       h.log.debug({ ...h.where, to, sending: this.#slots.sending }, 'snapshot transfer deferred: this thread sends as many as it may')
       h.reportSnapshot(to, false)
@@ -213,6 +223,7 @@ export class SnapshotSender {
   #finish(o: Offer): void {
     const h = this.#host
     this.#release(o)
+    this.#retry.delete(o.to)
     h.log.info({ ...h.where, to: o.to, index: o.capture.meta.index, bytes: o.sentBytes, batches: o.sentBatches, ms: h.now() - o.startedAt }, 'snapshot transfer to a follower finished')
   }
 
@@ -225,6 +236,11 @@ export class SnapshotSender {
   #drop(o: Offer, reason: string, report: boolean): void {
     const h = this.#host
     this.#release(o)
+    if (report) {
+      const { requestRetryMs } = h.timing ?? TRANSFER_TIMING
+      const waitMs = this.#retry.get(o.to)?.waitMs ?? requestRetryMs / 2
+      this.#retry.set(o.to, { at: h.now() + waitMs, waitMs: Math.min(8 * requestRetryMs, 2 * waitMs) })
+    }
     h.log.warn({ ...h.where, to: o.to, index: o.capture.meta.index, bytes: o.sentBytes, batches: o.sentBatches, ms: h.now() - o.startedAt, reason }, 'snapshot transfer to a follower aborted')
     if (report && h.leadingTerm() === o.term) h.reportSnapshot(o.to, false)
   }

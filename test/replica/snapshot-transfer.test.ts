@@ -364,6 +364,35 @@ describe('snapshot transfer - a follower behind the log catches up from a partit
     expect(h2.ends(FOLLOWER)).toMatchObject([{ done: true, reason: 'not needed' }])
   })
 
+  it('after a failed transfer the next offer to that follower waits, longer after each failure, and not after a success', async () => {
+    const leader = partition(1_200)
+    const h = new Harness(leader, prefixOf(leader.entries, 100))
+    h.goneBelow = 10_000 // every records chunk fails
+    const offers = () => h.sent.filter((s) => s.item.kind === 'offer').length
+    h.sender.offer(FOLLOWER)
+    await h.pump()
+    expect(h.reports).toEqual([[FOLLOWER, false]])
+    // within the wait: the core is told at once, nothing is offered
+    h.sender.offer(FOLLOWER)
+    await h.pump()
+    expect(offers()).toBe(1)
+    expect(h.reports.length).toBe(2)
+    h.now += TIMING.requestRetryMs / 2
+    h.sender.offer(FOLLOWER)
+    await h.pump()
+    expect(offers()).toBe(2) // failed again: the wait doubles
+    h.now += TIMING.requestRetryMs / 2
+    h.sender.offer(FOLLOWER)
+    await h.pump()
+    expect(offers()).toBe(2)
+    h.now += TIMING.requestRetryMs / 2
+    h.goneBelow = -1
+    h.sender.offer(FOLLOWER)
+    await h.pump()
+    expect(offers()).toBe(3)
+    expect(h.installs.length).toBe(1)
+  })
+
   it(`a thread sends at most ${limits.snapshot.sendsPerThreadMax} at once: past it the core is told to try again later`, async () => {
     const leader = partition(10)
     const h = new Harness(leader, prefixOf(leader.entries, 1))
