@@ -13,7 +13,7 @@
  * | 0x02                  | hard state: u32 crc, u64 term, u32 vote, u64 commit              |
  * | 0x03                  | applied state: u32 crc, u64 index, u64 term, u32 n, n x u32 voters, blob |
  * | 0x04 + u64 index      | a Raft entry not yet covered by the applied state: u32 crc, u64 term, u8 type, data |
- * | 0x05                  | a received snapshot not yet installed: as 0x03 (src/replica/snapshot-transfer.ts) |
+ * | 0x05                  | a received snapshot not yet installed: as 0x03 (src/replica/snapshot-receiver.ts) |
  *
  * Why our own CRC (CRC-32C) on every value but the record batches: LevelDB does not verify
  * block checksums on reads by default, and on recovery it skips a damaged log record

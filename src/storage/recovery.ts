@@ -21,7 +21,7 @@
  * - a Snapshot says the Raft core installed a leader's snapshot, which replaced the log:
  *   the entries before it are dropped, and a store whose applied state is behind it must
  *   hold that snapshot as received (its pending snapshot, written and synced before the
- *   core was given it: src/replica/snapshot-transfer.ts), which becomes its applied state
+ *   core was given it: src/replica/snapshot-receiver.ts), which becomes its applied state
  *   here, its old unapplied entries gone (a crash between the WAL's record and the
  *   store's own install); a store holding neither lost synced data, and is refused;
  * - a group whose last record is Removed was deleted: its records are ignored;
