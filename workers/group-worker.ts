@@ -21,6 +21,7 @@ interface WorkerData {
   readonly walDir: string
   readonly walSegmentBytes?: number
   readonly openStoresMax?: number
+  readonly viewEntriesMax?: number
 }
 
 const data = workerData as WorkerData
@@ -34,5 +35,6 @@ const host = ReplicaHost.create(data.port as never, log, {
   walDir: data.walDir,
   ...(data.walSegmentBytes ? { walSegmentBytes: data.walSegmentBytes } : {}),
   ...(data.openStoresMax ? { openStoresMax: data.openStoresMax } : {}),
+  ...(data.viewEntriesMax ? { viewEntriesMax: data.viewEntriesMax } : {}),
 })
 Comlink.expose(host, nodeEndpoint(parentPort as never))

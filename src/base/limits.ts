@@ -91,6 +91,25 @@ export const limits = {
     backoffMinMs: 50,
     backoffMaxMs: 2_000,
   },
+  snapshot: {
+    /**
+     * Bytes of one answer of a snapshot transfer (the state machine's bytes, or record
+     * batches; a single batch larger than this goes alone): one per request, and a
+     * follower has one request out at a time, so a transfer never floods the peer link
+     * the group's heartbeats share, and stays far below the peer frame limit.
+     */
+    chunkBytesMax: 1 << 20,
+    /** Record batches in one answer (small batches: the per-batch checks bound the work of one step). */
+    chunkBatchesMax: 500,
+    /** Transfers one thread's replicas send at once; a follower offered one past it is told to come back later. */
+    sendsPerThreadMax: 4,
+    /** Transfers one thread's replicas receive at once; past it the offer is declined and comes again. */
+    receivesPerThreadMax: 2,
+    /** A transfer nothing moved in for this long is abandoned by either side (the follower asks again when offered one anew). */
+    idleTimeoutMs: 30_000,
+    /** A chunk request unanswered for this long is sent again (messages between nodes may be lost). */
+    requestRetryMs: 2_000,
+  },
   cluster: {
     /** Nodes in one cluster's static member list. */
     nodesMax: 256,

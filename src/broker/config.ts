@@ -45,6 +45,8 @@ export interface BrokerConfig {
   readonly maxPartitions: number
   /** Pre-allocated size of one write-ahead log segment, MiB. */
   readonly walSegmentMb: number
+  /** Applied entries a replicated partition's log view keeps for lagging followers (0: the default, 1,000,000 within 64 MiB). */
+  readonly viewEntriesMax: number
   /** Ticks without a leader before an election (heartbeats go every tick). */
   readonly electionTicks: number
   /** How long a shutdown waits for requests in flight before closing anyway. */
@@ -98,6 +100,13 @@ export const settings: readonly Setting[] = [
     help: 'size of one pre-allocated write-ahead log segment per worker (larger: rarer retirement, more disk held)',
     default: String(limits.storage.walSegmentBytes >> 20),
   },
+  {
+    key: 'viewEntriesMax',
+    flag: '--view-entries-max <n>',
+    env: 'RAFTMQ_VIEW_ENTRIES_MAX',
+    help: 'applied entries a replicated partition keeps in memory for followers that fall behind; one further behind catches up by snapshot (0: 1,000,000 within 64 MiB; small values are for tests)',
+    default: '0',
+  },
   { key: 'shutdownTimeoutMs', flag: '--shutdown-timeout-ms <ms>', env: 'RAFTMQ_SHUTDOWN_TIMEOUT_MS', help: 'how long shutdown waits for requests in flight', default: '10000' },
 ]
 
@@ -126,6 +135,8 @@ export function resolveConfig(raw: RawConfig): Result<BrokerConfig, 'INVALID_CON
   const retentionCheckMs = int('retentionCheckMs', 10, 86_400_000)
   const producerExpiryMs = int('producerExpiryMs', 1_000, 365 * 86_400_000)
   const walSegmentMb = int('walSegmentMb', 1, 4096)
+  const viewEntriesMax = int('viewEntriesMax', 0, Number.MAX_SAFE_INTEGER)
+  if (viewEntriesMax === 1) errors.push('viewEntriesMax must be 0 (the default) or at least 2')
   const maxPartitions = int('maxPartitions', 1, 1_000_000)
   const ballastMb = int('ballastMb', 0, 65_536)
   const listen = parseHostPort(get('listen'))
@@ -176,6 +187,7 @@ export function resolveConfig(raw: RawConfig): Result<BrokerConfig, 'INVALID_CON
     retentionCheckMs,
     producerExpiryMs,
     walSegmentMb,
+    viewEntriesMax,
     maxPartitions,
     ballastMb,
   })

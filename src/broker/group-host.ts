@@ -108,7 +108,7 @@ export class GroupHost {
     // every thread hosting groups (the main thread's controller too) gets its share of the open stores
     const openStoresMax = Math.max(16, Math.floor(limits.storage.openStoresMax / (opts.workers + 1)))
     GroupStore.setOpenBudget(openStoresMax)
-    const hostOptions = { openStoresMax, tickMs: opts.tickMs, retentionCheckMs: opts.retentionCheckMs, producerExpiryMs: opts.producerExpiryMs, ...(opts.walSegmentBytes ? { walSegmentBytes: opts.walSegmentBytes } : {}) }
+    const hostOptions = { openStoresMax, tickMs: opts.tickMs, retentionCheckMs: opts.retentionCheckMs, producerExpiryMs: opts.producerExpiryMs, ...(opts.walSegmentBytes ? { walSegmentBytes: opts.walSegmentBytes } : {}), ...(opts.viewEntriesMax ? { viewEntriesMax: opts.viewEntriesMax } : {}) }
     const host = new GroupHost(opts.log)
     if (opts.workers === 0) {
       const channel = localChannel()

@@ -216,6 +216,7 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
       producerExpiryMs: config.producerExpiryMs,
       walGeneration: generation,
       walSegmentBytes: config.walSegmentMb << 20,
+      ...(config.viewEntriesMax > 0 ? { viewEntriesMax: config.viewEntriesMax } : {}),
     })
     const host = groups
     host.onEvent = (ev) => {

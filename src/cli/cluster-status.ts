@@ -74,8 +74,10 @@ export async function clusterStatus(client: Client): Promise<ClusterStatus> {
         if (silent > 0) problems.push(`${silent} replica${silent === 1 ? '' : 's'} silent`)
         if (g.followers.some((f) => g.lastIndex - f.match > LAG_WARN)) problems.push('a follower lags')
       }
-      const behind = reports.filter((r) => r.groups.some((x) => x.topic === t.name && x.partition === p.partition && x.behind)).map((r) => r.nodeId)
-      if (behind.length > 0) problems.push(`needs a snapshot on ${behind.join(',')}`)
+      for (const r of reports) {
+        const x = r.groups.find((x) => x.topic === t.name && x.partition === p.partition && x.behind)
+        if (x) problems.push(`catching up by snapshot on ${r.nodeId}: ${x.snapshotBytes} of ${x.snapshotBytesTotal} bytes`)
+      }
       const missing = p.replicas.filter((id) => typeof answers.get(id) !== 'string' && !(hostedBy.get(key) ?? []).includes(id))
       if (missing.length > 0) problems.push(`not open on ${missing.join(',')}`)
       if (problems.length > 0) degraded = true

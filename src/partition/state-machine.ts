@@ -18,9 +18,9 @@
  *     by each cleanup as `dropThroughRaftIndex`) and no further, whatever the snapshot
  *     index: entries after it may hold retained records.
  *   - `snapshot()` is the metadata only (offsets, index, producers). A replica restored
- *     from it also needs the Raft entries from `compactableRaftIndex() + 1` on, so a Raft
- *     snapshot sent to a lagging follower must carry those entries with it (or be taken
- *     at an index no later than the compaction point).
+ *     from it also needs the record batches the index names: a partition snapshot sent
+ *     to a lagging follower carries them beside these bytes (src/replica/snapshot-*.ts),
+ *     and the follower checks each one against this index before it stores it.
  *   - Apply has no clock: retention is the leader's `retentionCutoff(...)` proposed as a
  *     cleanup command.
  *

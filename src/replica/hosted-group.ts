@@ -12,9 +12,10 @@
  * What a host may inject (`HostOptions`; the defaults are production's): how the store is
  * opened (`openStore`, default its LevelDB), the clock and timers (`clock`), the Raft
  * options beyond the election and heartbeat ticks and quiescence (on for a group with
- * peers: RaftOptions.quiesce) (`raft`), the way out to peers
- * (`sendToPeers`) and a snapshot restore (`restoreSnapshot`) — the simulator's
- * partition mode hosts a three- or five-voter group with all of them.
+ * peers: RaftOptions.quiesce) (`raft`) and the way out to peers (`sendToPeers`) — the
+ * simulator's partition mode hosts a three- or five-voter group with all of them. A
+ * caller that can install a leader's snapshot says how (`restoreSnapshot`); the store's
+ * applied state then follows it (`#restored`).
  *
  * Imports base, raft, storage, group, ./clock and ./group-runtime.
  */
@@ -68,11 +69,15 @@ export interface HostOptions {
   /**
    * Test-only wrong rules, to show the simulator catches them. `unsyncedCheckpoint`: a
    * checkpoint (what WAL retirement trusts) writes the store without syncing it.
+   * `unsyncedSnapshot`: a partition replica gives its core a received snapshot before the
+   * store holds it synced (snapshot-receiver.ts).
    */
-  readonly unsafe?: { readonly unsyncedCheckpoint?: boolean }
+  readonly unsafe?: { readonly unsyncedCheckpoint?: boolean; readonly unsyncedSnapshot?: boolean }
 }
 
 export type HostedGroupError = StoreOpenError | 'STORAGE_FULL' | 'STORAGE_FAILED'
+
+const EMPTY = new Uint8Array(0)
 
 /** Unsynced saves of the group state, whichever bound comes first. */
 const SAVE_EVERY_ENTRIES = 50_000
@@ -107,7 +112,7 @@ export class HostedGroup<R> {
       groupId: opts.groupId,
       nodeId: opts.nodeId,
       storage: view,
-      stateMachine: opts.restoreSnapshot ? { apply: (e) => this.#counted(e), restore: opts.restoreSnapshot } : { apply: (e) => this.#counted(e) },
+      stateMachine: opts.restoreSnapshot ? { apply: (e) => this.#counted(e), restore: (snap) => this.#restored(snap) } : { apply: (e) => this.#counted(e) },
       prng: opts.prng,
       applied,
       // a group with peers goes quiet when idle; the node's peer transport is the failure detector that wakes it (peerDown)
@@ -120,6 +125,28 @@ export class HostedGroup<R> {
         this.#maybeSave()
       },
     })
+  }
+
+  /**
+   * The core installed a leader's snapshot (durable in the WAL by now): the caller's state
+   * machine becomes it, and the store's applied state follows, staged for the caller's next
+   * flush together with whatever the caller staged in its hook (dropping the received copy:
+   * snapshot-receiver.ts). The entries the store kept past the old applied state are gone
+   * with the log the snapshot replaced.
+   */
+  #restored(snap: Snapshot): void {
+    // a Ready the loop finishes after the group stopped (a retried commit): the group is closing, nothing is installed
+    if (this.actor.stopped || this.#closed) return
+    this.#opts.restoreSnapshot!(snap)
+    const { index, term, conf } = snap.metadata
+    this.store.saveApplied({ index, term, conf, blob: this.#opts.snapshot() })
+    this.store.putHardState(this.view.hardState())
+    this.store.replaceEntries(this.#tailFrom, this.#tailTo, [])
+    this.#tailFrom = index + 1
+    this.#tailTo = index
+    this.#savedIndex = index
+    this.#savedAt = this.clock.now()
+    this.#viewBytes = 0
   }
 
   #counted(e: Entry): R {
@@ -144,6 +171,12 @@ export class HostedGroup<R> {
     if (saved) view.applySnapshot({ metadata: { index: saved.index, term: saved.term, conf: saved.conf }, data: new Uint8Array(0) })
     view.append(state.entries)
     if (state.hardState) view.setHardState(state.hardState)
+    // a snapshot received whole that the WAL never said was installed (recovery installs one
+    // it did): the crash came before the core took it; the store is as before the transfer
+    if (state.pendingSnapshot !== null) {
+      opts.log.info({ group: opts.groupId, index: state.pendingSnapshot.index, applied: appliedIndex }, 'dropped a received snapshot the crash kept from being installed')
+      store.putPendingSnapshot(null)
+    }
     const g = new HostedGroup(opts, store, view, appliedIndex, { from: appliedIndex + 1, to: appliedIndex + state.entries.length })
     const hosted = opts.runtime.host(opts.groupId, view, { index: appliedIndex, term: saved?.term ?? 0 }, { checkpoint: () => g.checkpoint() })
     if (!hosted.ok) {
@@ -177,14 +210,17 @@ export class HostedGroup<R> {
    * bound, so the cost of counting them back is spread over many applies. What stays is
    * what a lagging peer can still be sent from the log rather than by snapshot.
    */
-  compactView(keep: { readonly entries: number; readonly bytes: number }): void {
-    const applied = this.actor.appliedIndex
+  compactView(keep: { readonly entries: number; readonly bytes: number }, floor: number | null = null): void {
+    let applied = this.actor.appliedIndex
     const first = this.view.firstIndex()
+    // a snapshot at `floor` is being sent: the entries after it stay, so that its follower
+    // goes on from the log once it has it, as long as the view holds no more than twice its bounds
+    if (floor !== null && floor < applied && applied - first + 1 <= 2 * keep.entries && this.#viewBytes <= 2 * keep.bytes) applied = floor
     if (applied < first) return
     if (applied - first + 1 <= keep.entries && this.#viewBytes <= keep.bytes) return
     if (keep.bytes === Infinity) {
       // only a count bound: no sizes to keep track of
-      this.view.compact(Math.max(first, applied - Math.floor(keep.entries / 2)))
+      this.#compactTo(Math.max(first, applied - Math.floor(keep.entries / 2)))
       return
     }
     const entries = this.view.entries(first, applied + 1, Infinity)
@@ -192,8 +228,19 @@ export class HostedGroup<R> {
     let bytes = this.#viewBytes
     while (drop < entries.length && (entries.length - drop > keep.entries / 2 || bytes > keep.bytes / 2)) bytes -= entries[drop++]!.data.byteLength
     if (drop === 0) return
-    this.view.compact(entries[drop - 1]!.index)
+    this.#compactTo(entries[drop - 1]!.index)
     this.#viewBytes = bytes
+  }
+
+  /**
+   * Drops the view's entries through `index`, which its snapshot (metadata only) then
+   * stands for: the core names it when a follower needs what went, and the caller turns
+   * that into a snapshot of its own (the partition replica: snapshot-sender.ts).
+   */
+  #compactTo(index: number): void {
+    if (index < this.view.firstIndex()) return
+    this.view.createSnapshot(index, this.actor.node.confAt(index), EMPTY)
+    this.view.compact(index)
   }
 
   /** Writes the whole group state as of now into the store, synced (WAL retirement, close). */

@@ -1,7 +1,8 @@
 /**
- * src/replica: the partition service (batch checks, reframing, fetch waiters, retention)
- * over a group actor and the partition state machine, with storage injected through a
- * GroupRuntime (one WAL and one Ready loop per thread); and the worker's host of them.
+ * src/replica: the partition service (batch checks, reframing, fetch waiters, retention,
+ * catch-up by snapshot for a follower behind its leader's log) over a group actor and the
+ * partition state machine, with storage injected through a GroupRuntime (one WAL and one
+ * Ready loop per thread); and the worker's host of them.
  *
  * Imports base, raft, protocol, storage, partition and group.
  */
@@ -21,3 +22,9 @@ export { packPost, unpackPost } from './worker-messages.js'
 export type { WorkerEvent, WorkerPost, WorkerReply, WorkerRequest, ProduceSummary, WireErrorLike } from './worker-messages.js'
 export { RaftOutbox, decodeRaftBatch, encodeRaftBatch } from './raft-wire.js'
 export type { GroupMessage } from './raft-wire.js'
+export { SnapshotSender, TransferSlots, THREAD_SLOTS, TRANSFER_TIMING } from './snapshot-sender.js'
+export type { SenderHost, SnapshotCapture, TransferTiming } from './snapshot-sender.js'
+export { SnapshotReceiver } from './snapshot-receiver.js'
+export type { ReceiverHost } from './snapshot-receiver.js'
+export { decodeTransferItem, encodeTransferItem, installMessage, transferMessage } from './snapshot-wire.js'
+export type { TransferItem } from './snapshot-wire.js'

@@ -35,19 +35,23 @@
  *
  * A host may inject (`PartitionHostOptions`, defaults production's) the group's store,
  * clock and timers, Raft options and peer transport (HostOptions, hosted-group.ts) and
- * how many applied entries the log view keeps (`viewEntriesMax`). Snapshots are not
- * supported yet: the log view's snapshot carries no state, so a follower a leader would
- * have to send one to cannot rebuild its partition (the simulator's partition mode
- * counts those and keeps them out; see test/sim/partition-sim.ts).
+ * how many applied entries the log view keeps (`viewEntriesMax`).
+ *
+ * Catch-up by snapshot: a follower further behind than the leader's log view keeps is
+ * not sent the core's snapshot (the view's, metadata only: it carries no records) but a
+ * partition snapshot — the state machine as of the leader's applied index and the records
+ * it retains — which it pulls in bounded chunks over the group's own Raft messages and
+ * installs only once it holds all of it (snapshot-sender.ts, snapshot-receiver.ts,
+ * snapshot-wire.ts). Until then it serves from, and stays, what it was.
  *
  * Imports base, raft, protocol, storage, partition, group and ./ modules.
  */
-import { limits } from '../base/index.js'
+import { assert, fail, limits, ok } from '../base/index.js'
 import type { Prng, Result } from '../base/index.js'
-import { ok } from '../base/index.js'
 import { EntryType, MessageType, decodeConfChange } from '../raft/index.js'
-import type { Entry, MemoryStorage, Message } from '../raft/index.js'
-import { checkBatch, readBatchHeader, recordSizes, reframe, setBaseOffset, verifyBatchCrc } from '../protocol/record-batch.js'
+import type { Entry, MemoryStorage, Message, Snapshot } from '../raft/index.js'
+import { checkBatch, recordSizes, reframe, setBaseOffset } from '../protocol/record-batch.js'
+import { checkStored } from './stored-check.js'
 import { wireError } from '../protocol/errors.js'
 import type { WireError } from '../protocol/errors.js'
 import type { GroupReport } from '../protocol/api.js'
@@ -63,6 +67,10 @@ import type { HostOptions, HostedGroupError } from './hosted-group.js'
 import { RecentBatches } from './recent-batches.js'
 import { PartitionMove } from './partition-move.js'
 import type { ProduceSummary, WireErrorLike } from './worker-messages.js'
+import { decodeTransferItem } from './snapshot-wire.js'
+import { SnapshotSender } from './snapshot-sender.js'
+import type { ChunkReadError, SnapshotCapture, TransferSlots, TransferTiming } from './snapshot-sender.js'
+import { SnapshotReceiver } from './snapshot-receiver.js'
 
 export interface ReplicaSpec {
   readonly groupId: number
@@ -94,6 +102,12 @@ export type FetchOutcome =
 export interface PartitionHostOptions extends HostOptions {
   /** Applied entries the in-memory log view may hold before it compacts (default: VIEW_KEEP, or VIEW_KEEP_PEERS for a group with peers). */
   readonly viewEntriesMax?: number
+  /** Snapshot transfers' stall and retry times (default: limits.snapshot; the simulator's time runs faster). */
+  readonly snapshotTiming?: TransferTiming
+  /** Told of every entry applied and every snapshot installed, in order (the simulator's checker). */
+  readonly observe?: { readonly applied: (e: Entry) => void; readonly installed: (index: number) => void }
+  /** Where the transfers under way are counted (default: the thread's; the simulator gives each node its own). */
+  readonly snapshotSlots?: TransferSlots
   /** False: a leader never hands leadership back to the preferred replica by itself (the simulator drives its own transfers). */
   readonly preferredLeader?: boolean
   /** Told the group's configuration whenever a replica applies a change of it, and by a leader that finished a move (partition-move.ts). */
@@ -111,15 +125,16 @@ const OPEN_LEADER_WAIT_MS = 5_000
 const VIEW_KEEP = { entries: 256, bytes: Infinity }
 /**
  * What a replica with peers keeps: a follower that fell behind by less (a restart, a
- * pause) catches up from the log; one further behind needs a snapshot, which a partition
- * replica cannot install yet (see `step`). Every replica keeps it, since any may lead.
+ * pause) catches up from the log; one further behind is sent a partition snapshot (see
+ * `step`), which costs the whole retained partition. Every replica keeps it, since any
+ * may lead.
  */
 const VIEW_KEEP_PEERS = { entries: 1_000_000, bytes: 64 << 20 }
 /** Entries the preferred replica may lack when leadership is handed back to it. */
 const TRANSFER_LAG_MAX = 64
 /** A failed transfer's retry waits an election timeout, doubling up to 64 of them. */
 const TRANSFER_BACKOFF_DOUBLINGS = 6
-/** How often a replica that needs a snapshot says so. */
+/** How often a replica that drops what it cannot read as a snapshot transfer item says so. */
 const SNAPSHOT_LOG_MS = 10_000
 /** How often a store write refused for a full disk is tried again. */
 const STORE_RETRY_MS = 500
@@ -128,11 +143,15 @@ export class PartitionReplica {
   readonly spec: ReplicaSpec
   readonly #group: HostedGroup<ApplyResult>
   readonly #actor: GroupActor<ApplyResult>
-  readonly #sm: PartitionStateMachine
+  #sm: PartitionStateMachine
+  readonly #sender: SnapshotSender
+  readonly #receiver: SnapshotReceiver
+  /** Sends Raft messages to peers as the host said (none: a lone voter). */
+  readonly #toPeers: (msgs: readonly Message[]) => void
   readonly #log: ActorLogger
   readonly #clock: ReplicaClock
-  /** The host's bound on the log view, if it set one (else VIEW_KEEP or VIEW_KEEP_PEERS, by the group's voters now). */
-  readonly #viewKeepSet: { readonly entries: number; readonly bytes: number } | null
+  /** The host's bound on the log view's entries, if it set one (else VIEW_KEEP or VIEW_KEEP_PEERS, by the group's voters now). */
+  readonly #viewEntriesSet: number | null
   readonly #move: PartitionMove
   readonly #waiters = new Set<Waiter>()
   readonly #recent = new RecentBatches(limits.storage.recentBatchBytesMax)
@@ -143,6 +162,7 @@ export class PartitionReplica {
   #transfersTried = 0
   #nextTransferAt = 0
   readonly #preferredOff: boolean
+  readonly #observe: PartitionHostOptions['observe']
   /** Records staged to the store end before this offset. */
   #stagedOffset = 0
   #flushing: Promise<void> | null = null
@@ -160,7 +180,7 @@ export class PartitionReplica {
     this.#log = log
     this.#clock = group.clock
     this.#preferredOff = host.preferredLeader === false
-    this.#viewKeepSet = host.viewEntriesMax !== undefined ? { entries: host.viewEntriesMax, bytes: Infinity } : null
+    this.#viewEntriesSet = host.viewEntriesMax ?? null
     this.#move = new PartitionMove(group.actor as GroupActor<unknown>, {
       nodeId: spec.nodeId,
       electionTicks: spec.electionTicks,
@@ -168,13 +188,55 @@ export class PartitionReplica {
       ids: { group: spec.groupId, topic: spec.topic, partition: spec.partition },
       report: (index, voters) => host.onConf?.(index, voters),
     })
+    this.#observe = host.observe
+    const toPeers = host.sendToPeers ?? (() => {})
+    this.#toPeers = toPeers
+    const where = { group: spec.groupId, topic: spec.topic, partition: spec.partition }
+    const node = this.#actor.node
+    this.#sender = new SnapshotSender({
+      self: spec.nodeId,
+      where,
+      log,
+      now: () => this.#clock.now(),
+      send: (m) => toPeers([m]),
+      leadingTerm: () => (node.isLeader() ? node.term : null),
+      reportSnapshot: (to, succeeded) => node.reportSnapshot(to, succeeded),
+      capture: () => this.#capture(),
+      readChunk: (at, end) => this.#readChunk(at, end),
+      ...(host.snapshotTiming ? { timing: host.snapshotTiming } : {}),
+      ...(host.snapshotSlots ? { slots: host.snapshotSlots } : {}),
+    })
+    this.#receiver = new SnapshotReceiver({
+      self: spec.nodeId,
+      where,
+      log,
+      store: group.store,
+      now: () => this.#clock.now(),
+      send: (m) => toPeers([m]),
+      raft: () => ({ term: node.term, leader: node.leader, commit: node.commit }),
+      nextOffset: () => this.#sm.nextOffset,
+      install: (m) => {
+        const index = m.snapshot!.metadata.index
+        this.#actor.step(m)
+        // the core took it when its log is now the snapshot alone (it declines one its log covers)
+        return node.firstIndex === index + 1 && node.lastIndex === index
+      },
+      ...(host.snapshotTiming ? { timing: host.snapshotTiming } : {}),
+      ...(host.snapshotSlots ? { slots: host.snapshotSlots } : {}),
+      ...(host.unsafe?.unsyncedSnapshot ? { unsyncedSnapshot: true } : {}),
+    })
   }
 
-  /** What the log view keeps: a group with peers (or about to have some) feeds them from it. */
+  /**
+   * What the log view keeps: a group with peers (or about to have some) feeds them from it;
+   * a lone voter feeds no one. A bound given in entries (a node's --view-entries-max; the
+   * simulator's are tiny) keeps the peers' byte bound.
+   */
   #viewKeep(): { readonly entries: number; readonly bytes: number } {
-    if (this.#viewKeepSet !== null) return this.#viewKeepSet
     const voters = this.#actor.node.voters()
-    return voters.length > 1 || voters[0] !== this.spec.nodeId || this.#move.moving ? VIEW_KEEP_PEERS : VIEW_KEEP
+    const peers = voters.length > 1 || voters[0] !== this.spec.nodeId || this.#move.moving
+    if (!peers) return VIEW_KEEP
+    return this.#viewEntriesSet !== null ? { entries: this.#viewEntriesSet, bytes: VIEW_KEEP_PEERS.bytes } : VIEW_KEEP_PEERS
   }
 
   /** Where the metadata says this partition is moving (null: it is not): its leader takes it there. */
@@ -186,6 +248,9 @@ export class PartitionReplica {
     let sm = new PartitionStateMachine()
     // the replica exists only once its group does; apply and the hooks reach it through this
     let self: PartitionReplica | null = null
+    // what the core would send a follower as a snapshot becomes a partition snapshot's offer
+    const out = host.sendToPeers
+    const wired: PartitionHostOptions = out ? { ...host, sendToPeers: (msgs) => (self ? self.#outgoing(msgs) : out(msgs)) } : host
     const group = await HostedGroup.open<ApplyResult>({
       groupId: spec.groupId,
       dir: spec.dir,
@@ -204,9 +269,10 @@ export class PartitionReplica {
         return ok(sm.appliedIndex)
       },
       apply: (e) => self!.#apply(e),
-      snapshot: () => sm.snapshot(),
+      snapshot: () => (self ? self.#sm : sm).snapshot(),
       onApplied: () => self!.#afterApply(),
-      host,
+      restoreSnapshot: (snap) => self!.#installSnapshot(snap),
+      host: wired,
     })
     if (!group.ok) return group
     self = new PartitionReplica(spec, group.value, sm, log, host)
@@ -233,32 +299,99 @@ export class PartitionReplica {
   }
 
   /**
-   * A Raft message from a peer. A snapshot is dropped: the log view's snapshot carries no
-   * records, so installing it would leave the partition without them. The replica then
-   * stays behind (the leader keeps it in its snapshot state) and says so, loudly, every
-   * SNAPSHOT_LOG_MS; the rest of the group serves without it.
+   * A Raft message from a peer. A Snap is never the core's: between partition replicas it
+   * carries a snapshot transfer item (snapshot-wire.ts), for this replica's sender (it
+   * leads) or receiver (it follows); its core is given a Snap only by the receiver, once
+   * the whole snapshot is stored. One that is no such item is dropped, and said so every
+   * SNAPSHOT_LOG_MS.
    */
   step(m: Message): void {
-    if (m.type === MessageType.Snap) {
+    if (m.type !== MessageType.Snap) {
+      this.#actor.step(m)
+      return
+    }
+    const item = m.snapshot === null ? null : decodeTransferItem(m.snapshot.data)
+    if (item === null || !item.ok) {
+      this.snapshotsRefused++
       const now = this.#clock.now()
       if (now - this.#snapshotLoggedAt >= SNAPSHOT_LOG_MS) {
         this.#snapshotLoggedAt = now
-        this.#log.error(
-          { group: this.spec.groupId, topic: this.spec.topic, partition: this.spec.partition, from: m.from, snapshotIndex: m.snapshot?.metadata.index, applied: this.#actor.appliedIndex },
-          'this replica fell behind the log its leader keeps and needs a snapshot, which partitions cannot install yet: it stays behind',
-        )
+        const why = item === null ? 'no snapshot' : item.error.message
+        this.#log.error({ group: this.spec.groupId, topic: this.spec.topic, partition: this.spec.partition, from: m.from, reason: why }, 'a snapshot message that is no partition snapshot transfer; dropped')
       }
-      this.snapshotsRefused++
-      this.#snapshotRefusedAt = now
       return
     }
-    this.#actor.step(m)
+    const meta = m.snapshot!.metadata
+    const v = item.value
+    if (v.kind === 'ask' || v.kind === 'end') this.#sender.onItem(m.from, m.term, meta, v)
+    if (v.kind !== 'ask') this.#receiver.onItem(m.from, m.term, meta, v)
   }
 
-  /** Snapshots a leader sent that this replica could not install (see `step`). */
+  /** Snap messages dropped because they carried no snapshot transfer item (see `step`). */
   snapshotsRefused = 0
   #snapshotLoggedAt = -Infinity
-  #snapshotRefusedAt = -Infinity
+
+  /** What this replica's Raft core sends: a snapshot for a follower becomes an offer (snapshot-sender.ts). */
+  #outgoing(msgs: readonly Message[]): void {
+    let snaps = 0
+    for (const m of msgs) if (m.type === MessageType.Snap) snaps++
+    if (snaps === 0) {
+      this.#toPeers(msgs)
+      return
+    }
+    if (snaps < msgs.length) this.#toPeers(msgs.filter((m) => m.type !== MessageType.Snap))
+    for (const m of msgs) if (m.type === MessageType.Snap) this.#sender.offer(m.to)
+  }
+
+  /** The partition as of its applied index, for a snapshot offer. */
+  #capture(): SnapshotCapture {
+    const a = this.#actor
+    const sm = this.#sm
+    assert(sm.appliedIndex === a.appliedIndex, () => `group ${this.spec.groupId}: the state machine is at ${sm.appliedIndex}, the actor applied ${a.appliedIndex}`)
+    return {
+      meta: { index: a.appliedIndex, term: a.appliedTerm, conf: a.node.confAt(a.appliedIndex) },
+      state: sm.snapshot(),
+      firstOffset: this.#firstRetainedBase(),
+      endOffset: sm.nextOffset,
+      recordBytes: sm.retainedBytes,
+      batches: sm.batchCount,
+    }
+  }
+
+  /** Stored record batches from base offset `at` on, below `end`, at most one transfer chunk (snapshot-sender.ts). */
+  async #readChunk(at: number, end: number): Promise<Result<Uint8Array[], ChunkReadError>> {
+    const sm = this.#sm
+    // the first retained batch may begin below the log start (retention cuts through batches)
+    const loc = sm.locate(Math.max(at, sm.logStartOffset), limits.snapshot.chunkBytesMax, limits.snapshot.chunkBatchesMax)
+    if (loc.kind !== 'ok' || loc.batches[0]!.baseOffset !== at) return fail('RANGE_GONE', `offset ${at} is not retained (log start ${sm.logStartOffset}) or begins no batch`)
+    const wanted = loc.batches.filter((b) => b.baseOffset < end)
+    const read = await this.#read(wanted)
+    if (!read.ok) return fail('STORE_FAILED', `${read.error.code}: ${read.error.message}`)
+    // retention may have dropped the range while it was read
+    if (read.value.length < wanted.length || at < this.#firstRetainedBase()) return fail('RANGE_GONE', `retention dropped records from ${at} while they were read`)
+    return ok(read.value)
+  }
+
+  /**
+   * The core installed a leader's snapshot (the WAL holds it): the state machine the
+   * receiver took in becomes this replica's; records it no longer retains go, and so does
+   * the store's received copy (HostedGroup stages the applied state in the same flush).
+   */
+  #installSnapshot(snap: Snapshot): void {
+    const got = this.#receiver.takeInstalled(snap.metadata.index)
+    assert(got !== null, () => `group ${this.spec.groupId}: the core installed a snapshot at ${snap.metadata.index} this replica did not receive`)
+    assert(got.sm.appliedIndex === snap.metadata.index, () => `group ${this.spec.groupId}: a snapshot at ${snap.metadata.index} holds a state at ${got.sm.appliedIndex}`)
+    this.#sm = got.sm
+    this.#stagedOffset = got.sm.nextOffset
+    this.#recent.dropBelow(got.sm.logStartOffset)
+    this.#group.store.deleteRecordsBelow(this.#firstRetainedBase())
+    this.#group.store.putPendingSnapshot(null)
+    this.snapshotsInstalled++
+    this.#observe?.installed(snap.metadata.index)
+  }
+
+  /** Leaders' snapshots this replica installed since it opened. */
+  snapshotsInstalled = 0
 
   /** What `raftmq cluster status` shows of this replica (apis/cluster.ts GroupReport). */
   report(): GroupReport {
@@ -276,14 +409,15 @@ export class PartitionReplica {
       commit: st.commit,
       applied: this.#actor.appliedIndex,
       lastIndex: st.lastIndex,
-      // a leader keeps sending the snapshot: refused lately means still behind
-      behind: this.#clock.now() - this.#snapshotRefusedAt < 3 * SNAPSHOT_LOG_MS,
+      ...this.#transferReport(),
       followers,
     }
   }
 
   tick(): void {
     this.#actor.tick()
+    this.#sender.tick()
+    this.#receiver.tick()
     this.#backToPreferred()
     this.#move.tick()
   }
@@ -291,6 +425,12 @@ export class PartitionReplica {
   /** The node's failure detector lost node `id` (RaftNode.peerDown). */
   peerDown(id: number): void {
     this.#actor.peerDown(id)
+  }
+
+  /** A snapshot transfer this replica receives, for status: `behind` while one runs, with its bytes so far and in all. */
+  #transferReport(): { readonly behind: boolean; readonly snapshotBytes: number; readonly snapshotBytesTotal: number } {
+    const p = this.#receiver.progress()
+    return p === null ? { behind: false, snapshotBytes: 0, snapshotBytesTotal: 0 } : { behind: true, snapshotBytes: p.bytes, snapshotBytesTotal: p.total }
   }
 
   /**
@@ -337,6 +477,7 @@ export class PartitionReplica {
   // ---- apply -----------------------------------------------------------------------------
 
   #apply(e: Entry): ApplyResult {
+    this.#observe?.applied(e)
     // configuration changes are the Raft layer's business; their bytes are no command
     if (e.type !== EntryType.Normal) {
       const cc = decodeConfChange(e.data)
@@ -367,7 +508,7 @@ export class PartitionReplica {
   #afterApply(): void {
     for (const w of this.#waiters) if (this.#sm.nextOffset > w.offset) w.wake()
     this.#flush()
-    this.#group.compactView(this.#viewKeep())
+    this.#group.compactView(this.#viewKeep(), this.#sender.floor())
   }
 
   /** Writes what apply staged (unsynced), one write at a time; a write asked for meanwhile follows it. */
@@ -607,20 +748,12 @@ export class PartitionReplica {
   async close(opts: { readonly removed: boolean } = { removed: false }): Promise<void> {
     if (this.#closed) return
     this.#actor.stop()
+    this.#sender.close()
+    this.#receiver.close()
     for (const w of this.#waiters) w.wake()
     while (this.#flushing) await this.#flushing
     this.#closed = true
     this.#retry?.()
     await this.#group.close(opts)
   }
-}
-
-/** Why stored bytes are not the batch the index says (null: they are). */
-function checkStored(bytes: Uint8Array, b: StoredBatch): string | null {
-  if (bytes.length !== b.bytes) return `${bytes.length} bytes stored, ${b.bytes} expected`
-  if (!verifyBatchCrc(bytes)) return 'the record batch fails its CRC-32C'
-  const h = readBatchHeader(bytes)
-  if (!h.ok) return `the record batch header is unreadable: ${h.error.message}`
-  if (h.value.baseOffset !== b.baseOffset) return `the batch says base offset ${h.value.baseOffset}`
-  return null
 }

@@ -69,6 +69,8 @@ export interface ReplicaHostOptions {
   readonly walSegmentBytes?: number
   /** Partition stores this thread may keep open at once (its share of limits.storage.openStoresMax). */
   readonly openStoresMax?: number
+  /** Applied entries a replicated partition's log view keeps (default: PartitionReplica's); past it a follower catches up by snapshot. */
+  readonly viewEntriesMax?: number
 }
 
 export interface DataPort {
@@ -84,6 +86,7 @@ export class ReplicaHost implements ReplicaControl {
   readonly #prng: Prng
   readonly #runtime: GroupRuntime
   readonly #cancels = new Map<number, () => void>()
+  readonly #viewEntriesMax: number | undefined
   #outbox: WorkerPost[] = []
   /** Raft messages for peer nodes, sent with the next post. */
   readonly #toPeers = new RaftOutbox()
@@ -96,6 +99,7 @@ export class ReplicaHost implements ReplicaControl {
     this.#log = log
     this.#runtime = runtime
     this.#prng = new Prng(opts.seed)
+    this.#viewEntriesMax = opts.viewEntriesMax
     port.on('message', (bytes) => this.#onRequests(bytes))
     this.#ticker = setInterval(() => {
       // a lone voter that leads needs no ticks (no elections to time, no followers to beat):
@@ -158,6 +162,7 @@ export class ReplicaHost implements ReplicaControl {
         onLeader: (leader: number, term: number) => this.#post({ ev: 'leader', gid, leader, term }),
         sendToPeers: (msgs: readonly Message[]) => this.#toPeer(gid, msgs),
         onConf: (index: number, voters: readonly number[]) => this.#post({ ev: 'conf', gid, index, voters: [...voters] }),
+        ...(this.#viewEntriesMax !== undefined ? { viewEntriesMax: this.#viewEntriesMax } : {}),
       }
       const r = await PartitionReplica.open(spec, this.#runtime, this.#log, this.#prng.fork(), host)
       if (!r.ok) return `${r.error.code}: ${r.error.message}`

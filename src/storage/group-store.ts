@@ -47,6 +47,7 @@ import {
   FORMAT_VERSION,
   HARD_STATE_KEY,
   KeySpace,
+  PENDING_SNAPSHOT_KEY,
   decodeApplied,
   decodeEntryValue,
   decodeFormat,
@@ -84,6 +85,8 @@ export interface GroupStoreState {
   readonly hardState: HardState | null
   /** Raft entries after the applied index, contiguous, oldest first. */
   readonly entries: readonly Entry[]
+  /** A leader's snapshot received whole and not installed yet (keys.ts PENDING_SNAPSHOT_KEY), or null. */
+  readonly pendingSnapshot: AppliedState | null
 }
 
 /** LevelDB defaults for a partition store; chosen in bench/results/storage.md. */
@@ -311,6 +314,11 @@ export class GroupStore {
     this.#staged.push({ type: 'put', key: APPLIED_KEY, value: encodeApplied(a) })
   }
 
+  /** A received snapshot, kept apart from the applied state until it is installed (null: none any more). */
+  putPendingSnapshot(a: AppliedState | null): void {
+    this.#staged.push(a === null ? { type: 'del', key: PENDING_SNAPSHOT_KEY } : { type: 'put', key: PENDING_SNAPSHOT_KEY, value: encodeApplied(a) })
+  }
+
   putHardState(hs: HardState): void {
     this.#staged.push({ type: 'put', key: HARD_STATE_KEY, value: encodeHardState(hs) })
   }
@@ -429,7 +437,7 @@ async function load(db: Db, dir: string, existed: boolean): Promise<Result<Group
     const batch = db.batch()
     batch.put(FORMAT_KEY, encodeFormat(FORMAT_VERSION))
     await batch.write({ sync: true })
-    return ok({ applied: null, hardState: null, entries: [] })
+    return ok({ applied: null, hardState: null, entries: [], pendingSnapshot: null })
   }
   const version = decodeFormat(format)
   if (version !== FORMAT_VERSION) return fail('STORE_INCOMPATIBLE', `group store ${dir} has format ${version ?? 'unreadable'}, this raftmq reads format ${FORMAT_VERSION}`)
@@ -439,6 +447,9 @@ async function load(db: Db, dir: string, existed: boolean): Promise<Result<Group
   const hsRaw = await db.get(HARD_STATE_KEY)
   const hardState = hsRaw === undefined ? null : decodeHardState(hsRaw)
   if (hsRaw !== undefined && hardState === null) return corrupt('its hard state fails its checksum')
+  const pendingRaw = await db.get(PENDING_SNAPSHOT_KEY)
+  const pendingSnapshot = pendingRaw === undefined ? null : decodeApplied(pendingRaw)
+  if (pendingRaw !== undefined && pendingSnapshot === null) return corrupt('its received snapshot fails its checksum')
 
   const after = applied?.index ?? 0
   // entries the applied state covers are garbage left by a crash before their delete
@@ -452,7 +463,7 @@ async function load(db: Db, dir: string, existed: boolean): Promise<Result<Group
     if (e === null) return corrupt(`Raft entry ${index} fails its checksum`)
     entries.push(e)
   }
-  return ok({ applied, hardState, entries })
+  return ok({ applied, hardState, entries, pendingSnapshot })
 }
 
 /** Free space from which a store refused for a full disk is reopened (LevelDB's own recovery writes a table). */

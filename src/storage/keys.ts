@@ -13,6 +13,7 @@
  * | 0x02                  | hard state: u32 crc, u64 term, u32 vote, u64 commit              |
  * | 0x03                  | applied state: u32 crc, u64 index, u64 term, u32 n, n x u32 voters, blob |
  * | 0x04 + u64 index      | a Raft entry not yet covered by the applied state: u32 crc, u64 term, u8 type, data |
+ * | 0x05                  | a received snapshot not yet installed: as 0x03 (src/replica/snapshot-receiver.ts) |
  *
  * Why our own CRC (CRC-32C) on every value but the record batches: LevelDB does not verify
  * block checksums on reads by default, and on recovery it skips a damaged log record
@@ -38,12 +39,20 @@ export const KeySpace = {
   HardState: 0x02,
   Applied: 0x03,
   Entry: 0x04,
+  PendingSnapshot: 0x05,
 } as const
 export type KeySpace = (typeof KeySpace)[keyof typeof KeySpace]
 
 export const FORMAT_KEY: Uint8Array = Uint8Array.of(KeySpace.Format)
 export const HARD_STATE_KEY: Uint8Array = Uint8Array.of(KeySpace.HardState)
 export const APPLIED_KEY: Uint8Array = Uint8Array.of(KeySpace.Applied)
+/**
+ * A leader's snapshot this replica received whole (its records are stored by then), as an
+ * AppliedState, kept apart from the applied state until the WAL records that the Raft
+ * core installed it: recovery then makes it the applied state (recovery.ts); a marker the
+ * WAL never vouched for is dropped at open, and the store is as before the transfer.
+ */
+export const PENDING_SNAPSHOT_KEY: Uint8Array = Uint8Array.of(KeySpace.PendingSnapshot)
 
 /** Bytes of an ordered key: prefix + u64. */
 export const INDEX_KEY_BYTES = 9

@@ -23,12 +23,14 @@ interface StoreImage {
   applied: AppliedState | null
   hardState: HardState | null
   entries: Map<number, Entry>
+  pendingSnapshot: AppliedState | null
 }
 
 type Op =
   | { readonly k: 'record'; readonly offset: number; readonly bytes: Uint8Array }
   | { readonly k: 'clear'; readonly below: number }
   | { readonly k: 'applied'; readonly a: AppliedState }
+  | { readonly k: 'pending'; readonly a: AppliedState | null }
   | { readonly k: 'hs'; readonly hs: HardState }
   | { readonly k: 'del'; readonly index: number }
   | { readonly k: 'entry'; readonly e: Entry }
@@ -42,11 +44,11 @@ interface DiskStore {
 }
 
 function emptyImage(): StoreImage {
-  return { records: new Map(), applied: null, hardState: null, entries: new Map() }
+  return { records: new Map(), applied: null, hardState: null, entries: new Map(), pendingSnapshot: null }
 }
 
 function cloneImage(i: StoreImage): StoreImage {
-  return { records: new Map(i.records), applied: i.applied, hardState: i.hardState, entries: new Map(i.entries) }
+  return { records: new Map(i.records), applied: i.applied, hardState: i.hardState, entries: new Map(i.entries), pendingSnapshot: i.pendingSnapshot }
 }
 
 function applyOps(img: StoreImage, ops: readonly Op[]): void {
@@ -60,6 +62,9 @@ function applyOps(img: StoreImage, ops: readonly Op[]): void {
         break
       case 'applied':
         img.applied = op.a
+        break
+      case 'pending':
+        img.pendingSnapshot = op.a
         break
       case 'hs':
         img.hardState = op.hs
@@ -106,7 +111,7 @@ export class MemoryStoreDisk {
       entries.push(img.entries.get(i)!)
     }
     s.open = true
-    return ok({ store: new MemoryStore(dir, s, this), state: { applied: img.applied, hardState: img.hardState, entries } })
+    return ok({ store: new MemoryStore(dir, s, this), state: { applied: img.applied, hardState: img.hardState, entries, pendingSnapshot: img.pendingSnapshot } })
   }
 
   /** The disk a restarted machine sees: what was synced, plus the oldest `keep` unsynced flushes of each store. */
@@ -167,6 +172,10 @@ class MemoryStore implements PartitionStore {
 
   saveApplied(a: AppliedState): void {
     this.#staged.push({ k: 'applied', a: { ...a, blob: a.blob.slice() } })
+  }
+
+  putPendingSnapshot(a: AppliedState | null): void {
+    this.#staged.push({ k: 'pending', a: a === null ? null : { ...a, blob: a.blob.slice() } })
   }
 
   putHardState(hs: HardState): void {

@@ -20,6 +20,8 @@ export interface PartitionStore {
   putRecord(offset: number, batch: Uint8Array): void
   deleteRecordsBelow(offset: number): void
   saveApplied(a: AppliedState): void
+  /** A leader's snapshot received whole, kept apart from the applied state until the WAL says it was installed (null: drop it). */
+  putPendingSnapshot(a: AppliedState | null): void
   putHardState(hs: HardState): void
   replaceEntries(deleteFrom: number, deleteTo: number, entries: readonly Entry[]): void
   flush(opts: { sync: boolean }): Promise<Result<void, StoreWriteError>>

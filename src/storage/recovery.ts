@@ -18,6 +18,12 @@
  *   commit never go back);
  * - a Checkpoint is a promise that the store was synced up to its index: a store behind
  *   its newest checkpoint lost synced data, and is refused with its directory named;
+ * - a Snapshot says the Raft core installed a leader's snapshot, which replaced the log:
+ *   the entries before it are dropped, and a store whose applied state is behind it must
+ *   hold that snapshot as received (its pending snapshot, written and synced before the
+ *   core was given it: src/replica/snapshot-receiver.ts), which becomes its applied state
+ *   here, its old unapplied entries gone (a crash between the WAL's record and the
+ *   store's own install); a store holding neither lost synced data, and is refused;
  * - a group whose last record is Removed was deleted: its records are ignored;
  * - a store that nothing changed since its last checkpoint is not opened here: the group
  *   checks its checkpoint when it opens (`expect`).
@@ -50,6 +56,8 @@ export interface RecoveryReport {
   readonly records: number
   /** Groups whose stores were brought up to date. */
   readonly groups: number
+  /** Groups whose store took in the snapshot the WAL says their core installed (a crash came between the two). */
+  readonly snapshotsInstalled: number
   /**
    * Every group the logs vouch for, with the applied index its store must hold at least
    * (its newest checkpoint): a group opened later checks it (`GroupStore.open` with
@@ -65,6 +73,8 @@ export interface GroupReplay {
   hardState: HardState | null
   checkpoint: number
   removed: boolean
+  /** The newest Snapshot record (a leader's snapshot the core installed), or null. */
+  snapshot: { index: number; term: number } | null
   /** Records after the last completed checkpoint's Begin: the store lacks something. */
   dirty: boolean
   /** A Begin without its Checkpoint yet, and whether records came after it. */
@@ -119,6 +129,7 @@ export async function recoverWals(opts: {
     }
   }
   let groups = 0
+  let installed = 0
   const expect = new Map<number, number>()
   for (const [group, r] of replays) {
     if (r.removed) continue
@@ -127,11 +138,15 @@ export async function recoverWals(opts: {
     const done = await intoStore(opts.openStore ?? openGroupStore, opts.groupDir(group), group, r)
     if (!done.ok) return done
     groups++
+    if (done.value) {
+      installed++
+      log.info({ group, index: r.snapshot?.index }, 'the partition store took in the snapshot its write-ahead log says was installed')
+    }
   }
   const last = generations.length > 0 ? Number(generations[generations.length - 1]) : 0
   const nextGeneration = String(last + 1).padStart(8, '0')
   if (generations.length > 0) log.info({ generations: generations.length, records, groups, tornBytes: torn }, 'write-ahead logs replayed into the partition stores')
-  return ok({ generations, nextGeneration, records, groups, tornBytesDropped: torn, expect })
+  return ok({ generations, nextGeneration, records, groups, snapshotsInstalled: installed, tornBytesDropped: torn, expect })
 }
 
 /** Deletes the replayed generations (once the new one holds every group's checkpoint). */
@@ -169,7 +184,7 @@ export function removeGenerations(fs: WalFs, walRoot: string, generations: reado
 export function replayRecord(replays: Map<number, GroupReplay>, rec: WalRecord): string | null {
   let r = replays.get(rec.group)
   if (!r) {
-    r = { entries: [], hardState: null, checkpoint: 0, removed: false, dirty: false, inCheckpoint: false, sinceBegin: false }
+    r = { entries: [], hardState: null, checkpoint: 0, removed: false, snapshot: null, dirty: false, inCheckpoint: false, sinceBegin: false }
     replays.set(rec.group, r)
   }
   if (rec.type === WalRecordType.Entry || rec.type === WalRecordType.ConfEntry || rec.type === WalRecordType.HardState || rec.type === WalRecordType.Snapshot) {
@@ -200,6 +215,7 @@ export function replayRecord(replays: Map<number, GroupReplay>, rec: WalRecord):
     case WalRecordType.Snapshot:
       // a snapshot installed from a leader replaces the log; its state went to the store
       r.entries = []
+      r.snapshot = { index: rec.index, term: rec.term }
       return null
     case WalRecordType.CheckpointBegin:
       r.inCheckpoint = true
@@ -229,13 +245,30 @@ export function newerHardState(a: HardState | null, b: HardState | null): HardSt
   return { term: a.term, vote: a.vote || b.vote, commit: Math.max(a.commit, b.commit) }
 }
 
-async function intoStore(openStore: OpenStore, dir: string, group: number, r: GroupReplay): Promise<Result<null, RecoveryError>> {
+/** Brings one store up to date with its replay; true when it took in an installed snapshot. */
+async function intoStore(openStore: OpenStore, dir: string, group: number, r: GroupReplay): Promise<Result<boolean, RecoveryError>> {
   const opened = await openStore(dir, { mustExist: true, expectApplied: r.checkpoint })
   if (!opened.ok) return opened
   const { store, state } = opened.value
   try {
-    const applied = state.applied?.index ?? 0
-    const tail = state.entries
+    let applied = state.applied?.index ?? 0
+    let tail = state.entries
+    let installed = false
+    const snap = r.snapshot
+    if (snap !== null && snap.index > applied) {
+      // the core installed it (the WAL says so) and the store had not yet: it holds it as received
+      const p = state.pendingSnapshot
+      if (p === null || p.index !== snap.index || p.term !== snap.term) {
+        const held = p === null ? 'no received snapshot' : `a received snapshot at ${p.index} (term ${p.term})`
+        return fail('STORE_CORRUPT', `group store ${dir} (group ${group}) holds state up to Raft index ${applied} and ${held}, but its write-ahead log says a snapshot at ${snap.index} (term ${snap.term}) was installed: restore it from a replica or a backup`)
+      }
+      store.saveApplied(p)
+      store.putPendingSnapshot(null)
+      store.replaceEntries(applied + 1, applied + tail.length, [])
+      applied = p.index
+      tail = []
+      installed = true
+    }
     const wal = r.entries.filter((e) => e.index > applied)
     let merged: readonly Entry[] = tail
     if (wal.length > 0) {
@@ -248,14 +281,14 @@ async function intoStore(openStore: OpenStore, dir: string, group: number, r: Gr
     }
     const hs = newerHardState(state.hardState, r.hardState)
     const tailLast = applied + tail.length
-    const changed = merged !== tail || hs !== state.hardState
+    const changed = installed || merged !== tail || hs !== state.hardState
     if (changed) {
       store.replaceEntries(applied + 1, tailLast, merged)
       if (hs) store.putHardState(hs)
       const w = await store.flush({ sync: true })
       if (!w.ok) return w
     }
-    return ok(null)
+    return ok(installed)
   } finally {
     await store.close()
   }

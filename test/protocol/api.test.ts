@@ -118,8 +118,8 @@ const responses: { readonly [A in ApiName]: ResponseBody<A> } = {
     ],
     controller: { leader: 1, voters: [1, 2] },
     groups: [
-      { topic: 'orders', partition: 0, groupId: 1, role: 'leader', quiet: false, leader: 1, term: 3, commit: 40, applied: 40, lastIndex: 41, behind: false, followers: [{ id: 2, match: 12, active: false }] },
-      { topic: 'orders', partition: 1, groupId: 2, role: 'follower', quiet: true, leader: 0, term: 2, commit: 7, applied: 7, lastIndex: 7, behind: true, followers: [] },
+      { topic: 'orders', partition: 0, groupId: 1, role: 'leader', quiet: false, leader: 1, term: 3, commit: 40, applied: 40, lastIndex: 41, behind: false, snapshotBytes: 0, snapshotBytesTotal: 0, followers: [{ id: 2, match: 12, active: false }] },
+      { topic: 'orders', partition: 1, groupId: 2, role: 'follower', quiet: true, leader: 0, term: 2, commit: 7, applied: 7, lastIndex: 7, behind: true, snapshotBytes: 4096, snapshotBytesTotal: 65536, followers: [] },
     ],
   },
   electPreferredLeaders: { started: 3 },

@@ -9,10 +9,10 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Prng, limits, ok } from '../../src/base/index.js'
 import { PartitionStateMachine } from '../../src/partition/index.js'
-import { encodeRecordBatch, readBatchHeader } from '../../src/protocol/record-batch.js'
+import { encodeRecordBatch, readBatchHeader, setBaseOffset } from '../../src/protocol/record-batch.js'
 import { GroupRuntime, HostedGroup, PartitionReplica } from '../../src/replica/index.js'
 import type { ReplicaSpec } from '../../src/replica/index.js'
-import { MemoryWalFs, recoverWals, removeGenerations } from '../../src/storage/index.js'
+import { GroupStore, MemoryWalFs, recoverWals, removeGenerations } from '../../src/storage/index.js'
 import { produceV1 } from '../partition/support.js'
 import { tempDir } from '../storage/helpers.js'
 
@@ -137,5 +137,39 @@ describe('partition replica - the batch header is the one home of its facts', ()
     expect(next).toMatchObject({ ok: true, summary: { count: 1, baseOffset: 3 } })
     await replica.close()
     await after.runtime.close()
+  })
+})
+
+describe('partition replica - a received snapshot the crash kept from being installed', () => {
+  it('is dropped when the replica opens: the store serves what it held before the transfer, records written past it unseen', async () => {
+    const fs = new MemoryWalFs()
+    const first = await runtimeOver(fs)
+    const replica = await openReplica(first.runtime, spec({ retentionMs: null }))
+    for (const v of ['a', 'b', 'c']) expect((await replica.produce(encodeRecordBatch([{ value: v, timestamp: 10 }]), false)).ok).toBe(true)
+    await replica.close()
+    await first.runtime.close()
+
+    // what a transfer leaves if the process dies after the received snapshot was synced, before the core took it
+    const dir = spec().dir
+    const opened = await GroupStore.open(dir, { mustExist: true })
+    if (!opened.ok) throw new Error(opened.error.message)
+    const stray = encodeRecordBatch([{ value: 'from a leader', timestamp: 20 }])
+    setBaseOffset(stray, 3)
+    opened.value.store.putRecord(3, stray)
+    opened.value.store.putPendingSnapshot({ index: 99, term: 7, conf: { voters: [1, 2, 3] }, blob: Uint8Array.of(1, 2, 3) })
+    expect((await opened.value.store.flush({ sync: true })).ok).toBe(true)
+    await opened.value.store.close()
+
+    const again = await runtimeOver(fs.crash())
+    const back = await openReplica(again.runtime, spec({ retentionMs: null, ...(again.expectApplied === undefined ? {} : { expectApplied: again.expectApplied }) }))
+    expect(back.offsets()).toEqual({ highWatermark: 3, logStartOffset: 0 })
+    expect((await fetchAll(back)).length).toBe(3)
+    await back.close()
+    await again.runtime.close()
+    const after = await GroupStore.open(dir, { mustExist: true })
+    if (!after.ok) throw new Error(after.error.message)
+    expect(after.value.state.pendingSnapshot).toBeNull()
+    expect(after.value.state.applied?.index).toBeLessThan(99)
+    await after.value.store.close()
   })
 })

@@ -96,6 +96,11 @@ export class Checker {
     this.maxCommitted = i
   }
 
+  /** The state machine hash after everything applied up to `index` (undefined: nothing known applied there). */
+  prefixHashAt(index: number): number | undefined {
+    return this.#prefixHash[index]
+  }
+
   /** `node` installed a snapshot at `index` whose state hashes to `hash`. */
   installedSnapshot(node: NodeId, index: number, hash: number): void {
     this.#appliedAt.set(node, index)

@@ -42,8 +42,10 @@ options:
                     drawn per seed: a quarter each wal and worker, 3/8 memory, 1/8 partition)
   --quiesce on|off  idle groups go quiet, woken by a simulated failure detector (default:
                     drawn per seed, half of them)
-  --unsafe-partition unsyncedCheckpoint  partition mode: checkpoints (what WAL retirement
-                    trusts) do not sync the store (test-only: the checker must catch it)
+  --unsafe-partition unsyncedCheckpoint|unsyncedSnapshot  partition mode: checkpoints (what
+                    WAL retirement trusts) do not sync the store, or a received snapshot is
+                    installed before the store holds it synced (test-only: the checker must
+                    catch either)
   --flip-newest-commit  bit flips hit the newest acknowledged WAL commit three times as
                     often (recovery must refuse them: see wal-disk.test.ts)
   --forge-entries   every restart changes a WAL entry and fixes its checksum (test-only:
@@ -93,8 +95,8 @@ async function main(): Promise<number> {
   const storage = storageFlag as StorageMode | undefined
   const walFaults = values['flip-newest-commit'] || values['forge-entries'] ? { flipNewestCommit: values['flip-newest-commit'], forgeEntries: values['forge-entries'] } : undefined
   const unsafePartition = values['unsafe-partition']
-  if (unsafePartition !== undefined && unsafePartition !== 'unsyncedCheckpoint') return usage('--unsafe-partition must be unsyncedCheckpoint')
-  const partitionUnsafe = unsafePartition ? { unsyncedCheckpoint: true } : undefined
+  if (unsafePartition !== undefined && unsafePartition !== 'unsyncedCheckpoint' && unsafePartition !== 'unsyncedSnapshot') return usage('--unsafe-partition must be unsyncedCheckpoint or unsyncedSnapshot')
+  const partitionUnsafe = unsafePartition ? { [unsafePartition]: true } : undefined
   const quiesceFlag = values.quiesce
   if (quiesceFlag !== undefined && quiesceFlag !== 'on' && quiesceFlag !== 'off') return usage(`--quiesce must be on or off, got ${quiesceFlag}`)
   const quiesce = quiesceFlag === undefined ? undefined : quiesceFlag === 'on'

@@ -27,11 +27,14 @@
  *   - at the end (faults healed) a leader acknowledges fresh batches and every node
  *     serves every acknowledged batch.
  *
- * Not covered: snapshots. A PartitionReplica cannot install one yet (its log view's
- * snapshot carries no records); a leader whose view no longer holds what a follower needs
- * sends one, and this mode drops it and counts it (`partitionSnapshotsKeptOut`): that
- * follower stays behind and is left out of the end-of-run checks of what it serves (the
- * others still are checked, and a quorum of them must not be stranded for liveness). No
+ * Snapshots: half of the seeds (drawn from a generator of their own, so a seed's other
+ * draws are as they were) keep a small log view (VIEW_ENTRIES_MAX_SMALL), so a follower
+ * back from a crash or a partition is often behind the leader's log and catches up by a
+ * partition snapshot (src/replica/snapshot-*.ts), crashes and lost messages included,
+ * with the transfers' timeouts scaled to the simulator's time; the others keep every
+ * applied entry. A node that installed one is held to the same checks as any other (what
+ * it serves after is what was acknowledged, byte for byte, at the same offsets); its
+ * applied history resumes at the snapshot's index (`partitionSnapshotsInstalled`). No
  * disk-full or EIO faults, no membership changes, no leadership transfers here.
  *
  * Time: one unit is one millisecond of the injected clock.
@@ -41,7 +44,7 @@ import { EntryType, MessageType } from '../../src/raft/index.js'
 import type { Entry, NodeId } from '../../src/raft/index.js'
 import type { ActorLogger } from '../../src/group/index.js'
 import { MemoryStoreDisk, MemoryWalFs, recoverWals, removeGenerations } from '../../src/storage/index.js'
-import { GroupRuntime, PartitionReplica } from '../../src/replica/index.js'
+import { GroupRuntime, PartitionReplica, TransferSlots } from '../../src/replica/index.js'
 import type { PartitionHostOptions, ReplicaClock, ReplicaSpec } from '../../src/replica/index.js'
 import { encodeRecordBatch, readBatchHeader } from '../../src/protocol/record-batch.js'
 import { Checker, Violation, violationOf } from './checker.js'
@@ -58,6 +61,10 @@ const WAL_ROOT = '/wal'
 const groupDir = (g: number): string => `/groups/${g}`
 /** Units after the safety phase for a leader and fresh acknowledgements, then for every node to catch up. */
 const LIVENESS_UNITS = 20_000
+/** The small log view of the seeds that exercise snapshots: a few election timeouts' worth of entries. */
+const VIEW_ENTRIES_MAX_SMALL = [8, 24, 64] as const
+/** Snapshot transfer times in simulator units (about 10-40 heartbeats, and a few election timeouts). */
+const SNAPSHOT_TIMING = { requestRetryMs: 60, idleTimeoutMs: 1_500 }
 
 interface Acked {
   readonly crc: number
@@ -86,8 +93,10 @@ class PNode {
   /** The hash of the applied history at each index this node applied (its own). */
   hashes: number[] = [HASH_SEED]
   checkedApplied = 0
-  /** A leader wanted to send it a snapshot: it cannot catch up (see the header). */
-  stranded = false
+  /** What the replica applied and installed since the checker last looked, in order. */
+  events: ({ readonly e: Entry } | { readonly installed: number })[] = []
+  /** Where this incarnation counts its snapshot transfers (each simulated node is its own process). */
+  slots = new TransferSlots()
   /** Lost for good (refused to start): reported as a violation at once. */
   down = false
 
@@ -112,6 +121,13 @@ function entryKeyOf(e: Entry): number {
 
 const quiet: ActorLogger = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} }
 
+/** The snapshot transfers' log lines the statistics count (snapshot-receiver.ts, hosted-group.ts). */
+const COUNTED: readonly (readonly [RegExp, 'partitionTransfersAborted' | 'partitionTransfersStarted' | 'partitionPendingSnapshotsDropped'])[] = [
+  [/^catching up by snapshot: transfer aborted/, 'partitionTransfersAborted'],
+  [/^catching up by snapshot: transfer started/, 'partitionTransfersStarted'],
+  [/^dropped a received snapshot the crash kept/, 'partitionPendingSnapshotsDropped'],
+]
+
 export class PartitionSimulation {
   readonly opts: SimOptions
   readonly #cfg: SimConfig
@@ -128,6 +144,8 @@ export class PartitionSimulation {
   readonly stats: SimStats
   /** Quiescence seeds: the peer transport's failure detector (null: quiescence off). */
   readonly #detector: SimFailureDetector | null
+  /** Applied entries each replica's log view keeps (small: snapshots happen). */
+  readonly viewEntriesMax: number
 
   constructor(cfg: SimConfig, opts: SimOptions, stats: SimStats) {
     this.#cfg = cfg
@@ -138,11 +156,22 @@ export class PartitionSimulation {
     this.#net = new SimNetwork(this.#prng.fork(), harshGenerator(cfg.seed), networkFaults(opts))
     this.#detector = opts.quiesce.on ? new SimFailureDetector(Math.max(1, Math.round(opts.quiesce.detectElections * opts.raft.electionTicks * Math.max(...opts.tickPeriods)))) : null
     if (this.#detector) this.stats.quiesceRuns = 1
+    const view = new Prng(cfg.seed ^ 0x1d5a_e3b7)
+    this.viewEntriesMax = view.chance(0.5) ? view.pick(VIEW_ENTRIES_MAX_SMALL) : Number.MAX_SAFE_INTEGER
     for (let id = 1; id <= cfg.nodes; id++) {
       const n = new PNode(id, opts.tickPeriods[id - 1]!)
       n.nextTick = this.#prng.range(0, n.tickPeriod)
       this.#nodes.set(id, n)
     }
+  }
+
+  /** A replica's logger: quiet, but counting what the statistics show, and traced. */
+  #logger(n: PNode): ActorLogger {
+    const line = (level: string) => (obj: object, msg: string): void => {
+      for (const [re, key] of COUNTED) if (re.test(msg)) this.stats[key]++
+      if (this.#cfg.trace && (level !== 'debug' || /snapshot/.test(msg))) this.#log(() => `n${n.id} ${level}: ${msg} ${JSON.stringify(obj)}`)
+    }
+    return { info: line('info'), warn: line('warn'), error: line('error'), debug: line('debug') }
   }
 
   #log(line: () => string): void {
@@ -173,6 +202,7 @@ export class PartitionSimulation {
     const recovered = await recoverWals({ fs: n.walFs, walRoot: WAL_ROOT, groupDir, log: quiet, openStore: n.stores.open })
     if (!recovered.ok) throw new Violation('durability', `n${n.id} refused to start after a crash: ${recovered.error.code}: ${recovered.error.message}`)
     const report = recovered.value
+    this.stats.partitionSnapshotsRecovered += report.snapshotsInstalled
     const clock = this.#clock(n)
     const runtime = GroupRuntime.open({
       fs: n.walFs,
@@ -207,14 +237,23 @@ export class PartitionSimulation {
         if (n.epoch !== epoch) return
         for (const m of msgs) this.#net.send(this.#now, m)
       },
-      // keep every applied entry in the view: a snapshot is what this mode cannot do (header)
-      viewEntriesMax: Number.MAX_SAFE_INTEGER,
+      viewEntriesMax: this.viewEntriesMax,
+      snapshotTiming: SNAPSHOT_TIMING,
+      snapshotSlots: n.slots,
+      observe: {
+        applied: (e) => {
+          if (n.epoch === epoch) n.events.push({ e })
+        },
+        installed: (index) => {
+          if (n.epoch === epoch) n.events.push({ installed: index })
+        },
+      },
       // transfers are the simulator's to schedule (its faults include them); one a replica
       // started itself just before the run's end would keep a caught-up node from serving
       preferredLeader: false,
       ...(this.#cfg.partitionUnsafe ? { unsafe: this.#cfg.partitionUnsafe } : {}),
     }
-    const opened = await PartitionReplica.open(spec, runtime.value, quiet, this.#prng.fork(), host)
+    const opened = await PartitionReplica.open(spec, runtime.value, this.#logger(n), this.#prng.fork(), host)
     if (!opened.ok) throw new Violation('durability', `n${n.id} refused to start: ${opened.error.code}: ${opened.error.message}`)
     const removed = removeGenerations(n.walFs, WAL_ROOT, report.generations)
     if (!removed.ok) throw new Violation('durability', `n${n.id} cannot remove its old WAL generations: ${removed.error.message}`)
@@ -252,7 +291,10 @@ export class PartitionSimulation {
     const v = n.replica.view
     this.#log(() => `n${n.id} before crash: view ${v.firstIndex()}..${v.lastIndex()} hs ${JSON.stringify(v.hardState())} applied ${n.replica!.actor.appliedIndex}`)
     this.stats.crashes++
+    // what it applied before the crash was applied: its store may hold it at the restart
+    this.#checkApplied(n)
     n.epoch++
+    n.slots = new TransferSlots()
     n.replica = null
     n.runtime = null
     n.immediates = []
@@ -276,14 +318,8 @@ export class PartitionSimulation {
       const n = this.#nodes.get(m.to)
       if (!n?.replica) continue
       this.stats.messages++
-      if (m.type === MessageType.Snap) {
-        // a partition replica cannot install a snapshot yet (header): kept out
-        if (!n.stranded) this.#log(() => `n${n.id} needs a snapshot at ${m.snapshot?.metadata.index}: stranded`)
-        n.stranded = true
-        this.stats.partitionSnapshotsKeptOut++
-        continue
-      }
-      if (this.#cfg.trace && m.type !== MessageType.App && m.type !== MessageType.AppResp && m.type !== MessageType.Heartbeat && m.type !== MessageType.HeartbeatResp) this.#log(() => `deliver ${formatMessage(m)}`)
+      if (this.#cfg.trace && m.type === MessageType.Snap) this.#log(() => `deliver snapshot transfer n${m.from} -> n${m.to} at ${m.snapshot?.metadata.index} (${m.snapshot?.data.length} bytes)`)
+      if (this.#cfg.trace && m.type !== MessageType.Snap && m.type !== MessageType.App && m.type !== MessageType.AppResp && m.type !== MessageType.Heartbeat && m.type !== MessageType.HeartbeatResp) this.#log(() => `deliver ${formatMessage(m)}`)
       n.replica.step(m)
     }
   }
@@ -317,23 +353,43 @@ export class PartitionSimulation {
         this.#checker.leader(node)
         this.stats.maxTerm = Math.max(this.stats.maxTerm, node.term)
       }
-      const applied = r.actor.appliedIndex
-      if (applied > n.checkedApplied) {
-        const view = r.view
-        const ents = view.entries(n.checkedApplied + 1, applied + 1, Infinity)
-        for (const e of ents) {
-          const h = hashStep(n.hashes[e.index - 1]!, entryKeyOf(e))
-          n.hashes[e.index] = h
-          this.#checker.applied(n.id, e, h)
-        }
-        n.checkedApplied = applied
-      }
+      this.#checkApplied(n)
     }
     if (this.#now % 50 === 0) {
       const up = [...this.#nodes.values()].filter((n) => n.replica)
       for (let i = 0; i < up.length; i++) {
         for (let j = i + 1; j < up.length; j++) this.#checker.logsMatch(up[i]!.id, up[i]!.replica!.view, up[j]!.id, up[j]!.replica!.view)
       }
+    }
+  }
+
+  /**
+   * What node `n` applied since the last look, entry by entry (the log view may have
+   * dropped them already: a small view compacts at once), and the snapshots it installed:
+   * there its applied history resumes at the snapshot's index (what the state holds is
+   * checked by what it serves, #checkFetch).
+   */
+  #checkApplied(n: PNode): void {
+    const events = n.events
+    n.events = []
+    for (const ev of events) {
+      if ('e' in ev) {
+        const e = ev.e
+        const h = hashStep(n.hashes[e.index - 1]!, entryKeyOf(e))
+        n.hashes[e.index] = h
+        this.#checker.applied(n.id, e, h)
+        n.checkedApplied = e.index
+        continue
+      }
+      const at = ev.installed
+      const hash = this.#checker.prefixHashAt(at)
+      if (hash === undefined) throw new Violation('state machine safety', `n${n.id} installed a snapshot at ${at}, beyond anything applied (${this.#checker.maxCommitted})`)
+      this.#checker.installedSnapshot(n.id, at, hash)
+      for (let i = n.hashes.length; i < at; i++) n.hashes[i] = this.#checker.prefixHashAt(i)!
+      n.hashes[at] = hash
+      n.checkedApplied = at
+      this.stats.partitionSnapshotsInstalled++
+      this.#log(() => `n${n.id} INSTALLED a snapshot at ${at}`)
     }
   }
 
@@ -467,7 +523,7 @@ export class PartitionSimulation {
     return { seed: this.#cfg.seed, options: this.opts, ok: violation === null, violation, stats: this.stats, trace: this.#trace }
   }
 
-  /** Faults healed: every node up, a leader, fresh batches acknowledged, every node (not stranded) serving all of them. */
+  /** Faults healed: every node up, a leader, fresh batches acknowledged, every node serving all of them. */
   async #liveness(): Promise<void> {
     // as the main simulator's liveness phase: clocks even, short delays (an uneven clock
     // with pre-vote off lets a stale node's vote requests keep resetting everyone else's
@@ -484,8 +540,6 @@ export class PartitionSimulation {
     const lastMax = (): number => Math.max(0, ...[...this.#nodes.values()].map((n) => n.replica?.actor.node.lastIndex ?? 0))
     let end = start + LIVENESS_UNITS + lastMax() * 2 * (delayMax + 1)
     const ackedBefore = this.#acked.size
-    const quorum = Math.floor(this.#nodes.size / 2) + 1
-    const able = [...this.#nodes.values()].filter((n) => !n.stranded).length >= quorum
     for (; this.#now < end; this.#now++) {
       end = Math.max(end, start + LIVENESS_UNITS + lastMax() * 2 * (delayMax + 1))
       // fresh batches until three are acknowledged, then quiet, for everyone to catch up
@@ -494,19 +548,14 @@ export class PartitionSimulation {
       const leader = [...this.#nodes.values()].find((n) => n.replica?.actor.isLeader())
       if (!leader) continue
       const hw = leader.replica!.offsets().highWatermark
-      if ([...this.#nodes.values()].every((n) => n.stranded || n.replica!.offsets().highWatermark >= hw)) {
-        for (const n of this.#nodes.values()) if (!n.stranded) await this.#checkFetch(n, true)
+      if ([...this.#nodes.values()].every((n) => n.replica!.offsets().highWatermark >= hw)) {
+        for (const n of this.#nodes.values()) await this.#checkFetch(n, true)
         return
       }
     }
-    if (!able) {
-      this.#log(() => 'LIVENESS: a quorum is stranded (it needed snapshots), no progress expected')
-      for (const n of this.#nodes.values()) if (!n.stranded) await this.#checkFetch(n, false)
-      return
-    }
     const states = [...this.#nodes.values()].map((n) => {
       const node = n.replica?.actor.node
-      return node ? `n${n.id} t${node.term} ${node.isLeader() ? 'leader' : `leader=${node.leader}`} last ${node.lastIndex} commit ${node.commit} applied ${n.replica!.actor.appliedIndex}${n.stranded ? ' stranded' : ''}${n.replica!.actor.stopped ? ' STOPPED' : ''}` : `n${n.id} down`
+      return node ? `n${n.id} t${node.term} ${node.isLeader() ? 'leader' : `leader=${node.leader}`} last ${node.lastIndex} commit ${node.commit} applied ${n.replica!.actor.appliedIndex}${n.replica!.report().behind ? ' catching up by snapshot' : ''}${n.replica!.actor.stopped ? ' STOPPED' : ''}` : `n${n.id} down`
     })
     throw new Violation('liveness', `[${states.join('; ')}] no fresh batch acknowledged everywhere within ${LIVENESS_UNITS} units after healing (acknowledged ${this.#acked.size - ackedBefore} fresh)`)
   }

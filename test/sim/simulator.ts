@@ -111,7 +111,7 @@ export interface SimConfig {
     readonly forgeEntries?: boolean
   }
   /** Partition mode: deliberately wrong rules in the hosted group (HostOptions.unsafe), to prove the partition checker catches them. */
-  readonly partitionUnsafe?: { readonly unsyncedCheckpoint?: boolean }
+  readonly partitionUnsafe?: { readonly unsyncedCheckpoint?: boolean; readonly unsyncedSnapshot?: boolean }
 }
 
 export interface SimStats {
@@ -170,11 +170,16 @@ export interface SimStats {
   /** Worker storage mode: runs, and peer messages or client requests that waited for a thread blocked in a sync. */
   workerRuns: number
   workerArrivalsWhileBlocked: number
-  /** Partition mode (partition-sim.ts): runs, acknowledged batches, fetch checks, snapshots a leader wanted to send (kept out). */
+  /** Partition mode (partition-sim.ts): runs, acknowledged batches, fetch checks, leaders' snapshots installed. */
   partitionRuns: number
   partitionAcked: number
   partitionFetchChecks: number
-  partitionSnapshotsKeptOut: number
+  partitionSnapshotsInstalled: number
+  /** Snapshot transfers started and aborted; received snapshots a crash kept from installing (dropped at the restart), and installed ones a crash kept from the store (recovery took them in). */
+  partitionTransfersStarted: number
+  partitionTransfersAborted: number
+  partitionPendingSnapshotsDropped: number
+  partitionSnapshotsRecovered: number
   /** Quiescence (SimOptions.quiesce): runs with it on, node-units spent quiet, and peers the failure detector reported down. */
   quiesceRuns: number
   quietUnits: number
@@ -1551,7 +1556,11 @@ export function emptyStats(): SimStats {
     partitionRuns: 0,
     partitionAcked: 0,
     partitionFetchChecks: 0,
-    partitionSnapshotsKeptOut: 0,
+    partitionSnapshotsInstalled: 0,
+    partitionTransfersStarted: 0,
+    partitionTransfersAborted: 0,
+    partitionPendingSnapshotsDropped: 0,
+    partitionSnapshotsRecovered: 0,
     quiesceRuns: 0,
     quietUnits: 0,
     peerDownReports: 0,

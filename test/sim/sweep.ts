@@ -82,6 +82,7 @@ function replayFlags(f: ReplayFlags): string {
   if (f.walFaults?.flipNewestCommit) s += ' --flip-newest-commit'
   if (f.walFaults?.forgeEntries) s += ' --forge-entries'
   if (f.partitionUnsafe?.unsyncedCheckpoint) s += ' --unsafe-partition unsyncedCheckpoint'
+  if (f.partitionUnsafe?.unsyncedSnapshot) s += ' --unsafe-partition unsyncedSnapshot'
   return s
 }
 

@@ -31,7 +31,7 @@ describe('group store - the partition store of one group', () => {
   it('keeps records, applied state, hard state and unapplied entries across a reopen', async () => {
     const dir = join(tmp.dir, 'g')
     const { store, state } = await open(dir)
-    expect(state).toEqual({ applied: null, hardState: null, entries: [] })
+    expect(state).toEqual({ applied: null, hardState: null, entries: [], pendingSnapshot: null })
     store.putRecord(0, Uint8Array.of(1, 2, 3))
     store.putRecord(3, Uint8Array.of(4, 5))
     store.saveApplied({ index: 7, term: 2, conf, blob: Uint8Array.of(9, 9) })

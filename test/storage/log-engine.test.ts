@@ -261,3 +261,73 @@ describe('recovery - the WAL replayed into the partition stores', () => {
     expect(st.hardState).toEqual(hs(1, 3))
   })
 })
+
+describe('recovery - a snapshot the core installed before the store took it in', () => {
+  /** A store at applied 2 with entries 3..4 past it, and (if `pending`) a received snapshot at 10. */
+  async function storeBehind(pending: { index: number; term: number } | null): Promise<void> {
+    const r = await GroupStore.open(join(tmp.dir, '1'))
+    if (!r.ok) throw new Error(r.error.message)
+    const s = r.value.store
+    s.saveApplied({ index: 2, term: 1, conf: { voters: [1, 2, 3] }, blob: Uint8Array.of(2) })
+    s.replaceEntries(3, 2, ents(3, [1, 1]))
+    if (pending) s.putPendingSnapshot({ index: pending.index, term: pending.term, conf: { voters: [1, 2, 3] }, blob: Uint8Array.of(10) })
+    expect((await s.flush({ sync: true })).ok).toBe(true)
+    await s.close()
+  }
+
+  /** A WAL in which the group's core installed a snapshot at 10 (term 2), and appended 11..12 after it. */
+  function walWithSnapshot(): MemoryWalFs {
+    const mem = new MemoryWalFs()
+    const engine = engineOn(mem)
+    engine.addGroup(1, viewAt(2, 1), { index: 2, term: 1 })
+    engine.stage(1, ready({ entries: ents(3, [1, 1]), hardState: hs(1, 2) }))
+    engine.stage(1, ready({ snapshot: { metadata: { index: 10, term: 2, conf: { voters: [1, 2, 3] } }, data: new Uint8Array(0) }, hardState: hs(2, 10) }))
+    engine.stage(1, ready({ entries: ents(11, [2, 2]), hardState: hs(2, 10) }))
+    expect(engine.commit().ok).toBe(true)
+    return mem.crash()
+  }
+
+  it('makes the received snapshot the applied state: the old entries go, those after the snapshot stay', async () => {
+    await storeBehind({ index: 10, term: 2 })
+    const r = await recover(walWithSnapshot())
+    expect(r.ok && r.value.snapshotsInstalled).toBe(1)
+    const st = await storeState(1)
+    expect(st.applied).toMatchObject({ index: 10, term: 2 })
+    expect([...st.applied!.blob]).toEqual([10])
+    expect(st.pendingSnapshot).toBeNull()
+    expect(names(st.entries)).toEqual(['11@2', '12@2'])
+  })
+
+  it('refuses a store that holds neither the snapshot nor its received copy, naming it', async () => {
+    await storeBehind(null)
+    const r = await recover(walWithSnapshot())
+    expect(r.ok).toBe(false)
+    if (!r.ok) {
+      expect(r.error.code).toBe('STORE_CORRUPT')
+      expect(r.error.message).toContain(join(tmp.dir, '1'))
+      expect(r.error.message).toContain('snapshot at 10')
+    }
+  })
+
+  it('refuses a received copy of another snapshot than the one the WAL names', async () => {
+    await storeBehind({ index: 9, term: 2 })
+    const r = await recover(walWithSnapshot())
+    expect(r.ok).toBe(false)
+    if (!r.ok) expect(r.error.message).toContain('a received snapshot at 9')
+  })
+
+  it('leaves a received copy the WAL never vouched for where it is (the group drops it when it opens)', async () => {
+    await storeBehind({ index: 10, term: 2 })
+    const mem = new MemoryWalFs()
+    const engine = engineOn(mem)
+    engine.addGroup(1, viewAt(2, 1), { index: 2, term: 1 })
+    engine.stage(1, ready({ entries: ents(3, [1, 1, 1]), hardState: hs(1, 2) }))
+    expect(engine.commit().ok).toBe(true)
+    const r = await recover(mem.crash())
+    expect(r.ok && r.value.snapshotsInstalled).toBe(0)
+    const st = await storeState(1)
+    expect(st.applied?.index).toBe(2)
+    expect(names(st.entries)).toEqual(['3@1', '4@1', '5@1'])
+    expect(st.pendingSnapshot?.index).toBe(10)
+  })
+})

@@ -7,14 +7,15 @@
  *   response = { nodeId, nodes: [{ id, host, port, up: bool }],   (groups: `quiet` below)
  *                controller: { leader: node id (0: none), voters: [node id] },
  *                groups: [{ topic, partition, groupId, role, leader, term, commit, applied,
- *                           lastIndex, behind: bool,
+ *                           lastIndex, behind: bool, snapshotBytes, snapshotBytesTotal,
  *                           followers: [{ id, match, active: bool }] }] }
  *
  * `nodes` are the registered nodes, `up` whether this node's peer link to it is up (this
  * node itself is up). `groups` are the partition replicas this node hosts; `followers`
  * is filled in only by a leader: how far each other replica's log is known to match, and
- * whether it answered within the last election timeout. `behind`: the replica needs a
- * snapshot it cannot install (it stays behind).
+ * whether it answered within the last election timeout. `behind`: the replica is catching
+ * up by snapshot (its leader's log no longer reaches back to it), and has received
+ * `snapshotBytes` of about `snapshotBytesTotal` (both 0 when not behind).
  *
  * electPreferredLeaders v1 (Kafka's ElectLeaders, preferred): this node hands the
  * leadership of every partition it leads back to the partition's preferred replica (its
@@ -70,6 +71,8 @@ export interface GroupReport {
   readonly applied: number
   readonly lastIndex: number
   readonly behind: boolean
+  readonly snapshotBytes: number
+  readonly snapshotBytesTotal: number
   readonly followers: readonly FollowerProgress[]
 }
 
@@ -101,6 +104,8 @@ export const describeClusterResponse: Schema<DescribeClusterResponse> = object<D
       applied: index,
       lastIndex: index,
       behind: bool,
+      snapshotBytes: index,
+      snapshotBytesTotal: index,
       followers: array(object<FollowerProgress>({ id: nodeId, match: index, active: bool }), wireLimits.replicationFactorMax),
     }),
     wireLimits.groupsPerNodeMax,
