@@ -504,7 +504,7 @@ describe('peer transport - close', () => {
     // what keeps the event loop alive (ref'd handles and timers), in a stable order
     const resources = (): string => process.getActiveResourcesInfo().sort().join(',')
     const withoutTcp = (r: string): string => r.split(',').filter((x) => !x.startsWith('TCP')).join(',')
-    await waitFor(() => !resources().includes('TCP'), 1000, 'the sockets of earlier tests are gone')
+    await waitFor(() => !resources().includes('TCP'), 5_000, 'the sockets of earlier tests are gone')
     const baseline = resources()
     // node 2 also has a peer 3 that is down, so its dialer sits in a backoff timer meanwhile
     const deadPort = await freePort()
@@ -525,7 +525,7 @@ describe('peer transport - close', () => {
     expect(a.t.send(2, 1, enc.encode('x'))).toBe(false)
     await pending.waitClosed()
     // libuv frees a closed handle in the loop iteration after its 'close' event
-    await waitFor(() => resources() === baseline, 500, `only the baseline resources remain (${resources()} vs ${baseline})`)
+    await waitFor(() => resources() === baseline, 5_000, `only the baseline resources remain (${resources()} vs ${baseline})`)
     const again = createServer()
     await new Promise<void>((resolve, reject) => {
       again.once('error', reject)
