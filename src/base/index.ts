@@ -6,6 +6,7 @@
 export { assert, unreachable, AssertionError } from './assert.js'
 export { Prng } from './prng.js'
 export { limits } from './limits.js'
+export { sameMembers } from './members.js'
 export { ok, fail } from './result.js'
 export type { Result, Failure } from './result.js'
 export { LENGTH_PREFIX_BYTES, LENGTH_PREFIX_MAX, LengthPrefixedDecoder } from './length-prefixed.js'

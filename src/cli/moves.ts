@@ -10,8 +10,9 @@
  * A drain is planned whole before anything is recorded: if some partition cannot leave
  * the node (every other node holds a replica of it already), nothing moves.
  *
- * Imports client, cli modules.
+ * Imports base, client, protocol (types) and cli modules.
  */
+import { sameMembers } from '../base/index.js'
 import type { Client } from '../client/index.js'
 import type { MetadataResponse } from '../protocol/api.js'
 import { Progress } from './progress.js'
@@ -76,7 +77,7 @@ export async function runMoves(client: Client, moves: readonly Move[], waitMs: n
       for (const m of pending()) {
         const p = md.topics.find((t) => t.name === m.topic)?.partitions.find((x) => x.partition === m.partition)
         if (p === undefined) state.set(key(m), 'gone (its topic was deleted)')
-        else if (p.target === undefined) state.set(key(m), sameSet(p.replicas, m.to) ? 'done' : `ended elsewhere: ${p.replicas.join(',')}`)
+        else if (p.target === undefined) state.set(key(m), sameMembers(p.replicas, m.to) ? 'done' : `ended elsewhere: ${p.replicas.join(',')}`)
       }
       progress.update(moves.length - pending().length, `${pending().length} moving`)
       if (pending().length > 0) await new Promise((r) => setTimeout(r, 200))
@@ -88,8 +89,4 @@ export async function runMoves(client: Client, moves: readonly Move[], waitMs: n
   for (const m of moves) table.push([m.topic, String(m.partition), m.from.join(','), m.to.join(','), state.get(key(m))!])
   const failed = moves.some((m) => !['done', 'recorded'].includes(state.get(key(m))!))
   return { text: `${render(table)}\n`, failed }
-}
-
-function sameSet(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((n) => b.includes(n))
 }

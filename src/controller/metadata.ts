@@ -12,7 +12,7 @@
  * Imports base and msgpackr only.
  */
 import { Packr } from 'msgpackr'
-import { assert, fail, ok } from '../base/index.js'
+import { assert, fail, ok, sameMembers } from '../base/index.js'
 import type { Result } from '../base/index.js'
 
 export interface TopicConfig {
@@ -89,10 +89,6 @@ export type MetadataResult =
 
 const packr = new Packr({ useRecords: false, moreTypes: false })
 
-function sameSet(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((n) => b.includes(n))
-}
-
 export function encodeMetadataCommand(cmd: MetadataCommand): Uint8Array {
   return new Uint8Array(packr.pack(cmd))
 }
@@ -163,7 +159,7 @@ export class MetadataStateMachine {
     }
     const p = topic.partitions[at]!
     const { target: _gone, ...rest } = p
-    const moved: PartitionAssignment = sameSet(replicas, p.replicas) ? { ...rest, replicas: [...replicas] } : { ...rest, target: [...replicas] }
+    const moved: PartitionAssignment = sameMembers(replicas, p.replicas) ? { ...rest, replicas: [...replicas] } : { ...rest, target: [...replicas] }
     this.#replacePartition(topic, at, moved)
     return ok({ topic: this.topics.get(cmd.name)! })
   }
@@ -178,7 +174,7 @@ export class MetadataStateMachine {
       const order = p.target ?? p.replicas
       const voters = [...order.filter((n) => cmd.voters.includes(n)), ...[...cmd.voters].filter((n) => !order.includes(n)).sort((a, b) => a - b)]
       const { target, ...rest } = p
-      const done = target !== undefined && sameSet(target, voters)
+      const done = target !== undefined && sameMembers(target, voters)
       this.#replacePartition(topic, at, { ...rest, replicas: voters, confIndex: cmd.confIndex, ...(target !== undefined && !done ? { target } : {}) })
       return ok(null)
     }

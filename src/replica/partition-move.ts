@@ -14,8 +14,9 @@
  * again every few election timeouts, until the metadata drops the target (a report can be
  * lost with a controller election).
  *
- * Imports raft and group only.
+ * Imports base, raft and group only.
  */
+import { sameMembers } from '../base/index.js'
 import { ConfChangeOp } from '../raft/index.js'
 import type { ConfChange } from '../raft/index.js'
 import type { ActorLogger, GroupActor } from '../group/index.js'
@@ -73,7 +74,7 @@ export class PartitionMove {
     const applied = this.#actor.appliedIndex
     const voters = node.voters()
     // a change still uncommitted (or unapplied): the core refuses another
-    if (!sameSet(voters, node.confAt(applied).voters)) return
+    if (!sameMembers(voters, node.confAt(applied).voters)) return
     const silent = (id: number): boolean => node.progressOf(id)?.recentActive !== true
     const behind = (id: number): boolean => {
       const pr = node.progressOf(id)
@@ -113,10 +114,6 @@ export class PartitionMove {
       if (!r.ok) this.#o.log.warn({ ...this.#o.ids, node: cc.nodeId, err: `${r.error.code}: ${r.error.message}` }, `partition move: ${what} a replica did not commit; tried again`)
     })
   }
-}
-
-function sameSet(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((n) => b.includes(n))
 }
 
 function sameList(a: readonly number[] | null, b: readonly number[] | null): boolean {

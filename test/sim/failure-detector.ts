@@ -9,6 +9,7 @@
  * Imports nothing from the project but types.
  */
 import type { NodeId } from '../../src/raft/index.js'
+import type { SimOptions } from './options.js'
 
 export class SimFailureDetector {
   readonly afterUnits: number
@@ -19,6 +20,13 @@ export class SimFailureDetector {
 
   constructor(afterUnits: number) {
     this.afterUnits = afterUnits
+  }
+
+  /** The detector a seed draws (null: quiescence off): silence of `detectElections` election timeouts of the slowest clock. */
+  static forOptions(o: SimOptions): SimFailureDetector | null {
+    if (!o.quiesce.on) return null
+    const electionUnits = o.raft.electionTicks * Math.max(...o.tickPeriods)
+    return new SimFailureDetector(Math.max(1, Math.round(o.quiesce.detectElections * electionUnits)))
   }
 
   /**

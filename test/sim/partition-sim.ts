@@ -154,7 +154,7 @@ export class PartitionSimulation {
     this.stats.partitionRuns = 1
     this.#prng = new Prng(cfg.seed ^ 0x6c8e9cf5)
     this.#net = new SimNetwork(this.#prng.fork(), harshGenerator(cfg.seed), networkFaults(opts))
-    this.#detector = opts.quiesce.on ? new SimFailureDetector(Math.max(1, Math.round(opts.quiesce.detectElections * opts.raft.electionTicks * Math.max(...opts.tickPeriods)))) : null
+    this.#detector = SimFailureDetector.forOptions(opts)
     if (this.#detector) this.stats.quiesceRuns = 1
     const view = new Prng(cfg.seed ^ 0x1d5a_e3b7)
     this.viewEntriesMax = view.chance(0.5) ? view.pick(VIEW_ENTRIES_MAX_SMALL) : Number.MAX_SAFE_INTEGER

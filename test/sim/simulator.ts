@@ -300,7 +300,7 @@ export class Simulation {
     this.#worker = this.opts.storage === 'worker'
     if (this.#wal) this.stats.walRuns = 1
     if (this.#worker) this.stats.workerRuns = 1
-    this.#detector = this.opts.quiesce.on ? new SimFailureDetector(Math.max(1, Math.round(this.opts.quiesce.detectElections * this.#electionUnits()))) : null
+    this.#detector = SimFailureDetector.forOptions(this.opts)
     if (this.#detector) this.stats.quiesceRuns = 1
     this.#net = new SimNetwork(this.#prng.fork(), this.#harsh.fork(), networkFaults(this.opts))
     const voters: NodeId[] = []
