@@ -33,7 +33,7 @@ export interface LocalReplicasOptions {
   /** What WAL recovery says each group's store was synced at (used by a group's first open only). */
   readonly expect: Map<number, number>
   readonly log: ActorLogger
-  /** A group was closed for good (its topic is gone). */
+  /** A group was closed for good because its topic is gone (not when it moved away: its leader is still routed to). */
   readonly onRemoved?: (gid: number) => void
 }
 
@@ -81,14 +81,15 @@ export class LocalReplicas {
 
   /** Closes this node's replicas of a deleted topic and removes their data. */
   async closeTopic(topic: Topic): Promise<void> {
-    for (const p of topic.partitions) await this.#close(p.groupId)
+    for (const p of topic.partitions) await this.#close(p.groupId, true)
   }
 
-  async #close(gid: number): Promise<void> {
+  /** `gone`: no topic holds the group any more (else it moved to other nodes). */
+  async #close(gid: number, gone: boolean): Promise<void> {
     this.#told.delete(gid)
     if (!this.#o.groups.hasGroup(gid)) return
     await this.#o.groups.closeGroup(gid, true)
-    this.#o.onRemoved?.(gid)
+    if (gone) this.#o.onRemoved?.(gid)
   }
 
   #tell(p: PartitionAssignment): void {
@@ -116,16 +117,21 @@ export class LocalReplicas {
 
   async #once(md: MetadataStateMachine): Promise<void> {
     const wanted = new Set<number>()
+    const known = new Set<number>()
     for (const topic of md.topics.values()) {
-      for (const p of topic.partitions) if (this.#mine(p)) wanted.add(p.groupId)
+      for (const p of topic.partitions) {
+        known.add(p.groupId)
+        if (this.#mine(p)) wanted.add(p.groupId)
+      }
       const err = await this.openTopic(topic)
       if (err !== null) this.#o.log.error({ topic: topic.name, err }, 'a partition replica of this node could not be opened; it is tried again at the next metadata change')
       for (const p of topic.partitions) if (this.#mine(p)) this.#tell(p)
     }
     for (const gid of this.#o.groups.groupIds()) {
       if (wanted.has(gid)) continue
-      this.#o.log.info({ group: gid }, 'this node holds no replica of the group any more (its topic was deleted, or the partition moved away): closing the replica and removing its data')
-      await this.#close(gid)
+      const moved = known.has(gid)
+      this.#o.log.info({ group: gid }, `this node holds no replica of the group any more (${moved ? 'the partition moved away' : 'its topic was deleted'}): closing the replica and removing its data`)
+      await this.#close(gid, !moved)
     }
   }
 }

@@ -63,7 +63,8 @@ export class Admin {
    * figures stay.
    */
   async describeTopic(name: string): Promise<DescribeTopicResponse> {
-    const d = await this.#client.request('describeTopic', { name })
+    // the metadata gives the leaders' addresses (requestNode knows only nodes it was told of)
+    const [d] = await Promise.all([this.#client.request('describeTopic', { name }), this.#client.metadata([name]).catch(() => null)])
     const byLeader = new Map<number, number[]>()
     for (const p of d.partitions) if (p.leader !== null) byLeader.set(p.leader, [...(byLeader.get(p.leader) ?? []), p.partition])
     const offsets = new Map<number, { logStartOffset?: number; highWatermark?: number }>()

@@ -296,6 +296,12 @@ describe('cluster - moving partitions', () => {
       if (Date.now() > until) throw new Error(`node ${gone} still hosts the moved partition`)
     }
     expect(await readdir(join(c.dataDir(gone), 'groups')).then((ds) => ds.includes(String(groupId)))).toBe(false)
+    // it still routes to the partition's leader, and describes it with the leader's offsets
+    const fromGone = new Client({ brokers: [c.broker(gone)] })
+    cleanups.add(() => fromGone.close())
+    const leaderNow = (await fromGone.metadata(['moving'])).topics[0]!.partitions[0]!.leader
+    expect(to).toContain(leaderNow)
+    expect((await fromGone.admin().describeTopic('moving')).partitions[0]!.highWatermark).toBeGreaterThanOrEqual(acked.length)
 
     // draining the spare takes both partitions' replicas off it (each to the node holding fewest)
     const plan = drainPlan(await client.metadata(), spare)
