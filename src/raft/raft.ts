@@ -524,6 +524,7 @@ export class Raft {
     // quiet group: its members all hold the latest configuration, as they hold the whole log
     if (this.#quiet && !this.#keepsQuiet(m) && this.conf().voters.includes(m.from)) this.wake()
     if (m.term > this.term) {
+      if ((m.type === MessageType.Vote || m.type === MessageType.PreVote) && this.#ignoresOutsider(m)) return
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         // §6 / §9.6: a node that heard from a leader recently ignores a campaign, unless the leader itself asked for it
         const inLease = this.#checkQuorum && this.lead !== NONE && this.#electionElapsed < this.#electionTicks
@@ -573,6 +574,20 @@ export class Raft {
       default:
         this.#stepFollower(m)
     }
+  }
+
+  /**
+   * §4.2.3: a removed voter that never learned of its removal times out and campaigns at ever
+   * higher terms; adopting its term would depose a healthy leader (pre-vote and check-quorum
+   * each stop that, but either may be off). A campaign from outside our configuration whose
+   * log is not as up to date as ours would be refused anyway, so it is dropped whole, term
+   * and all: losing it is like losing the message. One whose log is at least as up to date is
+   * handled as usual, because that candidate may hold a configuration we have not seen yet
+   * (one that adds it back), and refusing it could leave the group without an electable node.
+   */
+  #ignoresOutsider(m: Message): boolean {
+    if (this.conf().voters.includes(m.from) || m.transfer) return false
+    return this.#unsafe.voteWithoutLogCheck !== true && !this.log.isUpToDate(m.index, m.logTerm)
   }
 
   #handleVoteRequest(m: Message): void {

@@ -183,6 +183,53 @@ describe('raft membership - removing a voter', () => {
     expect(c.node(1).status().commit).toBe(commit)
   })
 
+  // §4.2.3 with neither pre-vote nor check-quorum to shield the group: the removed voter never
+  // hears of its removal, campaigns at ever higher terms, and the members drop its campaigns
+  // whole (their logs are ahead of its), so the leader keeps its term
+  it("without pre-vote and check-quorum, a removed voter that never learned of it campaigns without moving the members' term", () => {
+      const c = new TestCluster({ ids: [1, 2, 3], seed: 7, raft: { preVote: false, checkQuorum: false } })
+      c.elect(1)
+      const term = c.node(1).status().term
+      c.isolate(3)
+      expect(c.node(1).proposeConfChange(remove(3)).ok).toBe(true)
+      c.stabilize()
+      expect(c.node(1).status().voters).toEqual([1, 2])
+      expect(c.node(3).status().voters).toEqual([1, 2, 3]) // it never heard
+      c.heal()
+      c.recordDelivered = true
+      c.node(1).propose([bytes('x')])
+      c.tickStabilize(300)
+      const campaigns = c.delivered.filter((m) => m.from === 3 && m.type === MessageType.Vote)
+      expect(campaigns.length).toBeGreaterThan(0)
+      expect(c.node(3).status().term).toBeGreaterThan(term + 2) // it kept trying
+      expect(c.node(1).status()).toMatchObject({ role: Role.Leader, term })
+      expect(c.node(2).status()).toMatchObject({ leader: 1, term })
+      expect(c.appliedData(2)).toEqual(['x'])
+  })
+
+  // a campaign from outside the configuration whose log is ahead is still heard: that node may
+  // hold a configuration that adds it back, which the receiver has not seen yet
+  it('a campaign from a node outside the configuration but with a longer log still wins a vote', () => {
+    const c = new TestCluster({ ids: [1, 2, 3], seed: 7, raft: { preVote: false, checkQuorum: false } })
+    c.elect(1)
+    expect(c.node(1).proposeConfChange(remove(3)).ok).toBe(true)
+    c.stabilize()
+    expect(c.node(2).status().voters).toEqual([1, 2])
+    // 1 adds 3 back; only 3 hears it, then 1 is gone
+    c.filter = (m) => m.to !== 2 && m.from !== 2
+    expect(c.node(1).proposeConfChange(add(3)).ok).toBe(true)
+    c.tickStabilize(5)
+    expect(c.node(3).status().voters).toEqual([1, 2, 3])
+    expect(c.node(3).status().lastIndex).toBeGreaterThan(c.node(2).status().lastIndex)
+    expect(c.node(2).status().voters).toEqual([1, 2])
+    c.filter = () => true
+    c.stop(1)
+    // [1,2,3] needs two of three: 3 can only win with 2's vote, and 2 sees 3 as an outsider
+    c.tickStabilize(200)
+    expect(c.leader()?.id).toBe(3)
+    expect(c.node(2).status().voters).toEqual([1, 2, 3])
+  })
+
   // thesis §4.2.2: a leader removed from the configuration leads (without counting itself) until the change commits, then steps down
   it('a removed leader steps down once the change commits, and the others elect a new leader', () => {
     const c = new TestCluster({ ids: [1, 2, 3], seed: 12 })
