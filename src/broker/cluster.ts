@@ -13,6 +13,13 @@
  *   while a leader is being elected; a new topic's replicas are placed by the leader,
  *   over the nodes it can reach.
  *
+ * - Members: the nodes every node was started with (`--peers`), and those added to the
+ *   running cluster by the metadata (addNode), whose peer addresses the transport learns
+ *   from it (`learnMembers`) on every node. The metadata group's voters are the first
+ *   three started with; every other member observes it: its leader sends each observer
+ *   its whole state whenever the observer connects, the leader changes, or metadata
+ *   applies (metadata-observer.ts).
+ *
  * A single node is a cluster of one: no peers, and every command runs here.
  *
  * Imports base, raft (types), controller, replica (wire codecs) and ./ modules.
@@ -22,18 +29,21 @@ import { fail, limits } from '../base/index.js'
 import type { Result } from '../base/index.js'
 import type { Message } from '../raft/index.js'
 import { placeReplicas } from '../controller/index.js'
-import type { MetadataResult, NodeRecord, Topic, TopicConfig } from '../controller/index.js'
+import type { MetadataResult, NodeRecord, PeerRecord, Topic, TopicConfig } from '../controller/index.js'
 import { RaftOutbox, decodeRaftBatch } from '../replica/index.js'
 import type { GroupMessage } from '../replica/index.js'
 import type { ActorLogger } from '../group/index.js'
-import type { Controller } from './controller.js'
+import type { MetadataReplica } from './controller.js'
 import { CONTROLLER_GROUP_ID } from './controller.js'
+import { MetadataObserver } from './metadata-observer.js'
 
 /** What the cluster needs of the node-to-node transport (src/broker/peer). */
 export interface PeerSender {
   send(to: number, channel: number, payload: Uint8Array): boolean
   isUp(id: number): boolean
   peersUp(): number[]
+  addPeer(id: number, address: { readonly host: string; readonly port: number }): void
+  removePeer(id: number): void
 }
 
 export const Channel = { RAFT: 1, CONTROL: 2, LEADERS: 3 } as const
@@ -46,12 +56,18 @@ export type ControllerRequest =
   | ({ readonly op: 'registerNode' } & NodeRecord)
   | { readonly op: 'movePartition'; readonly name: string; readonly partition: number; readonly replicas: readonly number[] }
   | { readonly op: 'partitionConf'; readonly groupId: number; readonly confIndex: number; readonly voters: readonly number[] }
+  | ({ readonly op: 'addNode' } & PeerRecord)
+  | { readonly op: 'removeNode'; readonly id: number }
 
 export type ControllerError = 'CONTROLLER_NOT_AVAILABLE' | 'INVALID_REPLICATION_FACTOR' | 'STORAGE_FULL' | 'STORAGE_FAILED' | 'SHUTTING_DOWN' | 'INTERNAL'
 
 type ControlMessage =
   | { readonly k: 'req'; readonly id: number; readonly req: ControllerRequest }
   | { readonly k: 'res'; readonly id: number; readonly r: Result<MetadataResult, ControllerError | 'NOT_LEADER'> }
+  /** The metadata group's leader to an observer: its whole state (MetadataStateMachine.snapshot). */
+  | { readonly k: 'meta'; readonly state: Uint8Array }
+  /** An observer that has no state yet asks for one. */
+  | { readonly k: 'metaReq' }
 
 export interface LeaderInfo {
   readonly leader: number
@@ -61,16 +77,21 @@ export interface LeaderInfo {
 const packr = new Packr({ useRecords: false, moreTypes: false })
 /** Pause between tries of a controller request while the metadata group elects a leader. */
 const RETRY_MS = 50
+/** Metadata changes applied within this long reach observers as one state. */
+const OBSERVER_PUSH_MS = 10
 
 export class Cluster {
   readonly nodeId: number
-  /** Every member id, this node's included (just this one for a single node). */
-  readonly members: readonly number[]
-  /** Voters of the metadata group: the first members by id, up to three. */
+  /** The members every node was started with (`--peers`), this node's included (just this one for a single node). */
+  readonly #started: readonly number[]
+  /** The members added to the running cluster, as the metadata last said. */
+  #added = new Map<number, PeerRecord>()
+  /** Voters of the metadata group: the first members started with, by id, up to three. */
   readonly controllerVoters: readonly number[]
   readonly #link: PeerSender | null
   readonly #log: ActorLogger
-  #controller: Controller | null = null
+  #controller: MetadataReplica | null = null
+  #observerPush: NodeJS.Timeout | null = null
   #deliver: (items: GroupMessage[]) => void = () => {}
   /** reportConf: the newest configuration per group not yet sent, and the groups with one being sent. */
   readonly #confWaiting = new Map<number, { index: number; voters: readonly number[] }>()
@@ -89,8 +110,8 @@ export class Cluster {
 
   constructor(opts: { nodeId: number; members: readonly number[]; link: PeerSender | null; log: ActorLogger }) {
     this.nodeId = opts.nodeId
-    this.members = opts.members.length > 0 ? [...opts.members].sort((a, b) => a - b) : [opts.nodeId]
-    this.controllerVoters = this.members.slice(0, limits.cluster.controllerVotersMax)
+    this.#started = opts.members.length > 0 ? [...opts.members].sort((a, b) => a - b) : [opts.nodeId]
+    this.controllerVoters = this.#started.slice(0, limits.cluster.controllerVotersMax)
     this.#link = opts.link
     this.#log = opts.log
   }
@@ -101,12 +122,79 @@ export class Cluster {
   }
 
   get single(): boolean {
-    return this.members.length === 1
+    return this.#link === null
   }
 
-  /** Wires the controller (its messages in) and the workers (everyone else's messages, and peers lost). */
-  attach(controller: Controller, deliver: (items: GroupMessage[]) => void, peerDown: (id: number) => void = () => {}): void {
+  /** Every member id, this node's included, ascending. */
+  get members(): number[] {
+    return [...new Set([...this.#started, ...this.#added.keys()])].sort((a, b) => a - b)
+  }
+
+  /** Whether node `id` was listed in `--peers` at start (not added to the running cluster). */
+  startedWith(id: number): boolean {
+    return this.#started.includes(id)
+  }
+
+  /** Members that observe the metadata group rather than vote in it. */
+  get observers(): number[] {
+    return this.members.filter((id) => !this.controllerVoters.includes(id))
+  }
+
+  /**
+   * The metadata's added members (addNode, removeNode), as applied: the transport dials
+   * new ones and forgets removed ones (a node's own id is never its peer). Called on every
+   * node after each applied metadata change.
+   */
+  learnMembers(added: ReadonlyMap<number, PeerRecord>): void {
+    if (this.#link === null) return
+    for (const [id, p] of added) {
+      if (id === this.nodeId || this.#started.includes(id)) continue
+      const known = this.#added.get(id)
+      if (known === undefined || known.host !== p.host || known.port !== p.port) this.#link.addPeer(id, { host: p.host, port: p.port })
+    }
+    for (const id of this.#added.keys()) {
+      if (!added.has(id) && id !== this.nodeId && !this.#started.includes(id)) this.#link.removePeer(id)
+    }
+    this.#added = new Map(added)
+  }
+
+  /**
+   * The metadata changed here: if this node leads the metadata group, every observer that
+   * is up gets the new state (changes close together share one send).
+   */
+  metadataApplied(): void {
+    if (this.#observerPush !== null || this.#link === null || !this.#controller?.isLeader()) return
+    this.#observerPush = setTimeout(() => {
+      this.#observerPush = null
+      this.#pushMetadata(this.observers)
+    }, OBSERVER_PUSH_MS)
+    this.#observerPush.unref()
+  }
+
+  #pushMetadata(to: readonly number[]): void {
+    const c = this.#controller
+    if (this.#closed || this.#link === null || c === null || !c.isLeader()) return
+    const up = to.filter((id) => id !== this.nodeId && this.#link!.isUp(id))
+    if (up.length === 0) return
+    const msg: ControlMessage = { k: 'meta', state: c.metadata.snapshot() }
+    const payload = packr.pack(msg)
+    for (const id of up) this.#link.send(id, Channel.CONTROL, payload)
+  }
+
+  /** Wires this node's metadata (the metadata group's messages in; an observer's states in). */
+  attachMetadata(controller: MetadataReplica): void {
     this.#controller = controller
+  }
+
+  /** An observer that holds no metadata yet asks the voters it reaches; their leader answers with its state. */
+  askForMetadata(): void {
+    const msg: ControlMessage = { k: 'metaReq' }
+    const payload = packr.pack(msg)
+    for (const id of this.controllerVoters) if (id !== this.nodeId && this.#link?.isUp(id)) this.#link.send(id, Channel.CONTROL, payload)
+  }
+
+  /** Wires the workers (everyone else's messages, and peers lost). */
+  attach(deliver: (items: GroupMessage[]) => void, peerDown: (id: number) => void = () => {}): void {
     this.#deliver = deliver
     this.#peerDown = peerDown
   }
@@ -176,6 +264,7 @@ export class Cluster {
 
   /** A group hosted here knows its leader now: remembered, and told to every peer. */
   localLeader(gid: number, leader: number, term: number): void {
+    if (gid === CONTROLLER_GROUP_ID && leader === this.nodeId) queueMicrotask(() => this.#pushMetadata(this.observers))
     if (this.#learn(gid, { leader, term })) {
       this.#changed.set(gid, { leader, term })
       this.#schedule()
@@ -237,6 +326,7 @@ export class Cluster {
 
   /** A peer connected: it gets every leader this node knows. */
   peerUp(id: number): void {
+    if (this.observers.includes(id)) this.#pushMetadata([id])
     if (this.#leaders.size === 0) return
     this.#link?.send(id, Channel.LEADERS, packr.pack([...this.#leaders].map(([g, l]) => [g, l.leader, l.term])))
   }
@@ -357,6 +447,16 @@ export class Cluster {
       this.#log.warn({ peer: from }, 'a malformed controller message from a peer; dropped')
       return
     }
+    if (msg?.k === 'metaReq') {
+      if (this.observers.includes(from)) this.#pushMetadata([from])
+      return
+    }
+    if (msg?.k === 'meta') {
+      const c = this.#controller
+      if (c instanceof MetadataObserver && msg.state instanceof Uint8Array) c.install(from, msg.state)
+      else this.#log.warn({ peer: from }, c instanceof MetadataObserver ? 'a malformed metadata state from a peer; dropped' : 'metadata state sent to a voter of the metadata group; dropped')
+      return
+    }
     if (msg?.k === 'res' && Number.isSafeInteger(msg.id)) {
       const w = this.#waiting.get(msg.id)
       if (!w) return
@@ -380,6 +480,7 @@ export class Cluster {
 
   close(): void {
     this.#closed = true
+    if (this.#observerPush !== null) clearTimeout(this.#observerPush)
     for (const [id, w] of this.#waiting) {
       clearTimeout(w.timer)
       w.resolve(fail('SHUTTING_DOWN', 'the node is shutting down'))
@@ -413,6 +514,10 @@ function validRequest(r: unknown): r is ControllerRequest {
       return isCount(q.id, 2 ** 31 - 1) && typeof q.host === 'string' && q.host.length > 0 && isCount(q.port, 0xffff)
     case 'movePartition':
       return isName(q.name) && Number.isSafeInteger(q.partition) && (q.partition as number) >= 0 && isNodeList(q.replicas)
+    case 'addNode':
+      return isCount(q.id, 2 ** 31 - 1) && typeof q.host === 'string' && q.host.length > 0 && isCount(q.port, 0xffff)
+    case 'removeNode':
+      return isCount(q.id, 2 ** 31 - 1)
     case 'partitionConf':
       return Number.isSafeInteger(q.groupId) && (q.groupId as number) > 0 && Number.isSafeInteger(q.confIndex) && (q.confIndex as number) >= 0 && isNodeList(q.voters)
     default:

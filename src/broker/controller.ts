@@ -26,7 +26,30 @@ import type { StorageTrouble } from '../replica/group-runtime.js'
 export const CONTROLLER_GROUP_ID = 0
 const CONTROLLER_SEGMENT_BYTES = 4 << 20
 
-export class Controller {
+/**
+ * This node's copy of the metadata: a voter's replica of the metadata group (Controller),
+ * or, on a node beyond the group's voters, what the group's leader last sent it
+ * (MetadataObserver). The node, its cluster and its handlers read it the same way.
+ */
+export interface MetadataReplica {
+  readonly metadata: MetadataStateMachine
+  isLeader(): boolean
+  /** The metadata group's leader as this node knows it (0: none). */
+  readonly leader: number
+  /** Durable commits of the main thread's WAL since start. */
+  readonly syncs: number
+  tick(): void
+  peerDown(id: number): void
+  /** A Raft message of the metadata group from another node. */
+  step(m: Message): void
+  /** Resolves true once the replica can be read (and, for a lone node, leads), false after `timeoutMs`. */
+  ready(timeoutMs: number): Promise<boolean>
+  /** Commits a metadata command (on the leader only). */
+  submit(cmd: MetadataCommand): Promise<Result<MetadataResult, ActorProposeError>>
+  close(): Promise<StorageTrouble[]>
+}
+
+export class Controller implements MetadataReplica {
   readonly #group: HostedGroup<MetadataResult>
   readonly #runtime: GroupRuntime
   readonly #log: ActorLogger

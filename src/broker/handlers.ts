@@ -16,7 +16,7 @@ import { notLeader, wireError } from '../protocol/errors.js'
 import type { WireError } from '../protocol/errors.js'
 import type { MetadataError, Topic } from '../controller/index.js'
 import type { WorkerReply } from '../replica/index.js'
-import type { Controller } from './controller.js'
+import type { MetadataReplica } from './controller.js'
 import type { Cluster, ControllerError } from './cluster.js'
 import { proposeError } from '../replica/index.js'
 import type { GroupHost } from './group-host.js'
@@ -29,7 +29,7 @@ export const SERVER_NAME = 'raftmq 0.1.0'
 
 export interface BrokerContext {
   readonly config: BrokerConfig
-  readonly controller: Controller
+  readonly controller: MetadataReplica
   readonly cluster: Cluster
   readonly groups: GroupHost
   readonly codecs: CodecPool
@@ -87,6 +87,7 @@ function controllerError(code: ControllerError | MetadataError, message: string)
     case 'UNKNOWN_PARTITION':
     case 'INVALID_REQUEST':
     case 'INVALID_REPLICATION_FACTOR':
+    case 'INVALID_NODE':
       return { code, message }
     case 'CONTROLLER_NOT_AVAILABLE':
       return wireError('CONTROLLER_NOT_AVAILABLE', { reason: message })
@@ -297,6 +298,30 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
     if (!r.value.ok) return failed(controllerError(r.value.error.code, r.value.error.message))
     ctx.log.info({ topic: body.topic, partition: body.partition, replicas: body.replicas }, 'partition move recorded')
     return done<'movePartition'>({})
+  },
+
+  async addNode(ctx, body) {
+    const refuse = (reason: string) => failed(wireError('INVALID_NODE', { action: 'add', nodeId: body.id, reason }))
+    if (ctx.cluster.single) return refuse('this node was started without --peers: a single node does not grow (start every node with --peers)')
+    if (ctx.cluster.startedWith(body.id)) return refuse('it is a member already (listed in --peers)')
+    const voters = ctx.cluster.controllerVoters
+    if (body.id < Math.max(...voters)) return refuse(`an added node takes an id above the metadata group's voters (${voters.join(', ')})`)
+    const r = await ctx.cluster.submit({ op: 'addNode', id: body.id, host: body.host, port: body.port })
+    if (!r.ok) return failed(controllerError(r.error.code, r.error.message))
+    if (!r.value.ok) return failed(controllerError(r.value.error.code, r.value.error.message))
+    ctx.log.info({ peer: body.id, host: body.host, port: body.port }, 'node added to the cluster')
+    return done<'addNode'>({})
+  },
+
+  async removeNode(ctx, body) {
+    if (ctx.cluster.startedWith(body.id)) {
+      return failed(wireError('INVALID_NODE', { action: 'remove', nodeId: body.id, reason: 'it was started with --peers: drain it, then restart the others without it in --peers' }))
+    }
+    const r = await ctx.cluster.submit({ op: 'removeNode', id: body.id })
+    if (!r.ok) return failed(controllerError(r.error.code, r.error.message))
+    if (!r.value.ok) return failed(r.value.error.code === 'INVALID_NODE' ? wireError('INVALID_NODE', { action: 'remove', nodeId: body.id, reason: r.value.error.message }) : controllerError(r.value.error.code, r.value.error.message))
+    ctx.log.info({ peer: body.id }, 'node removed from the cluster')
+    return done<'removeNode'>({})
   },
 
   async electPreferredLeaders(ctx) {

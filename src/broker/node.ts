@@ -22,6 +22,7 @@
  */
 import { join } from 'node:path'
 import { pino } from 'pino'
+import type { Logger } from 'pino'
 import { fail, ok } from '../base/index.js'
 import type { Result } from '../base/index.js'
 import { DataDir, NodeWalFs, recoverWals, removeGenerations } from '../storage/index.js'
@@ -29,6 +30,8 @@ import { FAILPOINTS_ENV, Failpoints } from '../storage/wal/failpoints.js'
 import type { StorageTrouble } from '../replica/group-runtime.js'
 import type { Topic } from '../controller/index.js'
 import { CONTROLLER_GROUP_ID, Controller } from './controller.js'
+import type { MetadataReplica } from './controller.js'
+import { MetadataObserver } from './metadata-observer.js'
 import { GroupHost } from './group-host.js'
 import { Cluster } from './cluster.js'
 import { LocalReplicas } from './local-replicas.js'
@@ -94,6 +97,30 @@ export type StartError = 'CONFIG' | 'DATA_DIR' | 'LISTEN' | 'CONTROLLER' | 'STOR
 
 /** How often a node that has not registered its client address tries again. */
 const REGISTER_RETRY_MS = 1_000
+/** How long a node beyond the metadata group's voters waits at start for its first metadata. */
+const OBSERVER_WAIT_MS = 120_000
+/** How often it says it is still waiting, and asks again. */
+const OBSERVER_ASK_MS = 5_000
+
+/**
+ * A node that observes the metadata group opens nothing before it holds the cluster's
+ * metadata: it asks the voters it reaches and says on the log what it is waiting for.
+ */
+async function awaitObservedMetadata(controller: MetadataReplica, cluster: Cluster, config: BrokerConfig, log: Logger): Promise<boolean> {
+  const until = Date.now() + OBSERVER_WAIT_MS
+  for (let first = true; Date.now() < until; first = false) {
+    cluster.askForMetadata()
+    if (await controller.ready(Math.min(first ? 1_000 : OBSERVER_ASK_MS, until - Date.now()))) return true
+    const up = cluster.controllerVoters.filter((id) => cluster.isUp(id))
+    log.warn(
+      { voters: cluster.controllerVoters, up, add: `raftmq node add ${config.nodeId} --peer ${config.peerListen!.host}:${config.peerListen!.port}` },
+      up.length === 0
+        ? 'waiting for the metadata group\'s voters to connect (they dial this node once it is a member: a node new to a running cluster is added with the command in `add`)'
+        : 'waiting for the cluster metadata from the metadata group\'s leader',
+    )
+  }
+  return false
+}
 
 export async function startNode(config: BrokerConfig): Promise<Result<RunningNode, StartError>> {
   const log = pino({ level: config.logLevel, base: { node: config.nodeId } })
@@ -108,7 +135,7 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
   const dataDir = await DataDir.open(config.dataDir, { nodeId: config.nodeId })
   if (!dataDir.ok) return fail('DATA_DIR', dataDir.error.message)
   const dir = dataDir.value
-  let controller: Controller | null = null
+  let controller: MetadataReplica | null = null
   let groups: GroupHost | null = null
   let transport: PeerTransport | null = null
   let replicas: LocalReplicas | null = null
@@ -163,11 +190,14 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
       transport = started.value
     }
     cluster = new Cluster({ nodeId: config.nodeId, members: config.peers.map((m) => m.id), link: transport, log })
-    if (!cluster.single && !cluster.controllerVoters.includes(config.nodeId)) {
-      await undo()
-      return fail('CONFIG', `clusters of more than ${cluster.controllerVoters.length} nodes are not supported yet: node ${config.nodeId} would not be a voter of the metadata group`)
-    }
     const theCluster = cluster
+    // every applied metadata change: members to dial, observers to tell, replicas to open or close
+    const onMetadata = (): void => {
+      if (controller === null) return
+      theCluster.learnMembers(controller.metadata.added)
+      theCluster.metadataApplied()
+      if (replicas !== null) void replicas.reconcile(() => controller!.metadata)
+    }
     // every write-ahead log of the previous run goes into the partition stores first (recovery.ts)
     const fs = new NodeWalFs()
     const walRoot = join(dir.groupDir(CONTROLLER_GROUP_ID), '..', '..', 'wal')
@@ -178,7 +208,10 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
     }
     const generation = join(walRoot, recovered.value.nextGeneration)
     const expect = recovered.value.expect
-    const opened = await Controller.open({
+    const observes = !cluster.single && !cluster.controllerVoters.includes(config.nodeId)
+    const opened = observes
+      ? ok(new MetadataObserver({ leaderOf: () => theCluster.leaderOf(CONTROLLER_GROUP_ID), onApplied: onMetadata, log }))
+      : await Controller.open({
       dir: dir.groupDir(CONTROLLER_GROUP_ID),
       walDir: join(generation, 'main'),
       fs,
@@ -191,20 +224,25 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
         sendToPeers: (msgs) => theCluster.sendControllerMessages(msgs),
         onLeader: (leader, term) => theCluster.localLeader(CONTROLLER_GROUP_ID, leader, term),
       },
-      onApplied: () => {
-        if (replicas !== null && controller !== null) void replicas.reconcile(() => controller!.metadata)
-      },
+      onApplied: onMetadata,
     })
     if (!opened.ok) {
       await undo()
       return fail('STORAGE', `cannot start: ${opened.error.message}`)
     }
     controller = opened.value
+    cluster.attachMetadata(controller)
+    onMetadata()
     const tick = setInterval(() => controller!.tick(), config.tickMs)
     if (cluster.single && !(await controller.ready(30_000))) {
       clearInterval(tick)
       await undo()
       return fail('CONTROLLER', 'the metadata group did not become ready within 30 s')
+    }
+    if (observes && !(await awaitObservedMetadata(controller, cluster, config, log))) {
+      clearInterval(tick)
+      await undo()
+      return fail('CONTROLLER', `no metadata from the metadata group's voters (nodes ${cluster.controllerVoters.join(', ')}) within ${OBSERVER_WAIT_MS / 1000} s: are they running, and was this node added (raftmq node add ${config.nodeId} --peer ${config.peerListen!.host}:${config.peerListen!.port})?`)
     }
     groups = await GroupHost.start({
       workers: config.workers,
@@ -225,7 +263,6 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
       else theCluster.localLeader(ev.gid, ev.leader, ev.term)
     }
     cluster.attach(
-      controller,
       (items) => host.deliver(items),
       (id) => host.peerDown(id),
     )

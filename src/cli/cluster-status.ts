@@ -42,7 +42,7 @@ export async function clusterStatus(client: Client): Promise<ClusterStatus> {
     const a = answers.get(n.id) ?? 'no answer'
     const ok = typeof a !== 'string'
     const seenBy = reports.filter((r) => r.nodeId !== n.id && r.nodes.some((x) => x.id === n.id && x.up)).map((r) => r.nodeId).sort((x, y) => x - y)
-    const role = n.id === controllerLeader ? 'leader' : voters.includes(n.id) ? 'voter' : '-'
+    const role = n.id === controllerLeader ? 'leader' : voters.includes(n.id) ? 'voter' : 'observer'
     const hosted = ok ? a.groups.length : NaN
     const leads = ok ? a.groups.filter((g) => g.role === 'leader').length : NaN
     if (!ok) degraded = true

@@ -147,7 +147,7 @@ export function clusterCommand(): Command {
   cmd
     .command('local')
     .description('run a cluster of N nodes on this host, each a child process with its own data directory and log file')
-    .addOption(new Option('-n, --nodes <n>', 'how many nodes').default(3).argParser(integer(1, 3)))
+    .addOption(new Option('-n, --nodes <n>', 'how many nodes').default(3).argParser(integer(1, 5)))
     .addOption(new Option('--data-dir <dir>', 'where node N keeps node-N/ and node-N.log').default('./data'))
     .addOption(new Option('--host <host>', 'address every node listens on').default('127.0.0.1'))
     .addOption(new Option('--port <port>', 'client port of node 1 (node N: port + N - 1)').default(7070).argParser(integer(1, 65535)))

@@ -1,11 +1,14 @@
 /**
- * `raftmq partition move <topic> <partition> --replicas 2,3` and `raftmq node drain <id>`:
- * the command-line side of moves.ts (planning, recording, waiting, the table).
+ * `raftmq partition move <topic> <partition> --replicas 2,3`, `raftmq node drain <id>`
+ * (the command-line side of moves.ts: planning, recording, waiting, the table), and
+ * `raftmq node add <id> --peer host:port` / `raftmq node remove <id>`, which grow and
+ * shrink the running cluster.
  *
  * Imports cli modules and commander.
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { brokersOption, examples, integer, withClient } from './run.js'
+import { parseHostPort } from '../broker/config.js'
 import { drainPlan, runMoves } from './moves.js'
 
 interface WaitOpts {
@@ -53,7 +56,38 @@ export function partitionCommand(): Command {
 }
 
 export function nodeCommand(): Command {
-  const cmd = new Command('node').description('take a node out of service')
+  const cmd = new Command('node').description('add nodes to the running cluster, drain them and remove them')
+  cmd
+    .command('add')
+    .description(
+      "add a node to the running cluster: every node records it and dials it at its peer address; then start it with --node-id <id> and --peers listing the cluster's nodes and itself. It receives the metadata from the controller, registers its client address, and takes replicas of new topics and of partitions moved onto it",
+    )
+    .argument('<node>', 'the new node\'s id (above the ids of the metadata group\'s voters)', integer(1, 2 ** 31 - 1))
+    .addOption(
+      new Option('--peer <host:port>', "where the other nodes reach it (its --peer-listen)")
+        .argParser((v: string) => {
+          const hp = parseHostPort(v)
+          if (!hp.ok) throw new InvalidArgumentError(hp.error.message)
+          return hp.value
+        })
+        .makeOptionMandatory(),
+    )
+    .addOption(brokersOption())
+    .addHelpText('after', examples('raftmq node add 4 --peer 10.0.0.4:7171', 'raftmq start --node-id 4 --listen 10.0.0.4:7070 --peers 1@10.0.0.1:7171,2@10.0.0.2:7171,3@10.0.0.3:7171,4@10.0.0.4:7171', 'raftmq partition move orders 0 --replicas 4,1,2'))
+    .action(async (node: number, opts: { brokers: string[]; peer: { host: string; port: number } }) => {
+      await withClient(opts.brokers, (client) => client.admin().addNode(node, opts.peer))
+      process.stdout.write(`node ${node} added: the cluster dials it at ${opts.peer.host}:${opts.peer.port}; start it with --node-id ${node} and --peers listing every node, itself included\n`)
+    })
+  cmd
+    .command('remove')
+    .description('remove a node that was added to the running cluster, once it holds no replicas (drain it first); stop it afterwards')
+    .argument('<node>', 'node id', integer(1, 2 ** 31 - 1))
+    .addOption(brokersOption())
+    .addHelpText('after', examples('raftmq node drain 4 && raftmq node remove 4'))
+    .action(async (node: number, opts: { brokers: string[] }) => {
+      await withClient(opts.brokers, (client) => client.admin().removeNode(node))
+      process.stdout.write(`node ${node} removed: no node dials it any more; it can be stopped and its data directory deleted\n`)
+    })
   waitOptions(
     cmd
       .command('drain')

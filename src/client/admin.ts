@@ -47,6 +47,16 @@ export class Admin {
     await this.#client.request('movePartition', { topic, partition, replicas })
   }
 
+  /** Node `id` joins the running cluster; the others reach it at `peer` (its --peer-listen). */
+  async addNode(id: number, peer: { readonly host: string; readonly port: number }): Promise<void> {
+    await this.#client.request('addNode', { id, host: peer.host, port: peer.port })
+  }
+
+  /** An added node leaves the cluster (refused while it holds replicas: drain it first). */
+  async removeNode(id: number): Promise<void> {
+    await this.#client.request('removeNode', { id })
+  }
+
   async deleteTopic(name: string): Promise<void> {
     await this.#client.request('deleteTopic', { name })
     this.#client.forgetTopic(name)

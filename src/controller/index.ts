@@ -5,6 +5,6 @@
  */
 export { MetadataStateMachine, encodeMetadataCommand } from './metadata.js'
 export type { MetadataCommand, MetadataResult, MetadataError, Topic, TopicConfig, PartitionAssignment } from './metadata.js'
-export type { NodeRecord } from './metadata.js'
+export type { NodeRecord, PeerRecord } from './metadata.js'
 export { placeReplicas } from './placement.js'
 export type { PlacementInput } from './placement.js'

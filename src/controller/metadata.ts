@@ -49,6 +49,16 @@ export interface NodeRecord {
   readonly port: number
 }
 
+/**
+ * A node added to the running cluster (addNode), beyond those every node was started
+ * with (`--peers`): where the other nodes' peer transports reach it.
+ */
+export interface PeerRecord {
+  readonly id: number
+  readonly host: string
+  readonly port: number
+}
+
 export type MetadataCommand =
   /**
    * `assignments`: each partition's replicas, preferred leader first (the controller's
@@ -65,6 +75,10 @@ export type MetadataCommand =
     }
   /** A node says where its clients connect (at every start, when that changed). */
   | ({ readonly op: 'registerNode' } & NodeRecord)
+  /** A node joins the running cluster at this peer address (again: the address changes). */
+  | ({ readonly op: 'addNode' } & PeerRecord)
+  /** An added node leaves the cluster: refused while a partition's replicas or move target name it. */
+  | { readonly op: 'removeNode'; readonly id: number }
   | { readonly op: 'deleteTopic'; readonly name: string }
   | { readonly op: 'allocateProducerId' }
   /**
@@ -79,7 +93,7 @@ export type MetadataCommand =
    */
   | { readonly op: 'partitionConf'; readonly groupId: number; readonly confIndex: number; readonly voters: readonly number[] }
 
-export type MetadataError = 'TOPIC_EXISTS' | 'UNKNOWN_TOPIC' | 'UNKNOWN_PARTITION' | 'INVALID_REQUEST'
+export type MetadataError = 'TOPIC_EXISTS' | 'UNKNOWN_TOPIC' | 'UNKNOWN_PARTITION' | 'INVALID_NODE' | 'INVALID_REQUEST'
 
 export type MetadataResult =
   | Result<{ readonly topic: Topic }, MetadataError>
@@ -96,6 +110,8 @@ export function encodeMetadataCommand(cmd: MetadataCommand): Uint8Array {
 export class MetadataStateMachine {
   readonly topics = new Map<string, Topic>()
   readonly nodes = new Map<number, NodeRecord>()
+  /** Nodes added to the running cluster, by id (the nodes started with `--peers` are not here). */
+  readonly added = new Map<number, PeerRecord>()
   #nextGroupId = 1
   #nextProducerId = 1
   /** Incremented on every change, so caches can tell they are stale. */
@@ -127,6 +143,12 @@ export class MetadataStateMachine {
         this.nodes.set(cmd.id, { id: cmd.id, host: cmd.host, port: cmd.port })
         this.version++
         return ok(null)
+      case 'addNode':
+        this.added.set(cmd.id, { id: cmd.id, host: cmd.host, port: cmd.port })
+        this.version++
+        return ok(null)
+      case 'removeNode':
+        return this.#removeNode(cmd.id)
       case 'movePartition':
         return this.#movePartition(cmd)
       case 'partitionConf':
@@ -189,6 +211,19 @@ export class MetadataStateMachine {
     this.version++
   }
 
+  #removeNode(id: number): MetadataResult {
+    if (!this.added.has(id)) return fail('INVALID_NODE', `node ${id} was not added to the running cluster (nodes started with --peers leave it by a restart without them)`)
+    const hosted = this.groups().filter(({ assignment: a }) => a.replicas.includes(id) || (a.target?.includes(id) ?? false))
+    if (hosted.length > 0) {
+      const names = hosted.slice(0, 3).map(({ topic, assignment }) => `${topic.name}/${assignment.partition}`)
+      return fail('INVALID_NODE', `node ${id} still holds ${hosted.length} partition replica${hosted.length === 1 ? '' : 's'} (${names.join(', ')}${hosted.length > 3 ? ', …' : ''}): drain it first (raftmq node drain ${id})`)
+    }
+    this.added.delete(id)
+    this.nodes.delete(id)
+    this.version++
+    return ok(null)
+  }
+
   #deleteTopic(name: string): MetadataResult {
     const topic = this.topics.get(name)
     if (!topic) return fail('UNKNOWN_TOPIC', `topic ${name} does not exist`)
@@ -200,20 +235,28 @@ export class MetadataStateMachine {
   /** The whole state as bytes (the controller's saved state); `restore` gives it back. */
   snapshot(): Uint8Array {
     return new Uint8Array(
-      packr.pack({ v: 2, appliedIndex: this.appliedIndex, topics: [...this.topics.values()], nodes: [...this.nodes.values()], nextGroupId: this.#nextGroupId, nextProducerId: this.#nextProducerId }),
+      packr.pack({
+        v: 3,
+        appliedIndex: this.appliedIndex,
+        topics: [...this.topics.values()],
+        nodes: [...this.nodes.values()],
+        added: [...this.added.values()],
+        nextGroupId: this.#nextGroupId,
+        nextProducerId: this.#nextProducerId,
+      }),
     )
   }
 
   /** The state `snapshot()` described; bytes of another shape are refused. */
   static restore(bytes: Uint8Array): Result<MetadataStateMachine, 'MALFORMED_SNAPSHOT'> {
-    let s: { v?: unknown; appliedIndex?: unknown; topics?: unknown; nodes?: unknown; nextGroupId?: unknown; nextProducerId?: unknown }
+    let s: { v?: unknown; appliedIndex?: unknown; topics?: unknown; nodes?: unknown; added?: unknown; nextGroupId?: unknown; nextProducerId?: unknown }
     try {
       s = packr.unpack(bytes) as typeof s
     } catch {
       return fail('MALFORMED_SNAPSHOT', 'metadata snapshot: not msgpack')
     }
-    // version 1 was written before clusters: it has no nodes
-    if (s === null || typeof s !== 'object' || (s.v !== 1 && s.v !== 2) || (s.v === 2 && !Array.isArray(s.nodes)) || !Number.isSafeInteger(s.appliedIndex) || !Array.isArray(s.topics) || !Number.isSafeInteger(s.nextGroupId) || !Number.isSafeInteger(s.nextProducerId)) {
+    // version 1 was written before clusters: it has no nodes; version 2 before nodes could be added
+    if (s === null || typeof s !== 'object' || (s.v !== 1 && s.v !== 2 && s.v !== 3) || (s.v !== 1 && !Array.isArray(s.nodes)) || (s.v === 3 && !Array.isArray(s.added)) || !Number.isSafeInteger(s.appliedIndex) || !Array.isArray(s.topics) || !Number.isSafeInteger(s.nextGroupId) || !Number.isSafeInteger(s.nextProducerId)) {
       return fail('MALFORMED_SNAPSHOT', 'metadata snapshot: unknown version or missing fields')
     }
     const m = new MetadataStateMachine()
@@ -224,6 +267,10 @@ export class MetadataStateMachine {
     for (const n of (s.nodes ?? []) as NodeRecord[]) {
       if (!Number.isSafeInteger(n?.id) || typeof n.host !== 'string' || !Number.isSafeInteger(n.port)) return fail('MALFORMED_SNAPSHOT', 'metadata snapshot: a node without id, host or port')
       m.nodes.set(n.id, n)
+    }
+    for (const n of (s.added ?? []) as PeerRecord[]) {
+      if (!Number.isSafeInteger(n?.id) || typeof n.host !== 'string' || !Number.isSafeInteger(n.port)) return fail('MALFORMED_SNAPSHOT', 'metadata snapshot: an added node without id, host or port')
+      m.added.set(n.id, n)
     }
     m.appliedIndex = s.appliedIndex as number
     m.#nextGroupId = s.nextGroupId as number

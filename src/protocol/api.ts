@@ -33,8 +33,8 @@
 import type { Failure } from '../base/index.js'
 import type { EmptyBody } from './apis/common.js'
 import { wireError as wireErrorSchema } from './apis/common.js'
-import { describeClusterRequest, describeClusterResponse, electPreferredLeadersRequest, electPreferredLeadersResponse, movePartitionRequest, movePartitionResponse } from './apis/cluster.js'
-import type { DescribeClusterRequest, DescribeClusterResponse, ElectPreferredLeadersRequest, ElectPreferredLeadersResponse, MovePartitionRequest, MovePartitionResponse } from './apis/cluster.js'
+import { addNodeRequest, addNodeResponse, describeClusterRequest, describeClusterResponse, electPreferredLeadersRequest, electPreferredLeadersResponse, movePartitionRequest, movePartitionResponse, removeNodeRequest, removeNodeResponse } from './apis/cluster.js'
+import type { AddNodeRequest, AddNodeResponse, DescribeClusterRequest, DescribeClusterResponse, ElectPreferredLeadersRequest, ElectPreferredLeadersResponse, MovePartitionRequest, MovePartitionResponse, RemoveNodeRequest, RemoveNodeResponse } from './apis/cluster.js'
 import { fetchRequest, fetchResponse } from './apis/fetch.js'
 import type { FetchRequest, FetchResponse } from './apis/fetch.js'
 import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, helloRequest, helloResponse } from './apis/hello.js'
@@ -102,6 +102,8 @@ export interface Apis {
   describeCluster: { request: DescribeClusterRequest; response: DescribeClusterResponse }
   electPreferredLeaders: { request: ElectPreferredLeadersRequest; response: ElectPreferredLeadersResponse }
   movePartition: { request: MovePartitionRequest; response: MovePartitionResponse }
+  addNode: { request: AddNodeRequest; response: AddNodeResponse }
+  removeNode: { request: RemoveNodeRequest; response: RemoveNodeResponse }
 }
 
 export type ApiName = keyof Apis
@@ -161,6 +163,8 @@ const apiSpecs: { readonly [A in ApiName]: ApiSpec<A> } = {
   describeCluster: { ...v1, request: describeClusterRequest, response: describeClusterResponse },
   electPreferredLeaders: { ...v1, request: electPreferredLeadersRequest, response: electPreferredLeadersResponse },
   movePartition: { ...v1, request: movePartitionRequest, response: movePartitionResponse },
+  addNode: { ...v1, request: addNodeRequest, response: addNodeResponse },
+  removeNode: { ...v1, request: removeNodeRequest, response: removeNodeResponse },
 }
 
 /** A spec seen without its API's types: what the generic validators need. */

@@ -35,6 +35,8 @@ export const errorCodes = {
   INVALID_REPLICATION_FACTOR: { retriable: false, message: 'replication factor {replicationFactor} needs as many live nodes, and {live} are live' },
   /** A partition move names replicas that cannot hold it: nothing was recorded. */
   INVALID_REPLICAS: { retriable: false, message: 'cannot move {topic}/{partition} to [{replicas}]: {reason}' },
+  /** A node cannot be added to or removed from the running cluster: nothing was recorded. */
+  INVALID_NODE: { retriable: false, message: 'cannot {action} node {nodeId}: {reason}' },
   /** The metadata group (the controller) has no leader this node can reach: elections or a partition. */
   CONTROLLER_NOT_AVAILABLE: { retriable: true, message: 'the controller is not available: {reason}' },
   /** Creating the topic would take a node past its partition cap: nothing was created. */

@@ -326,3 +326,84 @@ describe('cluster - moving partitions', () => {
     expect(stored).toEqual([...acked].sort((a, b) => a.offset - b.offset))
   }, 120_000)
 })
+
+describe('cluster - a node joins the running cluster', () => {
+  it('node 4 is added, receives the metadata, takes a moved partition and new replicas, survives restarts on both sides, and leaves once drained', async () => {
+    const c = await startClusterNodes(cleanups, 3, {}, 1)
+    const client = new Client({ brokers: c.brokers() })
+    cleanups.add(() => client.close())
+    const admin = client.admin()
+    await admin.createTopic({ name: 'grow', partitions: 2, replicationFactor: 3 })
+    const sent = await client.producer().sendBatch(Array.from({ length: 20 }, (_, i) => ({ topic: 'grow', partition: 0, value: `g${i}` })))
+    expect(sent.results.every((r) => 'offset' in r)).toBe(true)
+
+    // refusals first: an id a started node has, and one below the metadata group's voters
+    await expect(admin.addNode(2, c.peer(4))).rejects.toMatchObject({ code: 'INVALID_NODE' })
+    await expect(admin.removeNode(4)).rejects.toMatchObject({ code: 'INVALID_NODE' })
+
+    // node 4 starts before it is added: it waits (nobody dials it yet), then the add lets it in
+    const starting = c.start(4)
+    await new Promise((r) => setTimeout(r, 300))
+    await admin.addNode(4, c.peer(4))
+    await starting
+    const registered = async (present: boolean): Promise<void> => {
+      for (const until = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 50))) {
+        const md = await client.metadata()
+        if (md.nodes.some((n) => n.id === 4) === present) return
+        if (Date.now() > until) throw new Error(`node 4 is ${present ? 'not yet' : 'still'} registered: ${md.nodes.map((n) => n.id).join(',')}`)
+      }
+    }
+    await registered(true)
+
+    // a partition moves onto it: it catches up and every node (itself too) sees it in the replicas
+    const from = [...(await client.metadata(['grow'])).topics[0]!.partitions[0]!.replicas]
+    const to = [4, ...from.slice(0, 2)]
+    const moved = await runMoves(client, [{ topic: 'grow', partition: 0, from, to }], 30_000)
+    expect(moved.failed).toBe(false)
+    const on4 = new Client({ brokers: [c.broker(4)] })
+    cleanups.add(() => on4.close())
+    expect((await on4.metadata(['grow'])).topics[0]!.partitions[0]!.replicas).toEqual(to)
+    // caught up: node 4 applied all its leader has committed (the messages as entries)
+    const caughtUp = async (what: string): Promise<void> => {
+      for (const until = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 50))) {
+        const leader = (await client.metadata(['grow'])).topics[0]!.partitions[0]!.leader
+        const report = async (id: number) => (await client.requestNode(id, 'describeCluster', {}, 5_000)).groups.find((g) => g.topic === 'grow' && g.partition === 0)
+        const [mine, theirs] = [await report(4), leader == null ? undefined : await report(leader)]
+        if (mine !== undefined && theirs !== undefined && theirs.role === 'leader' && mine.applied >= theirs.commit) return
+        if (Date.now() > until) throw new Error(`node 4 did not catch up ${what}: ${JSON.stringify(mine)} (leader: ${JSON.stringify(theirs)})`)
+      }
+    }
+    await caughtUp('after the move')
+    // a new topic's replicas are placed over four nodes now, the new one (with the fewest) among them
+    await admin.createTopic({ name: 'wide', partitions: 2, replicationFactor: 3 })
+    const wide = (await client.metadata(['wide'])).topics[0]!.partitions
+    expect(wide.some((p) => p.replicas.includes(4))).toBe(true)
+
+    // a started node restarts without 4 in its --peers: the metadata tells it, and it dials 4 again
+    await c.stop(1)
+    await c.start(1)
+    const seen = async (from: number, id: number): Promise<boolean | undefined> => (await client.requestNode(from, 'describeCluster', {}, 5_000)).nodes.find((n) => n.id === id)?.up
+    for (const until = Date.now() + 10_000; (await seen(1, 4)) !== true; await new Promise((r) => setTimeout(r, 50))) {
+      if (Date.now() > until) throw new Error('node 1 does not reach node 4 after its restart')
+    }
+    // and node 4 restarts: it waits for the metadata again, then hosts its replicas as before
+    await c.stop(4)
+    await c.start(4)
+    const back = await client.producer().send({ topic: 'grow', partition: 0, value: 'after' })
+    expect(back.offset).toBe(20)
+    await caughtUp('after its restart')
+
+    // leaving: refused while it holds replicas, accepted once drained
+    await expect(admin.removeNode(4)).rejects.toMatchObject({ code: 'INVALID_NODE', message: expect.stringContaining('drain it first') })
+    const plan = drainPlan(await client.metadata(), 4)
+    expect(plan.stuck).toEqual([])
+    expect((await runMoves(client, plan.moves, 30_000)).failed).toBe(false)
+    await admin.removeNode(4)
+    await registered(false)
+    for (const until = Date.now() + 10_000; (await seen(1, 4)) !== undefined; await new Promise((r) => setTimeout(r, 50))) {
+      if (Date.now() > until) throw new Error('node 1 still lists node 4')
+    }
+    const page = await client.consumer().fetch({ topic: 'grow', partition: 0, offset: 0, maxBytes: 1 << 20 })
+    expect(page.messages.map((m) => new TextDecoder().decode(m.value!))).toEqual([...Array.from({ length: 20 }, (_, i) => `g${i}`), 'after'])
+  }, 120_000)
+})

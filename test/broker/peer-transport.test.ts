@@ -389,6 +389,44 @@ describe('peer transport - limits', () => {
   })
 })
 
+describe('peer transport - peers added and removed while it runs', () => {
+  it('an added higher-id peer is dialed and its messages flow; once removed its connection closes and it is not dialed again', async () => {
+    const [a, b] = await startCluster(2)
+    // node 3 knows 1 and 2 (it only accepts: both are lower); they learn of it later
+    const c = await startNode(3, new Map([[1, NOWHERE], [2, NOWHERE]]))
+    await sleep(50)
+    expect(c.t.peersUp()).toEqual([])
+    a!.t.addPeer(3, c.t.address)
+    b!.t.addPeer(3, c.t.address)
+    b!.t.addPeer(3, c.t.address) // again, same address: nothing changes
+    await waitFor(() => c.t.peersUp().length === 2, 5000, 'node 3 is up with both')
+    expect(a!.t.send(3, 1, enc.encode('hi 3'))).toBe(true)
+    await waitFor(() => c.got.length === 1, 5000, 'node 3 got the message')
+    expect(c.got[0]).toEqual({ from: 1, channel: 1, text: 'hi 3' })
+    expect(b!.log.find('info', 'peer added').length).toBe(1)
+
+    a!.t.removePeer(3)
+    await waitFor(() => !a!.t.isUp(3) && !c.t.isUp(1), 5000, 'the link between 1 and 3 is down')
+    expect(a!.t.send(3, 1, enc.encode('gone'))).toBe(false)
+    // it stays removed: node 1 no longer dials it
+    await sleep(200)
+    expect(c.t.isUp(1)).toBe(false)
+    expect(b!.t.isUp(3)).toBe(true)
+  })
+
+  it('a peer whose address changes is dialed at the new one', async () => {
+    const [a] = await startCluster(1)
+    const first = await startNode(2, new Map([[1, NOWHERE]]))
+    a!.t.addPeer(2, first.t.address)
+    await waitFor(() => a!.t.isUp(2), 5000, 'node 2 at its first address is up')
+    await first.t.close()
+    const second = await startNode(2, new Map([[1, NOWHERE]]))
+    a!.t.addPeer(2, second.t.address)
+    await waitFor(() => second.t.isUp(1), 5000, 'node 2 at its second address is up')
+    expect(a!.log.find('info', 'peer address changed').length).toBe(1)
+  })
+})
+
 describe('peer transport - failures and recovery', () => {
   it('sends while the peer is down return false; the dialer reconnects after the peer restarts on the same port', async () => {
     const [a, b] = await startCluster(2, { backoffMinMs: 10, backoffMaxMs: 40 })

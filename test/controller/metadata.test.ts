@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { MetadataStateMachine, encodeMetadataCommand } from '../../src/controller/index.js'
 import type { MetadataCommand } from '../../src/controller/index.js'
+import { Packr } from 'msgpackr'
 
 const config = { retentionMs: null, retentionBytes: null }
 const create = (name: string, partitions: number): MetadataCommand => ({ op: 'createTopic', name, partitions, replicas: [1], config })
@@ -100,5 +101,51 @@ describe('controller metadata - partition moves', () => {
     sm.apply(2, encodeMetadataCommand({ op: 'movePartition', name: 't', partition: 0, replicas: [2, 3] }))
     const back = MetadataStateMachine.restore(sm.snapshot())
     expect(back.ok && back.value.topics.get('t')!.partitions[0]).toEqual(at(sm, 0))
+  })
+})
+
+describe('controller metadata - nodes added to the running cluster', () => {
+  it('records an added node and its peer address (again: a new address), keeps it in the snapshot, and removes it only once no partition names it', () => {
+    const sm = new MetadataStateMachine()
+    sm.apply(1, encodeMetadataCommand({ op: 'addNode', id: 4, host: '10.0.0.4', port: 7170 }))
+    sm.apply(2, encodeMetadataCommand({ op: 'addNode', id: 4, host: '10.0.0.9', port: 7170 }))
+    sm.apply(3, encodeMetadataCommand({ op: 'registerNode', id: 4, host: '10.0.0.9', port: 7070 }))
+    expect([...sm.added.values()]).toEqual([{ id: 4, host: '10.0.0.9', port: 7170 }])
+    const back = MetadataStateMachine.restore(sm.snapshot())
+    expect(back.ok && [...back.value.added.values()]).toEqual([{ id: 4, host: '10.0.0.9', port: 7170 }])
+
+    sm.apply(4, encodeMetadataCommand({ op: 'createTopic', name: 't', partitions: 2, replicas: [1, 2], assignments: [[1, 2], [2, 3]], config }))
+    sm.apply(5, encodeMetadataCommand({ op: 'movePartition', name: 't', partition: 1, replicas: [4, 3] }))
+    const v = sm.version
+    const refused = (index: number, id: number): string => {
+      const r = sm.apply(index, encodeMetadataCommand({ op: 'removeNode', id }))
+      return r.ok ? 'ok' : `${r.error.code}: ${r.error.message}`
+    }
+    // a move target names it: refused, changing nothing
+    expect(refused(6, 4)).toMatch(/^INVALID_NODE: node 4 still holds 1 partition replica \(t\/1\): drain it first/)
+    // a node never added (one started with --peers) is not removed by the metadata
+    expect(refused(7, 2)).toMatch(/^INVALID_NODE: node 2 was not added/)
+    expect(sm.version).toBe(v)
+    // the move is cancelled: nothing names it any more, and it goes (its client address too)
+    sm.apply(8, encodeMetadataCommand({ op: 'movePartition', name: 't', partition: 1, replicas: [2, 3] }))
+    expect(refused(9, 4)).toBe('ok')
+    expect(sm.added.size).toBe(0)
+    expect(sm.nodes.has(4)).toBe(false)
+  })
+
+  it('restores snapshots written before nodes could be added (version 2) with none added', () => {
+    const sm = new MetadataStateMachine()
+    sm.apply(1, encodeMetadataCommand({ op: 'registerNode', id: 1, host: 'a', port: 1 }))
+    // a version 2 snapshot is a version 3 one without `added`
+    const packr = new Packr({ useRecords: false, moreTypes: false })
+    const v3 = packr.unpack(sm.snapshot()) as Record<string, unknown>
+    expect(v3.v).toBe(3)
+    const v2: Record<string, unknown> = { ...v3, v: 2 }
+    delete v2.added
+    const back = MetadataStateMachine.restore(new Uint8Array(packr.pack(v2)))
+    expect(back.ok && back.value.added.size).toBe(0)
+    expect(back.ok && back.value.nodes.get(1)).toEqual({ id: 1, host: 'a', port: 1 })
+    // and a version 3 one without its list is refused
+    expect(MetadataStateMachine.restore(new Uint8Array(packr.pack({ ...v2, v: 3 }))).ok).toBe(false)
   })
 })

@@ -63,6 +63,8 @@ const validBodies: { readonly [A in ApiName]: (p: Prng) => RequestBody<A> } = {
   describeCluster: () => ({}),
   electPreferredLeaders: () => ({}),
   movePartition: (p) => ({ topic: p.pick(['a', 'orders']), partition: p.int(8), replicas: [1 + p.int(5)] }),
+  addNode: (p) => ({ id: 1 + p.int(9), host: p.pick(['127.0.0.1', 'node-4.example']), port: 1 + p.int(65535) }),
+  removeNode: (p) => ({ id: 1 + p.int(9) }),
 }
 
 function validRequest(p: Prng, id: number): Record<string, unknown> {

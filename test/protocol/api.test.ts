@@ -69,6 +69,8 @@ const requests: { readonly [A in ApiName]: { body: RequestBody<A>; optional?: st
   describeCluster: { body: {} },
   electPreferredLeaders: { body: {} },
   movePartition: { body: { topic: 'orders', partition: 2, replicas: [3, 1] } },
+  addNode: { body: { id: 4, host: '10.0.0.4', port: 7171 } },
+  removeNode: { body: { id: 4 } },
 }
 
 /** One valid response body per API. */
@@ -124,6 +126,8 @@ const responses: { readonly [A in ApiName]: ResponseBody<A> } = {
   },
   electPreferredLeaders: { started: 3 },
   movePartition: {},
+  addNode: {},
+  removeNode: {},
 }
 
 const envelope = (api: string, body: unknown, extra: Record<string, unknown> = {}): Record<string, unknown> => ({

@@ -20,6 +20,9 @@
  * - onMessage runs synchronously per frame, in arrival order. Its payload may be a view of
  *   the socket's chunk: copy what is kept long. A throwing callback is the caller's bug:
  *   logged as an error, and the connection stays.
+ * - Peers may be added and removed while it runs (a node joining or leaving the running
+ *   cluster): an added higher-id peer is dialed, a removed one's dialer stops and its
+ *   connection closes, and from then on its HELLO is refused as UNKNOWN_NODE.
  * - Every log line about a peer carries `peer`; repeated lines on hot paths are throttled
  *   (log.ts). Nothing it arms keeps the process alive, and close() leaves no handle.
  *
@@ -87,18 +90,23 @@ export class PeerTransport {
   /** Links that are up, by peer id. */
   readonly #up = new Map<number, PeerLink>()
   readonly #dialers = new Map<number, Dialer>()
+  /** The dialer that made each dialing link: told how its own attempt ended, not a successor's (addPeer with a new address). */
+  readonly #dialedBy = new Map<PeerLink, Dialer>()
   /** Every socket not yet closed (dialing, handshaking, up, lingering after a refusal). */
   readonly #sockets = new Set<Socket>()
   #acceptsPending = 0
   readonly #stats = newStats()
   readonly #throttle = new LogThrottle(LOG_THROTTLE_MS)
   readonly #events: LinkEvents
+  /** The peers as they are now (the options' list, then addPeer and removePeer): what HELLOs are checked against. */
+  readonly #peers: Map<number, PeerAddress>
   #closing: Promise<void> | undefined
 
   private constructor(server: Server, o: Resolved, address: PeerAddress) {
     this.#server = server
     this.#o = o
     this.address = address
+    this.#peers = new Map(o.peers)
     this.#events = {
       up: (link) => this.#onUp(link),
       message: (link, channel, payload) => this.#onMessage(link, channel, payload),
@@ -136,7 +144,7 @@ export class PeerTransport {
     assert(Number.isInteger(channel) && channel >= 1 && channel <= CHANNEL_MAX, () => `peer channel ${channel}: callers use 1..${CHANNEL_MAX}`)
     const link = this.#up.get(to)
     if (link === undefined) {
-      if (!this.#o.peers.has(to)) this.#throttled('error', `unknown:${to}`, { peer: to }, 'send to a node that is not a peer: dropped')
+      if (!this.#peers.has(to)) this.#throttled('error', `unknown:${to}`, { peer: to }, 'send to a node that is not a peer: dropped')
       return this.#drop()
     }
     if (payload.length > this.#o.frameBytesMax) {
@@ -152,6 +160,29 @@ export class PeerTransport {
 
   isUp(id: number): boolean {
     return this.#up.has(id)
+  }
+
+  /**
+   * Node `id` is a peer from now on, at `address`: dialed if its id is higher (a peer
+   * already known at another address is dialed there from its next attempt on).
+   */
+  addPeer(id: number, address: PeerAddress): void {
+    assert(isNodeId(id) && id !== this.#o.nodeId, () => `PeerTransport.addPeer: peer id ${id} (this node is ${this.#o.nodeId})`)
+    const known = this.#peers.get(id)
+    if (known !== undefined && known.host === address.host && known.port === address.port) return
+    if (known !== undefined) this.removePeer(id) // its connection is to the old address
+    this.#peers.set(id, address)
+    this.#o.log.info({ peer: id, host: address.host, port: address.port }, known === undefined ? 'peer added' : 'peer address changed')
+    if (this.#closing === undefined && id > this.#o.nodeId) this.#dial(id, address)
+  }
+
+  /** Node `id` is no longer a peer: its dialer stops and its connection, if up, closes. */
+  removePeer(id: number): void {
+    if (!this.#peers.delete(id)) return
+    this.#dialers.get(id)?.stop()
+    this.#dialers.delete(id)
+    this.#up.get(id)?.close('removed from the cluster')
+    this.#o.log.info({ peer: id }, 'peer removed')
   }
 
   /** The ids of the peers that are up, ascending. */
@@ -182,19 +213,22 @@ export class PeerTransport {
   // ---------------------------------------------------------------------------------------
 
   #startDialing(): void {
-    for (const [peer, address] of this.#o.peers) {
-      if (peer < this.#o.nodeId) continue // it dials us
-      const dialer = new Dialer({
-        peer,
-        address,
-        backoffMinMs: this.#o.backoffMinMs,
-        backoffMaxMs: this.#o.backoffMaxMs,
-        log: this.#o.log,
-        connect: (socket) => this.#link(socket, 'dial', peer),
-      })
-      this.#dialers.set(peer, dialer)
-      dialer.start()
+    for (const [peer, address] of this.#peers) {
+      if (peer > this.#o.nodeId) this.#dial(peer, address) // a lower id dials us
     }
+  }
+
+  #dial(peer: number, address: PeerAddress): void {
+    const dialer = new Dialer({
+      peer,
+      address,
+      backoffMinMs: this.#o.backoffMinMs,
+      backoffMaxMs: this.#o.backoffMaxMs,
+      log: this.#o.log,
+      connect: (socket) => this.#dialedBy.set(this.#link(socket, 'dial', peer), dialer),
+    })
+    this.#dialers.set(peer, dialer)
+    dialer.start()
   }
 
   #onConnection(socket: Socket): void {
@@ -207,15 +241,15 @@ export class PeerTransport {
     this.#link(socket, 'accept', undefined)
   }
 
-  #link(socket: Socket, role: 'dial' | 'accept', peer: number | undefined): void {
+  #link(socket: Socket, role: 'dial' | 'accept', peer: number | undefined): PeerLink {
     this.#sockets.add(socket)
     socket.once('close', () => this.#sockets.delete(socket))
     const o = this.#o
-    new PeerLink({
+    return new PeerLink({
       socket,
       role,
       peer,
-      local: o,
+      local: { nodeId: o.nodeId, clusterId: o.clusterId, peers: this.#peers },
       frameBytesMax: o.frameBytesMax,
       outboundBytesMax: o.outboundBytesMax,
       pingMs: o.pingMs,
@@ -235,7 +269,7 @@ export class PeerTransport {
       // the peer dialed again while we still hold its old connection: the new one wins
       this.#up.get(peer)?.close('replaced by a new connection from the same peer')
     } else {
-      this.#dialers.get(peer)?.onUp()
+      this.#dialedBy.get(link)?.onUp()
     }
     this.#up.set(peer, link)
     this.#o.log.info({ peer, role: link.role, version: link.version, remote: link.remote }, 'peer up')
@@ -259,7 +293,9 @@ export class PeerTransport {
       this.#o.log.info({ peer, reason: close.reason }, 'peer down')
       this.#callback('onPeerDown', peer, () => this.#o.onPeerDown?.(peer))
     }
-    if (link.role === 'dial' && peer !== undefined && this.#closing === undefined) this.#dialers.get(peer)?.onClosed(close)
+    const dialer = this.#dialedBy.get(link)
+    this.#dialedBy.delete(link)
+    if (dialer !== undefined && this.#closing === undefined) dialer.onClosed(close)
   }
 
   #callback(name: string, peer: number, call: () => void): void {

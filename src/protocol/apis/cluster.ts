@@ -34,6 +34,23 @@
  *   request  = { topic, partition, replicas: [node id](1..255) }
  *   response = {}
  *
+ * addNode v1: node `id` joins the running cluster; the other nodes reach it at `host:port`
+ * (its `--peer-listen`). Answered once the metadata records it: every node then dials it,
+ * it receives the metadata, registers its client address and can hold replicas (moves,
+ * new topics). Refused (INVALID_NODE) for a node started with `--peers` (already a
+ * member), an id not above the metadata group's voters, or on a single node. Again for
+ * an added node: its address changes.
+ *
+ *   request  = { id, host, port }
+ *   response = {}
+ *
+ * removeNode v1: an added node leaves the cluster (every node stops dialing it and closes
+ * its connection). Refused (INVALID_NODE) while a partition's replicas or move target name
+ * it (drain it first), and for a node started with `--peers`.
+ *
+ *   request  = { id }
+ *   response = {}
+ *
  * `quiet`: the group is idle and neither ticks nor heartbeats (RaftOptions.quiesce).
  *
  * Imports the other modules of src/protocol/apis.
@@ -127,6 +144,26 @@ export const movePartitionRequest: Schema<MovePartitionRequest> = object<MovePar
 })
 
 export const movePartitionResponse: Schema<MovePartitionResponse> = emptyBody
+
+export interface AddNodeRequest {
+  readonly id: number
+  readonly host: string
+  readonly port: number
+}
+
+export type AddNodeResponse = EmptyBody
+
+export const addNodeRequest: Schema<AddNodeRequest> = object<AddNodeRequest>({ id: nodeId, host: str(1, wireLimits.hostCharsMax), port: int(1, 0xffff) })
+export const addNodeResponse: Schema<AddNodeResponse> = emptyBody
+
+export interface RemoveNodeRequest {
+  readonly id: number
+}
+
+export type RemoveNodeResponse = EmptyBody
+
+export const removeNodeRequest: Schema<RemoveNodeRequest> = object<RemoveNodeRequest>({ id: nodeId })
+export const removeNodeResponse: Schema<RemoveNodeResponse> = emptyBody
 
 export type ElectPreferredLeadersRequest = EmptyBody
 
