@@ -121,8 +121,14 @@ export class Cluster {
     return this.#link?.isUp(id) ?? false
   }
 
+  /** A node on its own (its member list is just itself, as long as no node was added). */
   get single(): boolean {
-    return this.#link === null
+    return this.members.length === 1
+  }
+
+  /** Whether this node has a peer transport (started with `--peers`): only such a node's cluster can grow. */
+  get hasPeers(): boolean {
+    return this.#link !== null
   }
 
   /** Every member id, this node's included, ascending. */

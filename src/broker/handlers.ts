@@ -302,7 +302,7 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
 
   async addNode(ctx, body) {
     const refuse = (reason: string) => failed(wireError('INVALID_NODE', { action: 'add', nodeId: body.id, reason }))
-    if (ctx.cluster.single) return refuse('this node was started without --peers: a single node does not grow (start every node with --peers)')
+    if (!ctx.cluster.hasPeers) return refuse('this node was started without --peers: a single node does not grow (start every node with --peers)')
     if (ctx.cluster.startedWith(body.id)) return refuse('it is a member already (listed in --peers)')
     const voters = ctx.cluster.controllerVoters
     if (body.id < Math.max(...voters)) return refuse(`an added node takes an id above the metadata group's voters (${voters.join(', ')})`)

@@ -212,20 +212,20 @@ export async function startNode(config: BrokerConfig): Promise<Result<RunningNod
     const opened = observes
       ? ok(new MetadataObserver({ leaderOf: () => theCluster.leaderOf(CONTROLLER_GROUP_ID), onApplied: onMetadata, log }))
       : await Controller.open({
-      dir: dir.groupDir(CONTROLLER_GROUP_ID),
-      walDir: join(generation, 'main'),
-      fs,
-      nodeId: config.nodeId,
-      voters: cluster.controllerVoters,
-      electionTicks: config.electionTicks,
-      ...(expect.has(CONTROLLER_GROUP_ID) ? { expectApplied: expect.get(CONTROLLER_GROUP_ID)! } : {}),
-      log,
-      peers: {
-        sendToPeers: (msgs) => theCluster.sendControllerMessages(msgs),
-        onLeader: (leader, term) => theCluster.localLeader(CONTROLLER_GROUP_ID, leader, term),
-      },
-      onApplied: onMetadata,
-    })
+          dir: dir.groupDir(CONTROLLER_GROUP_ID),
+          walDir: join(generation, 'main'),
+          fs,
+          nodeId: config.nodeId,
+          voters: cluster.controllerVoters,
+          electionTicks: config.electionTicks,
+          ...(expect.has(CONTROLLER_GROUP_ID) ? { expectApplied: expect.get(CONTROLLER_GROUP_ID)! } : {}),
+          log,
+          peers: {
+            sendToPeers: (msgs) => theCluster.sendControllerMessages(msgs),
+            onLeader: (leader, term) => theCluster.localLeader(CONTROLLER_GROUP_ID, leader, term),
+          },
+          onApplied: onMetadata,
+        })
     if (!opened.ok) {
       await undo()
       return fail('STORAGE', `cannot start: ${opened.error.message}`)
