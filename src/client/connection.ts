@@ -5,6 +5,12 @@
  * validated against its API's schema; a connection-level error (id 0), a malformed
  * response or a closed socket fails everything in flight with a RaftmqError.
  *
+ * Opening is bounded by the connect timeout as a whole (TCP connect and hello), not by
+ * the request timeout: a server that accepts and never answers fails as fast as one that
+ * refuses. Bytes before the hello's answer that are not a raftmq frame (an HTTP server's
+ * "HTTP/1.1 400", a length past the frame limit, an unparseable answer) name the server
+ * as NOT_A_BROKER. A connection whose hello failed is closed.
+ *
  * Imports base, protocol and node:net.
  */
 import { connect } from 'node:net'
@@ -15,6 +21,16 @@ import { encodeMessageFrame } from '../protocol/codec.js'
 import { formatMessage } from '../protocol/errors.js'
 import { FrameDecoder } from '../protocol/frame.js'
 import { RaftmqError } from './errors.js'
+
+/** How much of a non-broker's first answer an error shows. */
+const FIRST_BYTES_SHOWN = 24
+
+/** Bytes as a person can read them: text when they are printable ASCII, hex otherwise. */
+function shown(bytes: Uint8Array | null): string {
+  if (bytes === null || bytes.length === 0) return 'nothing'
+  const printable = bytes.every((b) => (b >= 0x20 && b < 0x7f) || b === 0x0a || b === 0x0d || b === 0x09)
+  return printable ? JSON.stringify(new TextDecoder().decode(bytes)) : `bytes ${Buffer.from(bytes).toString('hex')}`
+}
 
 interface InFlight {
   readonly api: ApiName
@@ -41,6 +57,10 @@ export class Connection {
   #flushScheduled = false
   #closed: RaftmqError | null = null
   server: HelloResponse | null = null
+  /** Set once the hello is answered: before, bytes that are not our protocol mean the server is not a broker. */
+  #greeted = false
+  /** The first bytes the server sent, to show what it is when it is not a broker. */
+  #first: Uint8Array | null = null
 
   private constructor(socket: Socket, broker: string, opts: ConnectionOptions) {
     this.#socket = socket
@@ -48,17 +68,21 @@ export class Connection {
     this.#opts = opts
     this.#decoder = new FrameDecoder({
       frame: (body) => this.#onFrame(body),
-      error: (e) => this.#fail(new RaftmqError(e.code, e.message)),
+      error: (e) => this.#fail(this.#greeted ? new RaftmqError(e.code, e.message) : this.#notABroker(`it sent ${shown(this.#first)}, not a raftmq frame (${e.message})`)),
     })
     socket.setNoDelay(true)
-    socket.on('data', (chunk: Buffer) => this.#decoder.push(chunk))
+    socket.on('data', (chunk: Buffer) => {
+      this.#first ??= chunk.subarray(0, FIRST_BYTES_SHOWN)
+      this.#decoder.push(chunk)
+    })
     socket.on('error', (err) => this.#fail(new RaftmqError('CONNECTION_CLOSED', formatMessage('CONNECTION_CLOSED', { broker }), { cause: err })))
     socket.on('close', () => this.#fail(new RaftmqError('CONNECTION_CLOSED', formatMessage('CONNECTION_CLOSED', { broker }))))
   }
 
-  /** Connects and exchanges hello; rejects with a RaftmqError. */
+  /** Connects and exchanges hello, within the connect timeout; rejects with a RaftmqError. */
   static async open(host: string, port: number, opts: ConnectionOptions): Promise<Connection> {
     const broker = `${host}:${port}`
+    const started = Date.now()
     const socket = await new Promise<Socket>((resolve, reject) => {
       const s = connect({ host, port })
       // an unreachable node, not a slow request: CONNECTION_CLOSED, which routes the retry elsewhere
@@ -77,7 +101,13 @@ export class Connection {
     })
     const c = new Connection(socket, broker, opts)
     try {
-      c.server = await c.request('hello', { clientId: opts.clientId, versionMin: PROTOCOL_VERSION_MIN, versionMax: PROTOCOL_VERSION_MAX })
+      const left = Math.max(1, opts.connectTimeoutMs - (Date.now() - started))
+      c.server = await c.request('hello', { clientId: opts.clientId, versionMin: PROTOCOL_VERSION_MIN, versionMax: PROTOCOL_VERSION_MAX }, left).catch((err: unknown) => {
+        // a server that took the connection and never answered: unreachable as a broker, so routed around like a refusal
+        if (err instanceof RaftmqError && err.code === 'TIMEOUT') throw new RaftmqError('CONNECTION_CLOSED', `cannot connect to ${broker}: it accepted the connection but did not answer the hello within ${opts.connectTimeoutMs} ms (is it a raftmq broker?)`)
+        throw err
+      })
+      c.#greeted = true
     } catch (err) {
       c.close() // a socket whose hello failed serves nobody: do not leave it open
       throw err
@@ -123,7 +153,7 @@ export class Connection {
   #onFrame(body: Uint8Array): void {
     const r = parseResponse(body, (id) => this.#inflight.get(id)?.api)
     if (!r.ok) {
-      this.#fail(new RaftmqError('INVALID_RESPONSE', `${r.error.message} (from ${this.broker})`))
+      this.#fail(this.#greeted ? new RaftmqError('INVALID_RESPONSE', `${r.error.message} (from ${this.broker})`) : this.#notABroker(`it answered the hello with ${shown(this.#first)}, not a raftmq response (${r.error.message})`))
       return
     }
     const res = r.value
@@ -137,6 +167,10 @@ export class Connection {
     clearTimeout(w.timer)
     if (res.ok) w.resolve(res.body)
     else w.reject(RaftmqError.from(res.error))
+  }
+
+  #notABroker(reason: string): RaftmqError {
+    return new RaftmqError('NOT_A_BROKER', formatMessage('NOT_A_BROKER', { broker: this.broker, reason }))
   }
 
   #fail(err: RaftmqError): void {

@@ -154,6 +154,7 @@ export class NodeConnections {
       if (!this.#bootstrap.some((b) => b.host === node.host && b.port === node.port)) candidates.push({ address: node, index: -1 })
     }
     let last: unknown
+    let notBrokers = 0
     for (const { address, index } of candidates) {
       try {
         const c = await this.#open(address)
@@ -166,9 +167,12 @@ export class NodeConnections {
       } catch (err) {
         if (this.#closed) throw this.#closed
         last = err
+        if (err instanceof RaftmqError && err.code === 'NOT_A_BROKER') notBrokers++
       }
     }
     this.#next = (this.#next + 1) % n
+    // nothing but other services at the addresses given: a configuration mistake, not worth retrying
+    if (notBrokers === candidates.length && last instanceof RaftmqError) throw last
     const why = last instanceof Error ? last.message : String(last)
     throw new RaftmqError('CONNECTION_CLOSED', `no broker answered: ${why}`, { cause: last })
   }

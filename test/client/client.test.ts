@@ -67,3 +67,58 @@ describe('client - close', () => {
     expect((e as RaftmqError).code).toBe('CLIENT_CLOSED')
   })
 })
+
+/** A server that accepts connections and then does `behave` with each (write something, or nothing). */
+async function otherServer(behave: (socket: Socket) => void): Promise<number> {
+  const sockets: Socket[] = []
+  server = createServer((socket) => {
+    sockets.push(socket)
+    socket.on('error', () => {})
+    socket.resume() // reads (and drops) what arrives, so the client's close is seen
+    behave(socket)
+  })
+  server.on('close', () => sockets.forEach((s) => s.destroy()))
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', () => resolve()))
+  return (server.address() as { port: number }).port
+}
+
+async function failure(port: number, connectTimeoutMs: number): Promise<{ err: RaftmqError; ms: number }> {
+  const client = new Client({ brokers: [`127.0.0.1:${port}`], connectTimeoutMs, requestTimeoutMs: 30_000 })
+  const t0 = Date.now()
+  try {
+    const err = await client.metadata().then(
+      () => null,
+      (e: unknown) => e as RaftmqError,
+    )
+    expect(err).toBeInstanceOf(RaftmqError)
+    return { err: err!, ms: Date.now() - t0 }
+  } finally {
+    await client.close()
+  }
+}
+
+describe('client - servers that are not raftmq brokers', () => {
+  it('an HTTP server is named NOT_A_BROKER, showing what it answered, and is not retried', async () => {
+    const port = await otherServer((s) => s.once('data', () => s.end('HTTP/1.1 400 Bad Request\r\n\r\n')))
+    const { err } = await failure(port, 2_000)
+    expect(err.code).toBe('NOT_A_BROKER')
+    expect(err.message).toContain(`127.0.0.1:${port} is not a raftmq broker`)
+    expect(err.message).toContain('"HTTP/1.1 400 Bad Request')
+    expect(isRetriable('NOT_A_BROKER')).toBe(false)
+  })
+
+  it('binary garbage is NOT_A_BROKER too, shown as hex', async () => {
+    const port = await otherServer((s) => s.once('data', () => s.write(Buffer.from([0, 0, 0, 3, 0xff, 0xfe, 0xfd]))))
+    const { err } = await failure(port, 2_000)
+    expect(err.code).toBe('NOT_A_BROKER')
+    expect(err.message).toContain('bytes 00000003fffefd')
+  })
+
+  it('a server that accepts and never answers fails within the connect timeout, not the request timeout', async () => {
+    const port = await otherServer(() => {})
+    const { err, ms } = await failure(port, 300)
+    expect(err.code).toBe('CONNECTION_CLOSED')
+    expect(err.message).toContain('did not answer the hello within 300 ms')
+    expect(ms).toBeLessThan(10_000) // the request timeout is 30 s; a generous bound for a loaded machine
+  })
+})
