@@ -8,6 +8,7 @@
  */
 import type { CreateTopicResponse, DescribeTopicResponse, TopicListing } from '../protocol/api.js'
 import type { Client } from './client.js'
+import { RaftmqError } from './errors.js'
 import { atLeader } from './retry.js'
 import type { RetryPolicy } from './retry.js'
 
@@ -23,6 +24,13 @@ export interface CreateTopicOptions {
   readonly retentionMs?: number | null
   /** Per partition, drop the oldest records past this many bytes (default: no limit). */
   readonly retentionBytes?: number | null
+  /** A topic of that name existing already is no error: `created` is false and `partitions` its count (its settings are left as they are). */
+  readonly ifNotExists?: boolean
+}
+
+export interface CreateTopicResult extends CreateTopicResponse {
+  /** False when `ifNotExists` found the topic there already. */
+  readonly created: boolean
 }
 
 export class Admin {
@@ -32,14 +40,23 @@ export class Admin {
     this.#client = client
   }
 
-  createTopic(opts: CreateTopicOptions): Promise<CreateTopicResponse> {
-    return this.#client.request('createTopic', {
-      name: opts.name,
-      partitions: opts.partitions,
-      replicationFactor: opts.replicationFactor ?? 1,
-      retentionMs: opts.retentionMs ?? null,
-      retentionBytes: opts.retentionBytes ?? null,
-    })
+  async createTopic(opts: CreateTopicOptions): Promise<CreateTopicResult> {
+    try {
+      const r = await this.#client.request('createTopic', {
+        name: opts.name,
+        partitions: opts.partitions,
+        replicationFactor: opts.replicationFactor ?? 1,
+        retentionMs: opts.retentionMs ?? null,
+        retentionBytes: opts.retentionBytes ?? null,
+      })
+      return { ...r, created: true }
+    } catch (err) {
+      if (!(opts.ifNotExists === true && err instanceof RaftmqError && err.code === 'TOPIC_EXISTS')) throw err
+      const topic = (await this.#client.metadata([opts.name])).topics.find((t) => t.name === opts.name)
+      // deleted again in between: a retry is the caller's choice, so say what happened
+      if (topic === undefined || 'error' in topic) throw err
+      return { name: opts.name, partitions: topic.partitions.length, created: false }
+    }
   }
 
   /** Moves a partition to `replicas` (distinct node ids, the preferred leader first); resolves once the move is recorded, not done (metadata shows its `target` until it is). */

@@ -14,6 +14,7 @@
  * Imports base, protocol and ./ modules of the client.
  */
 import { decodeMessagesInto } from '../protocol/record-batch.js'
+import type { ByteView } from '../protocol/record.js'
 import type { OffsetSpec } from '../protocol/api.js'
 import type { Client } from './client.js'
 import { RaftmqError } from './errors.js'
@@ -21,18 +22,21 @@ import { atLeader } from './retry.js'
 import type { RetryPolicy } from './retry.js'
 
 /**
- * One message. Key, value and header values are views into the fetched batch (not copies
- * when it is uncompressed): keeping one keeps that batch's memory alive. Messages without
- * headers share one frozen empty `headers` object; a header key repeated in a record
- * keeps its last value.
+ * One message. Key, value and header values are Buffers (so `value.toString()` is the
+ * text, as KafkaJS users expect; a Buffer is a Uint8Array) viewing the fetched batch (not
+ * copies when it is uncompressed): keeping one keeps that batch's memory alive. Messages
+ * without headers share one frozen empty `headers` object; a header key repeated in a
+ * record keeps its last value.
  */
 export interface ConsumedMessage {
   readonly offset: number
-  readonly key: Uint8Array | null
-  readonly value: Uint8Array | null
-  readonly headers: Readonly<Record<string, Uint8Array | null>>
+  readonly key: Buffer | null
+  readonly value: Buffer | null
+  readonly headers: Readonly<Record<string, Buffer | null>>
   readonly timestamp: number
 }
+
+const bufferView: ByteView = (buffer, byteOffset, length) => Buffer.from(buffer as ArrayBuffer, byteOffset, length)
 
 export interface FetchResult {
   readonly messages: ConsumedMessage[]
@@ -105,7 +109,7 @@ export class Consumer {
       if (messages.length >= maxMessages) break
       // a batch may start before the asked offset (batches are not split, and the log
       // start can be mid-batch): the decoder skips those records without decoding them
-      const decoded = decodeMessagesInto(bytes, o.offset, maxMessages - messages.length, messages)
+      const decoded = decodeMessagesInto(bytes, o.offset, maxMessages - messages.length, messages, { view: bufferView })
       if (!decoded.ok) throw new RaftmqError('CORRUPT_MESSAGE', `a fetched batch of ${o.topic}/${o.partition} does not decode: ${decoded.error.message}`)
     }
     const nextOffset = messages.length > 0 ? messages[messages.length - 1]!.offset + 1 : Math.max(o.offset, p.logStartOffset)

@@ -5,7 +5,7 @@
 export { Client } from './client.js'
 export type { ClientOptions } from './client.js'
 export { Admin } from './admin.js'
-export type { CreateTopicOptions } from './admin.js'
+export type { CreateTopicOptions, CreateTopicResult } from './admin.js'
 export { Producer, murmur2 } from './producer.js'
 export type { Message, SendResult, BatchItemResult, ProducerOptions, Bytes } from './producer.js'
 export { Consumer } from './consumer.js'

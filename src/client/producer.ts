@@ -31,6 +31,7 @@ import { encodeRecordBatch } from '../protocol/record-batch.js'
 import type { RecordInput } from '../protocol/record.js'
 import { produceResults } from '../protocol/api.js'
 import type { ProduceResult } from '../protocol/api.js'
+import { formatMessage } from '../protocol/errors.js'
 import type { WireError } from '../protocol/errors.js'
 import type { Client } from './client.js'
 import { RaftmqError } from './errors.js'
@@ -100,6 +101,35 @@ interface PartitionQueue {
 }
 
 const enc = new TextEncoder()
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  return typeof v === 'object' ? `an object (${(v as object).constructor?.name ?? 'Object'})` : `a ${typeof v}`
+}
+
+/**
+ * What a message given to send or sendBatch must be, checked before anything is queued:
+ * a value the record encoder cannot take (a number, an object, undefined) would otherwise
+ * fail deep inside it with a misleading message, or be stored as null.
+ */
+function checkMessage(m: Message, where: string): void {
+  const bad = (field: string, reason: string): never => {
+    throw new RaftmqError('INVALID_ARGUMENT', formatMessage('INVALID_ARGUMENT', { field: `${where}${field}`, reason }))
+  }
+  if (m === null || typeof m !== 'object') bad('', `a message is an object { topic, value, ... }, got ${typeName(m)}`)
+  if (typeof m.topic !== 'string' || m.topic.length === 0) bad('.topic', `a topic name (a non-empty string), got ${typeName(m.topic)}`)
+  const isBytes = (v: unknown): boolean => typeof v === 'string' || v instanceof Uint8Array
+  if (m.value === undefined) bad('.value', 'undefined: give a string or bytes, or null for a message without a value (a tombstone)')
+  if (m.value !== null && !isBytes(m.value)) bad('.value', `a string, a Uint8Array/Buffer or null, got ${typeName(m.value)}${typeof m.value === 'number' || typeof m.value === 'object' ? ' (convert it, e.g. String(v) or JSON.stringify(v))' : ''}`)
+  if (m.key !== undefined && m.key !== null && !isBytes(m.key)) bad('.key', `a string, a Uint8Array/Buffer, null or absent, got ${typeName(m.key)}`)
+  if (m.partition !== undefined && (!Number.isSafeInteger(m.partition) || m.partition < 0)) bad('.partition', `a partition index (an integer >= 0) or absent, got ${String(m.partition)}`)
+  if (m.timestamp !== undefined && (!Number.isSafeInteger(m.timestamp) || m.timestamp < 0)) bad('.timestamp', `milliseconds since the epoch (an integer >= 0) or absent, got ${String(m.timestamp)}`)
+  if (m.headers !== undefined) {
+    if (m.headers === null || typeof m.headers !== 'object') bad('.headers', `an object of header name to value, got ${typeName(m.headers)}`)
+    for (const [k, v] of Object.entries(m.headers)) if (v !== null && !isBytes(v)) bad(`.headers[${JSON.stringify(k)}]`, `a string, a Uint8Array/Buffer or null, got ${typeName(v)}`)
+  }
+}
 
 function recordOf(m: Message): { record: RecordInput; bytes: number } {
   const headers = m.headers ? Object.entries(m.headers).map(([key, value]) => ({ key, value })) : undefined
@@ -212,6 +242,7 @@ export class Producer {
 
   /** Sends one message; resolves once it is committed and durable, with its offset. */
   async send(m: Message): Promise<SendResult> {
+    checkMessage(m, 'message')
     const p = this.#partitionOf(m)
     const partition = typeof p === 'number' ? p : await p
     const q = this.#queue(m.topic, partition)
@@ -360,6 +391,9 @@ export class Producer {
    * partition's batch is stored whole or not at all.
    */
   async sendBatch(messages: readonly Message[], opts: { atomic?: boolean } = {}): Promise<{ results: BatchItemResult[] }> {
+    if (!Array.isArray(messages)) throw new RaftmqError('INVALID_ARGUMENT', formatMessage('INVALID_ARGUMENT', { field: 'messages', reason: `an array of messages, got ${typeName(messages)}` }))
+    // all or nothing: a bad message anywhere sends none of them
+    for (let i = 0; i < messages.length; i++) checkMessage(messages[i]!, `messages[${i}]`)
     const results: BatchItemResult[] = new Array(messages.length)
     const groups = new Map<PartitionQueue, number[]>()
     for (let i = 0; i < messages.length; i++) {

@@ -14,8 +14,8 @@
  * may not. The code set belongs to protocol version 1: a server sends only codes of the
  * negotiated version, so a client may reject a response carrying any other code.
  *
- * Four codes are client-local and never sent by a broker: INVALID_RESPONSE,
- * CONNECTION_CLOSED, NOT_A_BROKER and CLIENT_CLOSED. They live here so that the client's one error class has one table.
+ * Five codes are client-local and never sent by a broker: INVALID_RESPONSE,
+ * CONNECTION_CLOSED, NOT_A_BROKER, INVALID_ARGUMENT and CLIENT_CLOSED. They live here so that the client's one error class has one table.
  *
  * Imports nothing.
  */
@@ -92,6 +92,8 @@ export const errorCodes = {
   CONNECTION_CLOSED: { retriable: true, message: 'the connection to {broker} closed' },
   /** What answered at a broker's address does not speak raftmq's protocol (an HTTP server, another service): a configuration mistake, not retried. */
   NOT_A_BROKER: { retriable: false, message: 'the server at {broker} is not a raftmq broker: {reason}' },
+  /** The application called the client with a value it cannot send (a number as a message value, undefined): nothing was sent. */
+  INVALID_ARGUMENT: { retriable: false, message: '{field}: {reason}' },
   /** The application closed the client: not retriable, so a producer's retries stop. */
   CLIENT_CLOSED: { retriable: false, message: 'the client is closed' },
 } as const satisfies Record<string, { readonly retriable: boolean; readonly message: string }>

@@ -58,7 +58,7 @@ import type { Failure, Result } from '../base/index.js'
 import { compress, compressionCodecs, compressionOfCodec, decompress } from './compression.js'
 import type { Compression } from './compression.js'
 import { RECORD_BODY_BYTES_MIN, prepareRecord, readMessages, recordBodyBytes, walkRecords, writeRecords } from './record.js'
-import type { PreparedRecord, RecordInput, RecordMessage, RecordSpan } from './record.js'
+import type { ByteView, PreparedRecord, RecordInput, RecordMessage, RecordSpan } from './record.js'
 import { readInt16, readInt32, readInt64, readUint32, varintBytes, writeInt16, writeInt32, writeInt64 } from './varint.js'
 
 export { NO_HEADERS } from './record.js'
@@ -150,6 +150,8 @@ export interface DecodeOptions {
   maxBytes?: number
   /** Check the CRC first. Default true; pass false only for bytes checkBatch already passed. */
   verifyCrc?: boolean
+  /** decodeMessagesInto: how keys and values are viewed (default plain Uint8Array views). */
+  view?: ByteView
 }
 
 export interface CheckOptions {
@@ -461,7 +463,7 @@ export function decodeMessagesInto(
   if (!data.ok) return data
   const appendTime = (header.attributes & ATTR_LOG_APPEND_TIME) !== 0 ? header.maxTimestamp : null
   const start = out.length
-  const bad = readMessages(data.value, count, first, stop, { baseOffset: header.baseOffset, baseTimestamp: header.baseTimestamp, appendTime }, out)
+  const bad = readMessages(data.value, count, first, stop, { baseOffset: header.baseOffset, baseTimestamp: header.baseTimestamp, appendTime }, out, opts.view)
   if (bad === undefined) return ok(out.length - start)
   out.length = start
   return bad

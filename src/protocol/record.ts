@@ -211,6 +211,11 @@ export interface MessageBatchFields {
   readonly appendTime: number | null
 }
 
+/** Makes the view of a key, value or header value over the batch's bytes (Node's client hands out Buffers). */
+export type ByteView = (buffer: ArrayBufferLike, byteOffset: number, length: number) => Uint8Array
+
+export const plainView: ByteView = (buffer, byteOffset, length) => new Uint8Array(buffer, byteOffset, length)
+
 const utf8Decoder = new TextDecoder()
 
 /**
@@ -230,6 +235,7 @@ export function readMessages(
   stop: number,
   batch: MessageBatchFields,
   out: RecordMessage[],
+  view: ByteView = plainView,
 ): Rejected | undefined {
   // A plain Uint8Array over the section, whatever `data` is: a Buffer would make the
   // element reads polymorphic. Views are built from the ArrayBuffer directly: subarray()
@@ -252,9 +258,9 @@ export function readMessages(
     const { keyAt, keyLength, valueAt, valueLength, headerSpans } = span
     out.push({
       offset: baseOffset + i,
-      key: keyLength < 0 ? null : new Uint8Array(buffer, byteOffset + keyAt, keyLength),
-      value: valueLength < 0 ? null : new Uint8Array(buffer, byteOffset + valueAt, valueLength),
-      headers: headerSpans.length === 0 ? NO_HEADERS : headersOf(bytes, headerSpans),
+      key: keyLength < 0 ? null : view(buffer, byteOffset + keyAt, keyLength),
+      value: valueLength < 0 ? null : view(buffer, byteOffset + valueAt, valueLength),
+      headers: headerSpans.length === 0 ? NO_HEADERS : headersOf(bytes, headerSpans, view),
       timestamp,
     })
   }
@@ -271,14 +277,14 @@ function skipRecord(r: ByteReader, index: number): Rejected | undefined {
   return undefined
 }
 
-function headersOf(bytes: Uint8Array, spans: readonly number[]): Record<string, Uint8Array | null> {
+function headersOf(bytes: Uint8Array, spans: readonly number[], view: ByteView): Record<string, Uint8Array | null> {
   const headers: Record<string, Uint8Array | null> = {}
   for (let h = 0; h < spans.length; h += 4) {
     const keyAt = spans[h]!
     const valueAt = spans[h + 2]!
     const valueLength = spans[h + 3]!
     const key = utf8Decoder.decode(bytes.subarray(keyAt, keyAt + spans[h + 1]!))
-    const value = valueLength < 0 ? null : bytes.subarray(valueAt, valueAt + valueLength)
+    const value = valueLength < 0 ? null : view(bytes.buffer, bytes.byteOffset + valueAt, valueLength)
     // a plain assignment to "__proto__" would set the object's prototype, not a header
     if (key === '__proto__') Object.defineProperty(headers, key, { value, enumerable: true, writable: true, configurable: true })
     else headers[key] = value
