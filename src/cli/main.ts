@@ -13,7 +13,7 @@ import { clusterCommand } from './cluster.js'
 import { consumeCommand } from './consume.js'
 import { dataCommand } from './data.js'
 import { produceCommand } from './produce.js'
-import { configureUsageErrors, exitCodeOf } from './run.js'
+import { commandTree, configureUsageErrors, exitCodeOf, versionLine } from './run.js'
 import { startCommand } from './start.js'
 import { topicCommand } from './topic.js'
 import { nodeCommand, partitionCommand } from './move-commands.js'
@@ -29,6 +29,9 @@ program.addCommand(consumeCommand())
 program.addCommand(benchCommand())
 program.addCommand(dataCommand())
 configureUsageErrors(program)
+// `-V` answers on every command, as `raftmq topic create -V` users expect (kcat, rpk)
+const version = versionLine()
+for (const cmd of commandTree(program)) cmd.version(version, '-V, --version', 'print the version and exit')
 try {
   await program.parseAsync(process.argv)
 } catch (err) {

@@ -10,6 +10,10 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { Client, RaftmqError } from '../client/index.js'
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { PROTOCOL_VERSION_MAX } from '../protocol/api.js'
 
 export const exitCodes = { ok: 0, failed: 1, usage: 2 } as const
 
@@ -96,6 +100,28 @@ export function commandPath(cmd: Command): string {
  * Makes usage errors of every command in the tree throw (so main maps them to exit 2),
  * print as `raftmq: problem`, and end with the command's usage line.
  */
+/**
+ * `raftmq 0.1.0 (protocol 1, Node.js v20.20.2)`: the package's version from its
+ * package.json, found above this module (src/cli when run from source, dist/src/cli
+ * when built).
+ */
+export function versionLine(): string {
+  let version = 'unknown'
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string }
+      if (pkg.name === 'raftmq' && typeof pkg.version === 'string') {
+        version = pkg.version
+        break
+      }
+    } catch {
+      // not here: look further up
+    }
+    if (dirname(dir) === dir) break
+  }
+  return `raftmq ${version} (protocol ${PROTOCOL_VERSION_MAX}, Node.js ${process.version})`
+}
+
 export function configureUsageErrors(root: Command): void {
   for (const cmd of commandTree(root)) {
     const path = commandPath(cmd)

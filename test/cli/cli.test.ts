@@ -5,7 +5,7 @@
  * Children are spawned asynchronously: the node answers them from this event loop.
  */
 import { spawn } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -258,5 +258,16 @@ describe('cli - usage', () => {
       expect(r.stdout).toMatch(/\nExamples:\n {2}\$ raftmq /)
       expect(r.stdout).toMatch(/default: 127\.0\.0\.1:7070,\s+env:\s+RAFTMQ_BROKERS/)
     })
+  })
+})
+
+describe('raftmq --version', () => {
+  it('prints the package version on the root and on every subcommand, and exits 0', async () => {
+    const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string }
+    const line = `raftmq ${pkg.version} (protocol 1, Node.js ${process.version})\n`
+    for (const args of [['--version'], ['-V'], ['topic', 'create', '-V'], ['node', 'add', '--version']]) {
+      const r = await raftmq(args)
+      expect(r, args.join(' ')).toMatchObject({ code: 0, stdout: line, stderr: '' })
+    }
   })
 })
