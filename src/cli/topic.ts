@@ -19,6 +19,7 @@ interface CreateOpts extends BrokersOpts {
   readonly replicationFactor: number
   readonly retentionMs?: number
   readonly retentionBytes?: number
+  readonly ifNotExists?: boolean
 }
 
 export function topicCommand(): Command {
@@ -30,12 +31,13 @@ export function topicCommand(): Command {
     .command('create')
     .description('create a topic')
     .argument('<name>', 'topic name: 1..249 of [a-zA-Z0-9._-]')
-    .addOption(new Option('-p, --partitions <n>', 'number of partitions').argParser(integer(1)).makeOptionMandatory())
+    .addOption(new Option('-p, --partitions <n>', 'number of partitions').argParser(integer(1)).default(1))
     .addOption(new Option('-r, --replication-factor <n>', 'copies of each partition').argParser(integer(1, 255)).default(1))
     .addOption(new Option('--retention-ms <ms>', 'drop records older than this (default: keep forever)').argParser(integer(1)))
     .addOption(new Option('--retention-bytes <bytes>', 'per partition, drop the oldest records past this size (default: no limit)').argParser(integer(1)))
+    .addOption(new Option('--if-not-exists', 'a topic of that name existing already is no error (it is left as it is)'))
     .addOption(brokersOption())
-    .addHelpText('after', examples('raftmq topic create orders --partitions 3', 'raftmq topic create clicks -p 6 --retention-ms 86400000'))
+    .addHelpText('after', examples('raftmq topic create orders --partitions 3', 'raftmq topic create clicks -p 6 --retention-ms 86400000', 'raftmq topic create orders -p 3 --if-not-exists   # in a script that runs again'))
     .action(async (name: string, opts: CreateOpts) => {
       const created = await withClient(opts.brokers, (client) =>
         client.admin().createTopic({
@@ -44,10 +46,12 @@ export function topicCommand(): Command {
           replicationFactor: opts.replicationFactor,
           retentionMs: opts.retentionMs ?? null,
           retentionBytes: opts.retentionBytes ?? null,
+          ifNotExists: opts.ifNotExists === true,
         }),
       )
       const s = created.partitions === 1 ? '' : 's'
-      process.stdout.write(`created topic ${created.name} with ${created.partitions} partition${s} (replication factor ${opts.replicationFactor})\n`)
+      if (!created.created) process.stdout.write(`topic ${created.name} exists already, with ${created.partitions} partition${s}: left as it is\n`)
+      else process.stdout.write(`created topic ${created.name} with ${created.partitions} partition${s} (replication factor ${opts.replicationFactor})\n`)
     })
 
   topic

@@ -230,7 +230,7 @@ describe('cli - usage', () => {
   it('exits 2 with the problem and the usage line for bad flags and arguments', async () => {
     const cases: [string[], RegExp][] = [
       [['produce', 'lines', '--bogus'], /^raftmq: unknown option '--bogus'\nusage: raftmq produce \[options\] <topic>\n/],
-      [['topic', 'create', 'x'], /^raftmq: required option '-p, --partitions <n>' not specified\nusage: raftmq topic create \[options\] <name>\n/],
+      [['topic', 'create'], /^raftmq: missing required argument 'name'\nusage: raftmq topic create \[options\] <name>\n/],
       [['topic', 'create', 'x', '-p', 'many'], /argument 'many' is invalid\. expected an integer >= 1\n/],
       [['consume', 'lines', '--from', 'sideways'], /expected earliest, latest or an offset/],
       [['consume', 'lines', '--format', 'xml'], /Allowed choices are value, json, kv/],
@@ -269,5 +269,17 @@ describe('raftmq --version', () => {
       const r = await raftmq(args)
       expect(r, args.join(' ')).toMatchObject({ code: 0, stdout: line, stderr: '' })
     }
+  })
+})
+
+describe('raftmq topic create', () => {
+  it('makes one partition by default, and with --if-not-exists runs again without an error', async () => {
+    const first = await raftmq(['topic', 'create', 'once', '--if-not-exists'])
+    expect(first).toMatchObject({ code: 0, stdout: 'created topic once with 1 partition (replication factor 1)\n' })
+    const again = await raftmq(['topic', 'create', 'once', '-p', '4', '--if-not-exists'])
+    expect(again).toMatchObject({ code: 0, stdout: 'topic once exists already, with 1 partition: left as it is\n', stderr: '' })
+    const plain = await raftmq(['topic', 'create', 'once'])
+    expect(plain.code).toBe(1)
+    expect(plain.stderr).toMatch(/^raftmq: TOPIC_EXISTS: /)
   })
 })
