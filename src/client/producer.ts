@@ -42,7 +42,7 @@ export type Bytes = Uint8Array | string
 
 export interface Message {
   readonly topic: string
-  /** Default: by key hash, or spread over partitions when there is no key. */
+  /** Default: by key hash, or, without a key, the topic's sticky partition (see Producer). */
   readonly partition?: number
   readonly key?: Bytes | null
   readonly value: Bytes | null
@@ -181,7 +181,13 @@ export class Producer {
   readonly #queues = new Map<string, PartitionQueue>()
   readonly #requests: ProduceRequests
   #producer: Promise<{ producerId: number; producerEpoch: number }> | null = null
-  #roundRobin = 0
+  /**
+   * Keyless messages of each topic go to one partition, chosen at random, until a batch
+   * for it leaves; then another is chosen (Kafka's sticky partitioner, KIP-480): keyless
+   * messages batch well and still spread, and processes that send one message each do not
+   * all start at partition 0.
+   */
+  readonly #sticky = new Map<string, { partition: number; of: number }>()
 
   constructor(client: Client, opts: ProducerOptions) {
     this.#client = client
@@ -218,7 +224,18 @@ export class Producer {
       const k = typeof m.key === 'string' ? enc.encode(m.key) : m.key
       return (murmur2(k) & 0x7fffffff) % n
     }
-    return this.#roundRobin++ % n
+    const s = this.#sticky.get(m.topic)
+    if (s !== undefined && s.of === n) return s.partition
+    const partition = Math.floor(Math.random() * n)
+    this.#sticky.set(m.topic, { partition, of: n })
+    return partition
+  }
+
+  /** A batch for `partition` of `topic` leaves: the topic's keyless messages move on to another partition. */
+  #unstick(topic: string, partition: number): void {
+    const s = this.#sticky.get(topic)
+    if (s === undefined || s.partition !== partition || s.of < 2) return
+    this.#sticky.set(topic, { partition: (partition + 1 + Math.floor(Math.random() * (s.of - 1))) % s.of, of: s.of })
   }
 
   #queue(topic: string, partition: number): PartitionQueue {
@@ -304,6 +321,7 @@ export class Producer {
    * ended it (never rejects).
    */
   async #produce(q: PartitionQueue, records: RecordInput[], atomic: boolean): Promise<{ results: readonly ProduceResult[] } | { error: RaftmqError }> {
+    this.#unstick(q.topic, q.partition)
     if (!this.#idempotent) return this.#produceNow(q, records, atomic)
     // one request in flight per partition: wait for the one before (a send's or a sendBatch's)
     const before = q.turn

@@ -64,4 +64,23 @@ describe('client API - arguments, Buffers and ifNotExists', () => {
     expect(await admin.createTopic({ name: 'twice', partitions: 5, ifNotExists: true })).toEqual({ name: 'twice', partitions: 3, created: false })
     await expect(admin.createTopic({ name: 'twice', partitions: 3 })).rejects.toMatchObject({ code: 'TOPIC_EXISTS' })
   })
+
+  it('keyless messages stick to one partition per batch and move on after it (KIP-480), starting at a random one', async () => {
+    const c = await client()
+    await c.admin().createTopic({ name: 'sticky', partitions: 4 })
+    const producer = c.producer()
+    let previous = -1
+    for (let round = 0; round < 12; round++) {
+      const { results } = await producer.sendBatch(Array.from({ length: 10 }, (_, i) => ({ topic: 'sticky', value: `r${round}-${i}` })))
+      const partitions = new Set(results.map((r) => r.partition))
+      expect(partitions.size, `round ${round}`).toBe(1) // one batch, one partition
+      const p = [...partitions][0]!
+      expect(p, `round ${round} moved on from partition ${previous}`).not.toBe(previous)
+      previous = p
+    }
+    // a new producer per message: the first partitions are not all partition 0 (all 0 by chance: 4^-16)
+    const firsts = new Set<number>()
+    for (let i = 0; i < 16; i++) firsts.add((await c.producer().send({ topic: 'sticky', value: `one-${i}` })).partition)
+    expect(firsts.size).toBeGreaterThan(1)
+  })
 })
