@@ -1,6 +1,7 @@
 /**
- * `raftmq produce <topic>`: like `kcat -P`, one message per line of stdin or a file,
- * optionally split into key and value at a delimiter, sent with `Producer.sendBatch`.
+ * `raftmq produce <topic>`: like `kcat -P`, one message per line of stdin or a file (or
+ * per -D delimiter, or the whole input as one message), optionally split into key and
+ * value at a delimiter, with -H headers, sent with `Producer.sendBatch`.
  *
  * Batching: lines gather into a batch that leaves when it holds --batch-size messages or
  * `batchBytesMax` bytes, or, when the previous request has been answered, once its first
@@ -16,12 +17,15 @@
  * whole for a reason that is not about its messages (unknown topic, an unreachable broker)
  * stops the run: the rest of the input would fail the same way.
  *
+ * Ctrl-C stops reading, sends what was read (as at the end of the input), prints the
+ * same summary as any other stop and exits 130; a second Ctrl-C exits at once.
+ *
  * Imports base, client, protocol (types), ./run, ./progress and packages.
  */
 import { fstatSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
-import { Command, Option } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import { limits } from '../base/index.js'
 import { RaftmqError } from '../client/index.js'
 import type { Client, Message, Producer } from '../client/index.js'
@@ -34,6 +38,10 @@ interface ProduceOpts {
   readonly partition?: number
   readonly key?: string
   readonly keyDelimiter?: string
+  readonly delimiter?: string
+  readonly wholeFile?: boolean
+  readonly header: readonly (readonly [string, string])[]
+  readonly nullEmpty?: boolean
   readonly batchSize: number
   readonly lingerMs: number
   readonly compression: Compression
@@ -58,7 +66,11 @@ export function produceCommand(): Command {
     .argument('<topic>', 'topic to produce to')
     .addOption(new Option('-p, --partition <n>', 'partition (default: by key hash, or spread over the partitions when there is no key)').argParser(integer(0)))
     .addOption(new Option('-k, --key <key>', 'the same key for every message'))
-    .addOption(new Option('-K, --key-delimiter <delim>', 'split each line at the first <delim> into key and value ("\\t" means tab); a line without it has no key').conflicts('key'))
+    .addOption(new Option('-K, --key-delimiter <delim>', 'split each message at the first <delim> into key and value (escapes: \\t \\n \\r \\0 \\\\ \\xHH); one without it has no key').conflicts('key'))
+    .addOption(new Option('-D, --delimiter <delim>', 'messages end at <delim> instead of a newline (escapes as for -K; a \\r before it is kept)'))
+    .addOption(new Option('--whole-file', 'the whole input is one message').conflicts('delimiter'))
+    .addOption(new Option('-H, --header <name=value>', 'a header on every message (repeatable)').argParser(collectHeader).default([], 'none'))
+    .addOption(new Option('-Z, --null-empty', 'an empty value is sent as null (a tombstone), not as an empty message'))
     .addOption(new Option('--batch-size <n>', 'messages per request (one Raft proposal per partition)').argParser(integer(1, 100_000)).default(1000))
     .addOption(new Option('--linger-ms <ms>', 'how long a batch that is not full waits for more lines').argParser(integer(0, 60_000)).default(5))
     .addOption(new Option('-z, --compression <codec>', 'batch compression').choices(['none', 'gzip', 'lz4', 'zstd']).default('none'))
@@ -70,17 +82,61 @@ export function produceCommand(): Command {
       `\nEvery line is one message (an empty line is an empty message); a summary is printed at the end.\n${examples(
         'raftmq produce orders < orders.txt',
         "printf 'k1:hello\\nk2:world\\n' | raftmq produce orders -K :",
+        "raftmq produce orders -H source=import -H v=2 < orders.txt",
+        "printf 'a;b;c' | raftmq produce orders -D ';'",
+        'raftmq produce configs --whole-file -k app.json --file app.json',
         'raftmq produce logs --file app.log --batch-size 5000 --compression zstd',
       )}`,
     )
     .action(async (topic: string, opts: ProduceOpts) => {
       const input = await openInput(opts.file)
+      const interrupt = new AbortController()
+      const onSigint = (): void => {
+        if (interrupt.signal.aborted) {
+          process.stderr.write('raftmq: interrupted again: exiting now (what was in flight may or may not be stored)\n')
+          process.exit(130)
+        }
+        process.stderr.write('raftmq: interrupted: reading no more input, sending what was read (Ctrl-C again to quit at once)\n')
+        interrupt.abort()
+        input.stream.destroy()
+      }
+      process.on('SIGINT', onSigint)
       try {
-        await withClient(opts.brokers, (client) => produce(client, topic, input, opts))
+        await withClient(opts.brokers, (client) => produce(client, topic, input, opts, interrupt.signal))
+        if (interrupt.signal.aborted) process.exitCode = 130
       } finally {
+        process.off('SIGINT', onSigint)
         input.stream.destroy()
       }
     })
+}
+
+/** `-H name=value`, collected in order; a repeated name is sent once per -H (the last one wins when read back). */
+function collectHeader(value: string, previous: readonly (readonly [string, string])[]): (readonly [string, string])[] {
+  const at = value.indexOf('=')
+  if (at <= 0) throw new InvalidArgumentError(`expected name=value, got ${JSON.stringify(value)}`)
+  return [...previous, [value.slice(0, at), value.slice(at + 1)] as const]
+}
+
+/** A delimiter as typed: \t \n \r \0 \\ and \xHH are the bytes they name; the rest is taken as UTF-8. */
+export function parseDelimiter(text: string): Buffer {
+  const bytes: number[] = []
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!
+    if (c !== '\\' || i + 1 >= text.length) {
+      bytes.push(...Buffer.from(c))
+      continue
+    }
+    const n = text[++i]!
+    const simple: Record<string, number> = { t: 9, n: 10, r: 13, '0': 0, '\\': 92 }
+    if (n in simple) bytes.push(simple[n]!)
+    else if (n === 'x' && /^[0-9a-fA-F]{2}$/.test(text.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(text.slice(i + 1, i + 3), 16))
+      i += 2
+    } else bytes.push(92, ...Buffer.from(n))
+  }
+  if (bytes.length === 0) throw new InvalidArgumentError('a delimiter must not be empty')
+  return Buffer.from(bytes)
 }
 
 interface Input {
@@ -129,7 +185,7 @@ interface Tally {
   stopped: Error | null
 }
 
-async function produce(client: Client, topic: string, input: Input, opts: ProduceOpts): Promise<void> {
+async function produce(client: Client, topic: string, input: Input, opts: ProduceOpts, interrupted: AbortSignal): Promise<void> {
   // fail fast, before waiting for input, on a topic or partition that does not exist
   const partitions = await client.partitionCount(topic)
   if (opts.partition !== undefined && opts.partition >= partitions) {
@@ -143,13 +199,14 @@ async function produce(client: Client, topic: string, input: Input, opts: Produc
       ? new Progress({ total: input.sizeBytes, unit: 'bytes', delayMs: 500, formatValue: formatBytes })
       : new Progress({ total: null, unit: 'messages', delayMs: 500 })
   const startMs = performance.now()
-  const tally = await sendLines(producer, topic, input.stream, opts, (t) => progress?.update(input.sizeBytes !== null ? t.bytesRead : t.sent, `${t.sent.toLocaleString('en-US')} sent`))
+  const tally = await sendLines(producer, topic, input.stream, opts, interrupted, (t) => progress?.update(input.sizeBytes !== null ? t.bytesRead : t.sent, `${t.sent.toLocaleString('en-US')} sent`))
   progress?.stop()
   const seconds = (performance.now() - startMs) / 1000
   const rate = seconds > 0 ? Math.round(tally.sent / seconds) : tally.sent
   process.stdout.write(
     `produced ${count(tally.sent, 'message')} (${formatBytes(tally.sentBytes)}) to ${topic} in ${seconds.toFixed(2)} s, ${rate.toLocaleString('en-US')} msgs/s\n`,
   )
+  if (interrupted.aborted && !tally.stopped) process.stderr.write(`raftmq: interrupted after line ${tally.lines}: ${count(tally.lines - tally.sent - tally.failed, 'message')} not produced\n`)
   if (tally.stopped) {
     const unsent = tally.lines - tally.sent - tally.failed
     process.stderr.write(`raftmq: stopped after line ${tally.lines}: ${count(tally.failed + unsent, 'message')} not produced\n`)
@@ -162,10 +219,12 @@ async function produce(client: Client, topic: string, input: Input, opts: Produc
 }
 
 /** Reads `stream` to its end (or until a failure stops the run) and sends its lines. */
-async function sendLines(producer: Producer, topic: string, stream: Readable, opts: ProduceOpts, onProgress: (t: Tally) => void): Promise<Tally> {
+async function sendLines(producer: Producer, topic: string, stream: Readable, opts: ProduceOpts, interrupted: AbortSignal, onProgress: (t: Tally) => void): Promise<Tally> {
   const tally: Tally = { lines: 0, bytesRead: 0, sent: 0, sentBytes: 0, failed: 0, failedByCode: new Map(), stopped: null }
-  const delimiter = opts.keyDelimiter === undefined ? null : Buffer.from(opts.keyDelimiter === '\\t' ? '\t' : opts.keyDelimiter)
+  const delimiter = opts.keyDelimiter === undefined ? null : parseDelimiter(opts.keyDelimiter)
   const fixedKey = opts.key ?? null
+  const headers = opts.header.length === 0 ? undefined : Object.fromEntries(opts.header)
+  const messages = opts.wholeFile === true ? wholeInput(stream, lineBytesMax) : splitMessages(stream, opts.delimiter === undefined ? null : parseDelimiter(opts.delimiter), lineBytesMax)
   const waiting: Batch[] = []
   let current = emptyBatch()
   let lingerTimer: NodeJS.Timeout | null = null
@@ -230,7 +289,13 @@ async function sendLines(producer: Producer, topic: string, stream: Readable, op
       }
     }
     const size = value.byteLength + (key === null ? 0 : typeof key === 'string' ? Buffer.byteLength(key) : key.byteLength)
-    current.messages.push({ topic, ...(opts.partition === undefined ? {} : { partition: opts.partition }), key, value })
+    current.messages.push({
+      topic,
+      ...(opts.partition === undefined ? {} : { partition: opts.partition }),
+      key,
+      value: value.byteLength === 0 && opts.nullEmpty === true ? null : value,
+      ...(headers === undefined ? {} : { headers }),
+    })
     current.lines.push(tally.lines)
     current.sizes.push(size)
     current.bytes += size
@@ -244,7 +309,7 @@ async function sendLines(producer: Producer, topic: string, stream: Readable, op
   }
 
   try {
-    for await (const lines of splitLines(stream, lineBytesMax)) {
+    for await (const lines of messages) {
       for (const line of lines) {
         if (tally.stopped) break
         add(line)
@@ -254,7 +319,8 @@ async function sendLines(producer: Producer, topic: string, stream: Readable, op
       if (tally.stopped) break // leaving the loop ends the input stream
     }
   } catch (err) {
-    tally.stopped ??= new Error(`cannot read the input: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    // an interrupt destroys the input under the read: that is its end, not a failure
+    if (!interrupted.aborted) tally.stopped ??= new Error(`cannot read the input: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
   }
   ended = true
   pump()
@@ -262,25 +328,77 @@ async function sendLines(producer: Producer, topic: string, stream: Readable, op
   return tally
 }
 
+type Piece = Buffer | { readonly tooLongBytes: number }
+
 /**
- * Splits a byte stream into lines at \n (dropping a \r before it), one array per chunk
- * read. A line longer than `lineBytesMax` is not kept: only its length is reported, so
- * one huge line cannot exhaust memory. Bytes stay bytes: values need not be UTF-8.
+ * Splits a byte stream into messages at `delimiter`, or at \n dropping a \r before it
+ * (null), one array per chunk read. The newline and any one-byte delimiter take the fast
+ * path (splitLines); a longer one carries the unfinished message over to the next chunk.
  */
-export async function* splitLines(stream: AsyncIterable<Buffer | string>, lineBytesMax: number): AsyncGenerator<(Buffer | { readonly tooLongBytes: number })[]> {
+export function splitMessages(stream: AsyncIterable<Buffer | string>, delimiter: Buffer | null, lineBytesMax: number): AsyncGenerator<Piece[]> {
+  if (delimiter === null) return splitLines(stream, lineBytesMax)
+  if (delimiter.length === 1) return splitLines(stream, lineBytesMax, delimiter[0]!, false)
+  return splitAt(stream, delimiter, lineBytesMax)
+}
+
+async function* splitAt(stream: AsyncIterable<Buffer | string>, delimiter: Buffer, lineBytesMax: number): AsyncGenerator<Piece[]> {
+  let carry = Buffer.alloc(0)
+  let tooLongBytes = 0
+  for await (const read of stream) {
+    const chunk = typeof read === 'string' ? Buffer.from(read) : read
+    const pieces: Piece[] = []
+    let data = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk
+    for (;;) {
+      const at = data.indexOf(delimiter)
+      if (at < 0) break
+      pieces.push(tooLongBytes > 0 ? { tooLongBytes: tooLongBytes + at } : at > lineBytesMax ? { tooLongBytes: at } : Buffer.from(data.subarray(0, at)))
+      tooLongBytes = 0
+      data = data.subarray(at + delimiter.length)
+    }
+    // past the limit: keep only what could still hold the start of a delimiter
+    if (data.length > lineBytesMax + delimiter.length) {
+      tooLongBytes += data.length - (delimiter.length - 1)
+      data = data.subarray(data.length - (delimiter.length - 1))
+    }
+    carry = Buffer.from(data)
+    if (pieces.length > 0) yield pieces
+  }
+  if (tooLongBytes > 0) yield [{ tooLongBytes: tooLongBytes + carry.length }]
+  else if (carry.length > 0) yield [carry]
+}
+
+/** The whole input as one message (or its size, when it is past the limit). */
+async function* wholeInput(stream: AsyncIterable<Buffer | string>, lineBytesMax: number): AsyncGenerator<Piece[]> {
+  const parts: Buffer[] = []
+  let bytes = 0
+  for await (const read of stream) {
+    const chunk = typeof read === 'string' ? Buffer.from(read) : read
+    bytes += chunk.length
+    if (bytes <= lineBytesMax) parts.push(chunk)
+  }
+  yield [bytes > lineBytesMax ? { tooLongBytes: bytes } : Buffer.concat(parts, bytes)]
+}
+
+/**
+ * Splits a byte stream into lines at \n (dropping a \r before it), or at another one-byte
+ * delimiter (dropping nothing), one array per chunk read. A line longer than
+ * `lineBytesMax` is not kept: only its length is reported, so one huge line cannot
+ * exhaust memory. Bytes stay bytes: values need not be UTF-8.
+ */
+export async function* splitLines(stream: AsyncIterable<Buffer | string>, lineBytesMax: number, delimiter = 10, dropCR = true): AsyncGenerator<Piece[]> {
   let parts: Buffer[] = []
   let partBytes = 0
   let tooLongBytes = 0
   const lineOf = (): Buffer | { readonly tooLongBytes: number } => {
     if (tooLongBytes > 0) return { tooLongBytes }
     const line = parts.length === 1 ? parts[0]! : Buffer.concat(parts, partBytes)
-    return line.byteLength > 0 && line[line.byteLength - 1] === 13 ? line.subarray(0, line.byteLength - 1) : line
+    return dropCR && line.byteLength > 0 && line[line.byteLength - 1] === 13 ? line.subarray(0, line.byteLength - 1) : line
   }
   for await (const read of stream) {
     const chunk = typeof read === 'string' ? Buffer.from(read) : read
     const lines: (Buffer | { readonly tooLongBytes: number })[] = []
     for (let start = 0; ; ) {
-      const nl = chunk.indexOf(10, start)
+      const nl = chunk.indexOf(delimiter, start)
       const piece = chunk.subarray(start, nl < 0 ? chunk.byteLength : nl)
       if (tooLongBytes > 0) tooLongBytes += piece.byteLength
       else if (partBytes + piece.byteLength > lineBytesMax + 1 /* room for a \r */) {

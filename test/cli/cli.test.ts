@@ -51,7 +51,7 @@ interface Child {
 }
 
 /** Starts `raftmq args...` with RAFTMQ_BROKERS pointing at the test node. */
-function start(args: string[], input = ''): Child {
+function start(args: string[], input = '', keepStdinOpen = false): Child {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
     cwd: root,
     env: { ...process.env, RAFTMQ_BROKERS: brokers, NO_COLOR: '1' },
@@ -61,7 +61,8 @@ function start(args: string[], input = ''): Child {
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s))
   child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s))
-  child.stdin.end(input)
+  if (keepStdinOpen) child.stdin.write(input)
+  else child.stdin.end(input)
   const done = new Promise<Run>((resolve, reject) => {
     child.on('error', reject)
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
@@ -205,6 +206,48 @@ describe('cli - produce and consume', () => {
     expect(r.stderr).toMatch(/^raftmq: line 2: MESSAGE_TOO_LARGE: /m)
     expect(r.stderr).toMatch(/^raftmq: 1 of 3 messages failed \(MESSAGE_TOO_LARGE: 1\)$/m)
     expect((await raftmq(['consume', 'mixed'])).stdout).toBe('first\nlast\n')
+  })
+
+  it('produces with -H headers, a -D delimiter (one byte or more), -Z tombstones and --whole-file', async () => {
+    await client.admin().createTopic({ name: 'shaped', partitions: 1 })
+    const delimited = await raftmq(['produce', 'shaped', '-D', ';', '-Z', '-H', 'src=cli', '-H', 'v=2'], 'a;b\r;;c')
+    expect(delimited).toMatchObject({ code: 0, stderr: '' })
+    expect(delimited.stdout).toMatch(/^produced 4 messages/)
+    const twoBytes = await raftmq(['produce', 'shaped', '-D', '\\x1e\\n'], 'x\x1e\ny\x1e\nz')
+    expect(twoBytes).toMatchObject({ code: 0, stderr: '' })
+    const file = join(dir, 'config.json')
+    await writeFile(file, '{\n  "a": 1\n}\n')
+    const whole = await raftmq(['produce', 'shaped', '--whole-file', '-k', 'cfg', '--file', file])
+    expect(whole).toMatchObject({ code: 0, stderr: '' })
+    expect(whole.stdout).toMatch(/^produced 1 message /)
+    const page = await client.consumer().fetch({ topic: 'shaped', partition: 0, offset: 0 })
+    const got = page.messages.map((m) => ({ key: m.key?.toString() ?? null, value: m.value === null ? null : m.value.toString(), headers: Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, v?.toString()])) }))
+    const h = { src: 'cli', v: '2' }
+    expect(got).toEqual([
+      { key: null, value: 'a', headers: h },
+      { key: null, value: 'b\r', headers: h }, // a delimiter other than the newline keeps \r
+      { key: null, value: null, headers: h }, // -Z: the empty message is a tombstone
+      { key: null, value: 'c', headers: h },
+      { key: null, value: 'x', headers: {} },
+      { key: null, value: 'y', headers: {} },
+      { key: null, value: 'z', headers: {} },
+      { key: 'cfg', value: '{\n  "a": 1\n}\n', headers: {} },
+    ])
+  })
+
+  it('Ctrl-C during a produce stops reading, sends what was read, prints the summary and exits 130', async () => {
+    await client.admin().createTopic({ name: 'typed', partitions: 1 })
+    const producer = start(['produce', 'typed', '--linger-ms', '0'], 'one\ntwo\n', true)
+    const stored = async (): Promise<number> => (await client.consumer().fetch({ topic: 'typed', partition: 0, offset: 0 })).messages.length
+    for (const until = Date.now() + 10_000; (await stored()) < 2; await new Promise((r) => setTimeout(r, 25))) {
+      if (Date.now() > until) throw new Error('the typed lines were not produced')
+    }
+    producer.kill('SIGINT')
+    const r = await producer.done
+    expect(r.code).toBe(130)
+    expect(r.stdout).toMatch(/^produced 2 messages \(6 B\) to typed in /)
+    expect(r.stderr).toMatch(/^raftmq: interrupted: reading no more input/)
+    expect(r.stderr).toMatch(/^raftmq: interrupted after line 2: 0 messages not produced$/m)
   })
 
   it('exits 1 with UNKNOWN_TOPIC for a topic that does not exist', async () => {
