@@ -149,13 +149,13 @@ describe('cli - produce and consume', () => {
 
     const [consumed, kv, values] = await Promise.all([
       raftmq(['consume', 'lines', '--format', 'json']),
-      raftmq(['consume', 'lines', '--partition', '0', '--from', '2', '--max-messages', '3', '--format', 'kv']),
-      raftmq(['consume', 'lines', '-p', '0', '-n', '2']),
+      raftmq(['consume', 'lines', '--partition', '0', '--from', '2', '--count', '3', '--format', 'kv']),
+      raftmq(['consume', 'lines', '-p', '0', '-c', '2']),
     ])
     expect(consumed).toMatchObject({ code: 0, stderr: '' })
     const got = jsonLines(consumed.stdout)
     expect(got.length).toBe(500)
-    for (const m of got) expect(m).toMatchObject({ headers: {}, timestamp: expect.any(Number) })
+    for (const m of got) expect(m).toMatchObject({ topic: 'lines', headers: {}, timestamp: expect.any(Number) })
     // every key lands on one partition, in input order
     for (let k = 0; k < 7; k++) {
       const want = sent.filter((m) => m.key === `k${k}`).map((m) => m.value)
@@ -250,6 +250,32 @@ describe('cli - produce and consume', () => {
     expect(r.stderr).toMatch(/^raftmq: interrupted after line 2: 0 messages not produced$/m)
   })
 
+  it('reads every partition merged in timestamp order, from -N before each end, with kcat format strings and -c', async () => {
+    await client.admin().createTopic({ name: 'merge', partitions: 3 })
+    const t0 = 1_800_000_000_000
+    // message i goes to partition i % 3 with timestamp t0 + i: the merge must give back i's order
+    await client.producer().sendBatch(Array.from({ length: 12 }, (_, i) => ({ topic: 'merge', partition: i % 3, value: `m${i}`, timestamp: t0 + i })))
+    await client.producer().send({ topic: 'merge', partition: 0, key: 'k', value: 'last', headers: { a: '1', b: '2' }, timestamp: t0 + 100 })
+    const all = await raftmq(['consume', 'merge', '-f', '%s\\n'])
+    expect(all).toMatchObject({ code: 0, stderr: '' })
+    expect(all.stdout).toBe([...Array.from({ length: 12 }, (_, i) => `m${i}`), 'last'].join('\n') + '\n')
+    const [tail, counted, fields] = await Promise.all([
+      raftmq(['consume', 'merge', '-o', '-2', '-e', '-f', '%p:%o %s\\n']),
+      raftmq(['consume', 'merge', '-c', '4', '-f', '%T %s\\n']),
+      raftmq(['consume', 'merge', '-p', '0', '-o', '4', '-f', '%t|%k|%K|%s|%S|%h|%%\\t.\\n']),
+    ])
+    // the last two of each partition (partition 0 ends with m9 and last), in timestamp order
+    expect(tail.stdout).toBe('1:2 m7\n2:2 m8\n0:3 m9\n1:3 m10\n2:3 m11\n0:4 last\n')
+    expect(counted.stdout).toBe([0, 1, 2, 3].map((i) => `${t0 + i} m${i}\n`).join(''))
+    expect(fields.stdout).toBe('merge|k|1|last|4|a=1,b=2|%\t.\n')
+  })
+
+  it('refuses a start at a timestamp with a clear usage error (no time index yet)', async () => {
+    const r = await raftmq(['consume', 'merge', '-o', '@2026-12-01T00:00:00Z'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/starting at a timestamp needs the partitions' time index/)
+  })
+
   it('exits 1 with UNKNOWN_TOPIC for a topic that does not exist', async () => {
     const [produced, consumed] = await Promise.all([raftmq(['produce', 'nope'], 'hello\n'), raftmq(['consume', 'nope'])])
     expect(produced).toMatchObject({ code: 1, stdout: '', stderr: 'raftmq: UNKNOWN_TOPIC: topic nope does not exist\n' })
@@ -275,8 +301,8 @@ describe('cli - usage', () => {
       [['produce', 'lines', '--bogus'], /^raftmq: unknown option '--bogus'\nusage: raftmq produce \[options\] <topic>\n/],
       [['topic', 'create'], /^raftmq: missing required argument 'name'\nusage: raftmq topic create \[options\] <name>\n/],
       [['topic', 'create', 'x', '-p', 'many'], /argument 'many' is invalid\. expected an integer >= 1\n/],
-      [['consume', 'lines', '--from', 'sideways'], /expected earliest, latest or an offset/],
-      [['consume', 'lines', '--format', 'xml'], /Allowed choices are value, json, kv/],
+      [['consume', 'lines', '--from', 'sideways'], /expected earliest\|beginning, latest\|end, an offset N/],
+      [['consume', 'lines', '--format', 'xml'], /expected value, kv, json or a format string/],
       [['produce'], /^raftmq: missing required argument 'topic'\n/],
       [['bench', '--messages', '0'], /expected an integer >= 1/],
       [['topic', 'list', '--brokers', 'nowhere'], /"nowhere" is not host:port/],
