@@ -75,7 +75,7 @@ export function produceCommand(): Command {
     .addOption(new Option('--linger-ms <ms>', 'how long a batch that is not full waits for more lines').argParser(integer(0, 60_000)).default(5))
     .addOption(new Option('-z, --compression <codec>', 'batch compression').choices(['none', 'gzip', 'lz4', 'zstd']).default('none'))
     .addOption(new Option('--idempotent', 'store each message exactly once even when a request is retried'))
-    .addOption(new Option('-f, --file <file>', 'read lines from this file instead of stdin'))
+    .addOption(new Option('-l, --file <file>', 'read messages from this file instead of stdin (kcat\'s -l)'))
     .addOption(brokersOption())
     .addHelpText(
       'after',
