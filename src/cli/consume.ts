@@ -151,6 +151,11 @@ class PartitionReader {
     return this.#page[this.#at]!
   }
 
+  /** The next message when a page holds it already (no await on the hot path), else undefined. */
+  head(): ConsumedMessage | undefined {
+    return this.#at < this.#page.length ? this.#page[this.#at] : undefined
+  }
+
   take(): ConsumedMessage {
     return this.#page[this.#at++]!
   }
@@ -174,7 +179,7 @@ async function readMerged(client: Client, topic: string, partitions: readonly nu
     let best: PartitionReader | null = null
     let bestAt = 0
     for (const r of readers) {
-      const m = await r.peek()
+      const m = r.head() ?? (await r.peek())
       if (m !== null && (best === null || m.timestamp < bestAt)) {
         best = r
         bestAt = m.timestamp
