@@ -3,7 +3,10 @@
  * -p), from a starting position per partition, like `kcat -C`. Without --follow it
  * stops at the high watermark each partition had when the command started (-e, the
  * default), and the partitions' messages come merged in timestamp order; with --follow
- * they are read side by side, printed as they arrive, until SIGINT or SIGTERM (exit 0).
+ * they are read side by side, printed as they arrive, until SIGINT or SIGTERM (exit 0),
+ * riding out a broker restart or a failover however long it takes: the first retriable
+ * failure is said once on stderr, reading resumes at the next offset of each partition,
+ * and the recovery is said too.
  *
  * Positions (-o): earliest|beginning, latest|end, an offset N, or -N: N messages before
  * each partition's end (not before its start).
@@ -192,11 +195,23 @@ async function readMerged(client: Client, topic: string, partitions: readonly nu
   await out.write(lines)
 }
 
+/** Between tries of a follow whose broker is gone (the client's own retries are spent by then). */
+const followRetryMs = 500
+
 async function followPartition(client: Client, topic: string, partition: number, from: From, out: Output): Promise<void> {
   const consumer = client.consumer()
   let offset = await startOffset(client, topic, partition, from)
   while (!out.stopped) {
-    const page = await consumer.fetch({ topic, partition, offset, maxWaitMs: followWaitMs })
+    let page
+    try {
+      page = await consumer.fetch({ topic, partition, offset, maxWaitMs: followWaitMs })
+    } catch (err) {
+      if (out.stopped || !(err instanceof RaftmqError) || !err.retriable) throw err
+      out.lost(`${err.code}: ${err.message}`)
+      await client.sleep(followRetryMs)
+      continue
+    }
+    out.back(partition, offset)
     await out.write(page.messages.map((m) => out.line(partition, m)))
     offset = page.nextOffset
   }
@@ -220,6 +235,21 @@ class Output {
       process.stderr.write(`${failureLine(err)}\n`)
       process.exit(exitCodes.failed)
     })
+  }
+
+  #lost = false
+
+  /** A follow lost its broker: said once until some partition reads again. */
+  lost(why: string): void {
+    if (this.#lost) return
+    this.#lost = true
+    process.stderr.write(`raftmq: ${why}; retrying until the broker answers (Ctrl-C to stop)\n`)
+  }
+
+  back(partition: number, offset: number): void {
+    if (!this.#lost) return
+    this.#lost = false
+    process.stderr.write(`raftmq: reading again (partition ${partition} from offset ${offset})\n`)
   }
 
   line(partition: number, m: ConsumedMessage): Buffer {

@@ -13,6 +13,7 @@ import { Client } from '../../src/client/index.js'
 import { resolveConfig } from '../../src/broker/config.js'
 import { startNode } from '../../src/broker/node.js'
 import type { RunningNode } from '../../src/broker/node.js'
+import { freePort } from '../process/broker-process.js'
 
 const root = join(import.meta.dirname, '..', '..')
 let dir: string
@@ -351,4 +352,40 @@ describe('raftmq topic create', () => {
     expect(plain.code).toBe(1)
     expect(plain.stderr).toMatch(/^raftmq: TOPIC_EXISTS: /)
   })
+})
+
+describe('raftmq consume --follow across a broker restart', () => {
+  it('says it lost the broker, waits for it, and goes on from the next offset: nothing acknowledged is missing, nothing twice', async () => {
+    const port = await freePort()
+    const cfg = resolveConfig({ dataDir: join(dir, 'restarting'), listen: `127.0.0.1:${port}`, workers: '1', logLevel: 'warn', tickMs: '20' })
+    if (!cfg.ok) throw new Error(cfg.error.message)
+    let n = await startNode(cfg.value)
+    if (!n.ok) throw new Error(n.error.message)
+    const own = `127.0.0.1:${port}`
+    const c1 = new Client({ brokers: [own] })
+    await c1.admin().createTopic({ name: 'restart', partitions: 2 })
+    await c1.producer().sendBatch([{ topic: 'restart', partition: 0, value: 'before 0' }, { topic: 'restart', partition: 1, value: 'before 1' }])
+    const follower = start(['consume', 'restart', '--follow', '-f', '%p %s\\n', '--brokers', own])
+    try {
+      await until('the first messages', () => follower.stdout().split('\n').length === 3, 15_000)
+      await c1.close()
+      await n.value.stop()
+      await new Promise((r) => setTimeout(r, 3_000)) // longer than the client's own retries
+      n = await startNode(cfg.value)
+      if (!n.ok) throw new Error(n.error.message)
+      const c2 = new Client({ brokers: [own] })
+      await c2.producer().sendBatch([{ topic: 'restart', partition: 0, value: 'after 0' }, { topic: 'restart', partition: 1, value: 'after 1' }])
+      await c2.close()
+      await until('the messages after the restart', () => follower.stdout().includes('after 0') && follower.stdout().includes('after 1'), 20_000)
+      follower.kill('SIGINT')
+      const r = await follower.done
+      expect(r.code).toBe(0)
+      expect(r.stdout.split('\n').filter((l) => l !== '').sort()).toEqual(['0 after 0', '0 before 0', '1 after 1', '1 before 1'])
+      expect(r.stderr).toMatch(/^raftmq: [A-Z_]+: .*; retrying until the broker answers \(Ctrl-C to stop\)$/m)
+      expect(r.stderr).toMatch(/^raftmq: reading again \(partition \d from offset 1\)$/m)
+    } finally {
+      follower.kill('SIGKILL')
+      if (n.ok) await n.value.stop()
+    }
+  }, 60_000)
 })
