@@ -52,6 +52,8 @@ export const Channel = { RAFT: 1, CONTROL: 2, LEADERS: 3 } as const
 export type ControllerRequest =
   | { readonly op: 'createTopic'; readonly name: string; readonly partitions: number; readonly replicationFactor: number; readonly config: TopicConfig }
   | { readonly op: 'deleteTopic'; readonly name: string }
+  /** `partitions`: the count wanted (more than now: the leader places the added ones). */
+  | { readonly op: 'alterTopic'; readonly name: string; readonly config?: TopicConfig; readonly partitions?: number }
   | { readonly op: 'allocateProducerId' }
   | ({ readonly op: 'registerNode' } & NodeRecord)
   | { readonly op: 'movePartition'; readonly name: string; readonly partition: number; readonly replicas: readonly number[] }
@@ -402,12 +404,26 @@ export class Cluster {
   async #runHere(req: ControllerRequest): Promise<Result<MetadataResult, ControllerError | 'NOT_LEADER'>> {
     const c = this.#controller!
     let cmd
-    if (req.op === 'createTopic') {
+    const place = (partitions: number, replicationFactor: number): ReturnType<typeof placeReplicas> => {
       const live = [this.nodeId, ...(this.#link?.peersUp() ?? [])].filter((n) => this.members.includes(n))
       const existing = [...c.metadata.topics.values()].flatMap((t: Topic) => t.partitions.map((p) => p.replicas))
-      const placed = placeReplicas({ live, existing, partitions: req.partitions, replicationFactor: req.replicationFactor })
+      return placeReplicas({ live, existing, partitions, replicationFactor })
+    }
+    if (req.op === 'createTopic') {
+      const placed = place(req.partitions, req.replicationFactor)
       if (!placed.ok) return placed
       cmd = { op: 'createTopic' as const, name: req.name, partitions: req.partitions, replicas: placed.value[0]!, assignments: placed.value, config: req.config }
+    } else if (req.op === 'alterTopic') {
+      const topic = c.metadata.topics.get(req.name)
+      const adding = topic === undefined || req.partitions === undefined ? 0 : req.partitions - topic.partitions.length
+      let assignments: number[][] = []
+      if (adding > 0) {
+        // the topic's replication factor: its first partition's, as placed or moved
+        const placed = place(adding, topic!.partitions[0]!.replicas.length)
+        if (!placed.ok) return placed
+        assignments = placed.value
+      }
+      cmd = { op: 'alterTopic' as const, name: req.name, ...(req.config ? { config: req.config } : {}), ...(assignments.length > 0 ? { assignments } : {}) }
     } else {
       cmd = req
     }
@@ -514,6 +530,11 @@ function validRequest(r: unknown): r is ControllerRequest {
     }
     case 'deleteTopic':
       return isName(q.name)
+    case 'alterTopic': {
+      const c = q.config as Record<string, unknown> | null | undefined
+      const configOk = c === undefined || (c !== null && typeof c === 'object' && isLimit(c.retentionMs) && isLimit(c.retentionBytes))
+      return isName(q.name) && configOk && (q.partitions === undefined || isCount(q.partitions, 100_000))
+    }
     case 'allocateProducerId':
       return true
     case 'registerNode':

@@ -27,7 +27,7 @@ import { join } from 'node:path'
 import { limits } from '../base/index.js'
 import { GroupStore } from '../storage/index.js'
 import { encodeRaftBatch, packPost, unpackPost, ReplicaHost } from '../replica/index.js'
-import type { DataPort, GroupMessage, ReplicaControl, ReplicaHostOptions, ReplicaSpec, WorkerEvent, WorkerPost, WorkerReply, WorkerRequest } from '../replica/index.js'
+import type { DataPort, GroupMessage, ReplicaAssignment, ReplicaControl, ReplicaHostOptions, ReplicaSpec, WorkerEvent, WorkerPost, WorkerReply, WorkerRequest } from '../replica/index.js'
 import type { ActorLogger } from '../group/index.js'
 import type { GroupReport } from '../protocol/api.js'
 
@@ -201,11 +201,11 @@ export class GroupHost {
     this.#scheduleFlush()
   }
 
-  /** Where the metadata says group `gid` is moving (null: nowhere), for its replica here. */
-  setTarget(gid: number, target: readonly number[] | null): void {
+  /** What the metadata says of group `gid` now (its move target, its retention), for its replica here. */
+  assign(gid: number, assignment: ReplicaAssignment): void {
     const slot = this.#placement.get(gid)
     if (!slot || slot.exited) return
-    slot.queue.push({ t: 'target', gid, target })
+    slot.queue.push({ t: 'assignment', gid, assignment })
     this.#scheduleFlush()
   }
 

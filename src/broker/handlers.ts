@@ -170,6 +170,36 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
     return done<'createTopic'>({ name: topic.name, partitions: topic.partitions.length })
   },
 
+  async alterTopic(ctx, body) {
+    const t = ctx.controller.metadata.topics.get(body.name)
+    if (!t) return failed(wireError('UNKNOWN_TOPIC', { topic: body.name }))
+    const now = t.partitions.length
+    if (body.partitions !== undefined && body.partitions < now) {
+      return failed(wireError('INVALID_CONFIG', { reason: `topic ${body.name} has ${now} partitions, and partitions are never removed: it cannot have ${body.partitions}` }))
+    }
+    const adding = (body.partitions ?? now) - now
+    if (adding > 0) {
+      let hosted = 0
+      for (const x of ctx.controller.metadata.topics.values()) hosted += x.partitions.length
+      if (hosted + adding > ctx.config.maxPartitions) return failed(wireError('PARTITION_LIMIT', { partitions: hosted + adding, limit: ctx.config.maxPartitions }))
+    }
+    const retention = body.retentionMs !== undefined || body.retentionBytes !== undefined
+    const config = { retentionMs: body.retentionMs === undefined ? t.config.retentionMs : body.retentionMs, retentionBytes: body.retentionBytes === undefined ? t.config.retentionBytes : body.retentionBytes }
+    let topic: Topic = t
+    if (retention || adding > 0) {
+      const r = await ctx.cluster.submit({ op: 'alterTopic', name: body.name, ...(retention ? { config } : {}), ...(adding > 0 ? { partitions: now + adding } : {}) })
+      if (!r.ok) return failed(controllerError(r.error.code, r.error.message))
+      if (!r.value.ok) return failed(controllerError(r.value.error.code, r.value.error.message))
+      topic = (r.value.value as { topic: Topic }).topic
+      const err = await ctx.openTopic(topic)
+      if (err !== null) ctx.log.error({ topic: topic.name, err }, 'a replica of an added partition could not open on this node; the others serve it')
+      const added = topic.partitions.slice(now).map((p) => p.groupId)
+      if (added.length > 0 && !(await ctx.cluster.leadersKnown(added, CREATE_LEADERS_WAIT_MS))) ctx.log.warn({ topic: topic.name, waitedMs: CREATE_LEADERS_WAIT_MS }, 'partitions added, but not every one had a leader yet')
+      ctx.log.info({ topic: topic.name, partitions: topic.partitions.length, retentionMs: topic.config.retentionMs, retentionBytes: topic.config.retentionBytes }, 'topic altered')
+    }
+    return done<'alterTopic'>({ name: topic.name, partitions: topic.partitions.length, retentionMs: topic.config.retentionMs, retentionBytes: topic.config.retentionBytes })
+  },
+
   async deleteTopic(ctx, body) {
     const r = await ctx.cluster.submit({ op: 'deleteTopic', name: body.name })
     if (!r.ok) return failed(controllerError(r.error.code, r.error.message))

@@ -92,12 +92,13 @@ export class LocalReplicas {
     if (gone) this.#o.onRemoved?.(gid)
   }
 
-  #tell(p: PartitionAssignment): void {
+  #tell(topic: Topic, p: PartitionAssignment): void {
     if (!this.#o.groups.hasGroup(p.groupId)) return
-    const key = p.target?.join(',') ?? ''
+    const assignment = { target: p.target ?? null, retentionMs: topic.config.retentionMs, retentionBytes: topic.config.retentionBytes }
+    const key = JSON.stringify(assignment)
     if (this.#told.get(p.groupId) === key) return
     this.#told.set(p.groupId, key)
-    this.#o.groups.setTarget(p.groupId, p.target ?? null)
+    this.#o.groups.assign(p.groupId, assignment)
   }
 
   /** Brings the hosted replicas in line with `metadata` (soon; runs one at a time). */
@@ -125,7 +126,7 @@ export class LocalReplicas {
       }
       const err = await this.openTopic(topic)
       if (err !== null) this.#o.log.error({ topic: topic.name, err }, 'a partition replica of this node could not be opened; it is tried again at the next metadata change')
-      for (const p of topic.partitions) if (this.#mine(p)) this.#tell(p)
+      for (const p of topic.partitions) if (this.#mine(p)) this.#tell(topic, p)
     }
     for (const gid of this.#o.groups.groupIds()) {
       if (wanted.has(gid)) continue

@@ -1,5 +1,6 @@
 /**
- * `raftmq cluster status` (cluster-status.ts) shows a running cluster's health.
+ * `raftmq cluster status` (cluster-status.ts) shows a running cluster's health; `raftmq cluster
+ * info` (cluster-info.ts) what its metadata says.
  *
  * `raftmq cluster local`: a cluster of N nodes on this host, for trying a cluster out and
  * for benchmarks — each node a `raftmq start` child process with its own data directory
@@ -19,6 +20,7 @@ import { join, resolve } from 'node:path'
 import { Command, Option } from 'commander'
 import { brokersOption, examples, integer, withClient } from './run.js'
 import { clusterStatus, rebalanceLeaders } from './cluster-status.js'
+import { clusterInfoText } from './cluster-info.js'
 import { plainTable, render } from './table.js'
 
 interface LocalOptions {
@@ -156,6 +158,17 @@ export function clusterCommand(): Command {
     .addOption(new Option('--log-level <level>', 'log level of every node').default('info'))
     .addHelpText('after', '\nExample:\n  raftmq cluster local --nodes 3 --data-dir ./data   # then: raftmq topic create orders --replication-factor 3\n')
     .action((opts: LocalOptions) => runLocal(opts))
+  cmd
+    .command('info')
+    .description('what the metadata says (kcat -L): the nodes and their client addresses, and every topic\'s partitions with leader, replicas and any move under way')
+    .argument('[topics...]', 'only these topics (default: all)')
+    .addOption(new Option('--json', 'the metadata as one JSON object'))
+    .addOption(brokersOption())
+    .addHelpText('after', examples('raftmq cluster info', 'raftmq cluster info orders clicks', 'raftmq cluster info --json'))
+    .action(async (topics: string[], opts: { brokers: string[]; json?: boolean }) => {
+      const md = await withClient(opts.brokers, (client) => client.metadata(topics.length > 0 ? topics : undefined))
+      process.stdout.write(opts.json === true ? `${JSON.stringify(md)}\n` : clusterInfoText(md, opts.brokers.join(',')))
+    })
   cmd
     .command('status')
     .description('nodes and their health; per partition the leader, replicas, commit index and each follower\'s lag (exit 1 when something needs a look)')

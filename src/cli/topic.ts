@@ -5,7 +5,7 @@
  *
  * Imports client, ./run and packages.
  */
-import { Command, Option } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import type { DescribeTopicResponse } from '../protocol/api.js'
 import { brokersOption, examples, integer, withClient } from './run.js'
 import { plainTable, render } from './table.js'
@@ -55,6 +55,33 @@ export function topicCommand(): Command {
     })
 
   topic
+    .command('alter')
+    .description(
+      'change a topic: its retention (from the partitions\' next check on) and/or its partition count (raised only; each added partition is a new Raft group placed like a new topic\'s; keys may hash to other partitions afterwards, as in Kafka)',
+    )
+    .argument('<name>', 'topic name')
+    .addOption(new Option('--retention-ms <ms>', 'drop records older than this; "forever" for no time limit').argParser(limitOrNone('forever')))
+    .addOption(new Option('--retention-bytes <bytes>', 'per partition, drop the oldest records past this size; "unlimited" for none').argParser(limitOrNone('unlimited')))
+    .addOption(new Option('-p, --partitions <n>', 'raise the partition count to n').argParser(integer(1)))
+    .addOption(brokersOption())
+    .addHelpText('after', examples('raftmq topic alter orders --retention-ms 3600000', 'raftmq topic alter orders --retention-bytes unlimited', 'raftmq topic alter orders --partitions 8'))
+    .action(async (name: string, opts: BrokersOpts & { retentionMs?: number; retentionBytes?: number; partitions?: number }) => {
+      if (opts.retentionMs === undefined && opts.retentionBytes === undefined && opts.partitions === undefined) {
+        process.stderr.write('raftmq: nothing to change: give --retention-ms, --retention-bytes or --partitions\n')
+        process.exitCode = 2
+        return
+      }
+      const change = {
+        ...(opts.retentionMs === undefined ? {} : { retentionMs: opts.retentionMs === UNLIMITED ? null : opts.retentionMs }),
+        ...(opts.retentionBytes === undefined ? {} : { retentionBytes: opts.retentionBytes === UNLIMITED ? null : opts.retentionBytes }),
+        ...(opts.partitions === undefined ? {} : { partitions: opts.partitions }),
+      }
+      const t = await withClient(opts.brokers, (client) => client.admin().alterTopic(name, change))
+      const retention = `${t.retentionMs === null ? 'forever' : `${t.retentionMs} ms`}, ${t.retentionBytes === null ? 'no size limit' : `${t.retentionBytes} bytes per partition`}`
+      process.stdout.write(`topic ${t.name}: ${t.partitions} partition${t.partitions === 1 ? '' : 's'}, retention ${retention}\n`)
+    })
+
+  topic
     .command('list')
     .description('list the topics with their partition counts')
     .addOption(brokersOption())
@@ -93,6 +120,21 @@ export function topicCommand(): Command {
     })
 
   return topic
+}
+
+/** An integer >= 1, or the word for no limit (UNLIMITED: commander keeps the raw text when a parser returns null). */
+const UNLIMITED = -1
+
+function limitOrNone(word: string): (value: string) => number {
+  const n = integer(1)
+  return (value: string) => {
+    if (value === word) return UNLIMITED
+    try {
+      return n(value)
+    } catch {
+      throw new InvalidArgumentError(`expected an integer >= 1 or ${word}`)
+    }
+  }
 }
 
 export function formatDescription(d: DescribeTopicResponse): string {

@@ -6,7 +6,7 @@
  *
  * Imports protocol and ./ modules of the client.
  */
-import type { CreateTopicResponse, DescribeTopicResponse, TopicListing } from '../protocol/api.js'
+import type { AlterTopicResponse, CreateTopicResponse, DescribeTopicResponse, TopicListing } from '../protocol/api.js'
 import type { Client } from './client.js'
 import { RaftmqError } from './errors.js'
 import { atLeader } from './retry.js'
@@ -57,6 +57,18 @@ export class Admin {
       if (topic === undefined || 'error' in topic) throw err
       return { name: opts.name, partitions: topic.partitions.length, created: false }
     }
+  }
+
+  /**
+   * Changes a topic's retention (null: unlimited; absent: unchanged) and/or raises its
+   * partition count (never lowers it; keys may hash to other partitions afterwards).
+   * Resolves with the topic as it is now.
+   */
+  async alterTopic(name: string, change: { readonly retentionMs?: number | null; readonly retentionBytes?: number | null; readonly partitions?: number }): Promise<AlterTopicResponse> {
+    const r = await this.#client.request('alterTopic', { name, ...change })
+    // a partition count cached here is stale now
+    await this.#client.refreshMetadata([name])
+    return r
   }
 
   /** Moves a partition to `replicas` (distinct node ids, the preferred leader first); resolves once the move is recorded, not done (metadata shows its `target` until it is). */

@@ -80,6 +80,12 @@ export type MetadataCommand =
   /** An added node leaves the cluster: refused while a partition's replicas or move target name it. */
   | { readonly op: 'removeNode'; readonly id: number }
   | { readonly op: 'deleteTopic'; readonly name: string }
+  /**
+   * A topic's retention changes (`config`), and/or partitions are added: one per entry of
+   * `assignments` (its replicas, preferred leader first: the leader's placement), each a
+   * new group.
+   */
+  | { readonly op: 'alterTopic'; readonly name: string; readonly config?: TopicConfig; readonly assignments?: readonly (readonly number[])[] }
   | { readonly op: 'allocateProducerId' }
   /**
    * A partition is to move to `replicas` (preferred leader first): its leader adds the new
@@ -136,6 +142,8 @@ export class MetadataStateMachine {
         return this.#createTopic(index, cmd)
       case 'deleteTopic':
         return this.#deleteTopic(cmd.name)
+      case 'alterTopic':
+        return this.#alterTopic(cmd)
       case 'allocateProducerId':
         this.version++
         return ok({ producerId: this.#nextProducerId++, producerEpoch: 0 })
@@ -168,6 +176,18 @@ export class MetadataStateMachine {
     this.topics.set(cmd.name, topic)
     this.version++
     return ok({ topic })
+  }
+
+  #alterTopic(cmd: Extract<MetadataCommand, { op: 'alterTopic' }>): MetadataResult {
+    const topic = this.topics.get(cmd.name)
+    if (!topic) return fail('UNKNOWN_TOPIC', `topic ${cmd.name} does not exist`)
+    const added = cmd.assignments ?? []
+    if (!added.every((r) => r.length >= 1 && new Set(r).size === r.length)) return fail('INVALID_REQUEST', 'each added partition needs distinct replicas')
+    const partitions = [...topic.partitions]
+    for (const replicas of added) partitions.push({ partition: partitions.length, groupId: this.#nextGroupId++, replicas: [...replicas] })
+    this.topics.set(cmd.name, { ...topic, config: cmd.config ?? topic.config, partitions })
+    this.version++
+    return ok({ topic: this.topics.get(cmd.name)! })
   }
 
   #movePartition(cmd: Extract<MetadataCommand, { op: 'movePartition' }>): MetadataResult {

@@ -50,6 +50,8 @@ import type { InitProducerIdRequest, InitProducerIdResponse } from './apis/produ
 import { describe, formatPath, isPlainObject } from './apis/schema.js'
 import type { Issue, Schema } from './apis/schema.js'
 import {
+  alterTopicRequest,
+  alterTopicResponse,
   createTopicRequest,
   createTopicResponse,
   deleteTopicRequest,
@@ -60,6 +62,8 @@ import {
   listTopicsResponse,
 } from './apis/topics.js'
 import type {
+  AlterTopicRequest,
+  AlterTopicResponse,
   CreateTopicRequest,
   CreateTopicResponse,
   DeleteTopicRequest,
@@ -104,6 +108,7 @@ export interface Apis {
   movePartition: { request: MovePartitionRequest; response: MovePartitionResponse }
   addNode: { request: AddNodeRequest; response: AddNodeResponse }
   removeNode: { request: RemoveNodeRequest; response: RemoveNodeResponse }
+  alterTopic: { request: AlterTopicRequest; response: AlterTopicResponse }
 }
 
 export type ApiName = keyof Apis
@@ -165,6 +170,7 @@ const apiSpecs: { readonly [A in ApiName]: ApiSpec<A> } = {
   movePartition: { ...v1, request: movePartitionRequest, response: movePartitionResponse },
   addNode: { ...v1, request: addNodeRequest, response: addNodeResponse },
   removeNode: { ...v1, request: removeNodeRequest, response: removeNodeResponse },
+  alterTopic: { ...v1, request: alterTopicRequest, response: alterTopicResponse },
 }
 
 /** A spec seen without its API's types: what the generic validators need. */

@@ -19,7 +19,7 @@ export type { DataPort, ReplicaControl, ReplicaHostOptions } from './replica-hos
 export { proposeError } from './errors.js'
 export type { GroupWhere } from './errors.js'
 export { packPost, unpackPost } from './worker-messages.js'
-export type { WorkerEvent, WorkerPost, WorkerReply, WorkerRequest, ProduceSummary, WireErrorLike } from './worker-messages.js'
+export type { ReplicaAssignment, WorkerEvent, WorkerPost, WorkerReply, WorkerRequest, ProduceSummary, WireErrorLike } from './worker-messages.js'
 export { RaftOutbox, decodeRaftBatch, encodeRaftBatch } from './raft-wire.js'
 export type { GroupMessage } from './raft-wire.js'
 export { SnapshotSender, TransferSlots, THREAD_SLOTS, TRANSFER_TIMING } from './snapshot-sender.js'

@@ -66,7 +66,7 @@ import { HostedGroup } from './hosted-group.js'
 import type { HostOptions, HostedGroupError } from './hosted-group.js'
 import { RecentBatches } from './recent-batches.js'
 import { PartitionMove } from './partition-move.js'
-import type { ProduceSummary, WireErrorLike } from './worker-messages.js'
+import type { ProduceSummary, ReplicaAssignment, WireErrorLike } from './worker-messages.js'
 import { decodeTransferItem } from './snapshot-wire.js'
 import { SnapshotSender } from './snapshot-sender.js'
 import type { ChunkReadError, SnapshotCapture, TransferSlots, TransferTiming } from './snapshot-sender.js'
@@ -153,6 +153,8 @@ export class PartitionReplica {
   /** The host's bound on the log view's entries, if it set one (else VIEW_KEEP or VIEW_KEEP_PEERS, by the group's voters now). */
   readonly #viewEntriesSet: number | null
   readonly #move: PartitionMove
+  /** The topic's retention: the spec's at open, then what the metadata says (assign). */
+  #retention: { readonly retentionMs: number | null; readonly retentionBytes: number | null }
   readonly #waiters = new Set<Waiter>()
   readonly #recent = new RecentBatches(limits.storage.recentBatchBytesMax)
   /** Ticks as leader with another preferred replica, and the last of them at which it had answered. */
@@ -181,6 +183,7 @@ export class PartitionReplica {
     this.#clock = group.clock
     this.#preferredOff = host.preferredLeader === false
     this.#viewEntriesSet = host.viewEntriesMax ?? null
+    this.#retention = { retentionMs: spec.retentionMs, retentionBytes: spec.retentionBytes }
     this.#move = new PartitionMove(group.actor as GroupActor<unknown>, {
       nodeId: spec.nodeId,
       electionTicks: spec.electionTicks,
@@ -239,9 +242,13 @@ export class PartitionReplica {
     return this.#viewEntriesSet !== null ? { entries: this.#viewEntriesSet, bytes: VIEW_KEEP_PEERS.bytes } : VIEW_KEEP_PEERS
   }
 
-  /** Where the metadata says this partition is moving (null: it is not): its leader takes it there. */
-  setTarget(target: readonly number[] | null): void {
-    this.#move.setTarget(target)
+  /**
+   * What the metadata says of this partition now: where it is moving (null: it is not; its
+   * leader takes it there), and its topic's retention (alterTopic), from the next check on.
+   */
+  assign(a: ReplicaAssignment): void {
+    this.#move.setTarget(a.target)
+    this.#retention = { retentionMs: a.retentionMs, retentionBytes: a.retentionBytes }
   }
 
   static async open(spec: ReplicaSpec, runtime: GroupRuntime, log: ActorLogger, prng: Prng, host: PartitionHostOptions = {}): Promise<Result<PartitionReplica, HostedGroupError>> {
@@ -726,8 +733,9 @@ export class PartitionReplica {
 
   /** Leader only: proposes a cleanup if retention drops anything now. */
   async enforceRetention(nowMs: number): Promise<void> {
-    if (!this.#actor.isLeader() || (this.spec.retentionMs === null && this.spec.retentionBytes === null)) return
-    const cutoff = this.#sm.retentionCutoff({ nowMs, retentionMs: this.spec.retentionMs, retentionBytes: this.spec.retentionBytes })
+    const { retentionMs, retentionBytes } = this.#retention
+    if (!this.#actor.isLeader() || (retentionMs === null && retentionBytes === null)) return
+    const cutoff = this.#sm.retentionCutoff({ nowMs, retentionMs, retentionBytes })
     if (cutoff === null || cutoff <= this.#sm.logStartOffset) return
     const r = await this.#actor.propose([encodeCleanup(cutoff)])
     if (r.ok) this.#log.info({ group: this.spec.groupId, logStartOffset: cutoff }, 'retention advanced the log start')

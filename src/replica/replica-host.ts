@@ -218,8 +218,8 @@ export class ReplicaHost implements ReplicaControl {
         for (const r of this.#replicas.values()) r.peerDown(req.node)
         continue
       }
-      if (req.t === 'target') {
-        this.#replicas.get(req.gid)?.setTarget(req.target)
+      if (req.t === 'assignment') {
+        this.#replicas.get(req.gid)?.assign(req.assignment)
         continue
       }
       const replica = this.#replicas.get(req.gid)
@@ -246,7 +246,7 @@ export class ReplicaHost implements ReplicaControl {
     this.#schedule()
   }
 
-  async #serve(replica: PartitionReplica, req: Exclude<WorkerRequest, { t: 'cancel' } | { t: 'raft' } | { t: 'peerDown' } | { t: 'target' }>): Promise<void> {
+  async #serve(replica: PartitionReplica, req: Exclude<WorkerRequest, { t: 'cancel' } | { t: 'raft' } | { t: 'peerDown' } | { t: 'assignment' }>): Promise<void> {
     try {
       if (req.t !== 'produce') {
         const refused = replica.readRefusal()

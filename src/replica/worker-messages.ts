@@ -24,6 +24,13 @@ export interface WireErrorLike {
   readonly details?: Record<string, unknown>
 }
 
+/** What the metadata says of a hosted partition beyond its identity: where it is going, and its retention. */
+export interface ReplicaAssignment {
+  readonly target: readonly number[] | null
+  readonly retentionMs: number | null
+  readonly retentionBytes: number | null
+}
+
 export type WorkerRequest =
   | {
       readonly t: 'produce'
@@ -50,8 +57,11 @@ export type WorkerRequest =
   | { readonly t: 'raft'; readonly bytes: Uint8Array }
   /** The node's failure detector lost peer `node` (a quiet group that depends on it wakes); no reply. */
   | { readonly t: 'peerDown'; readonly node: number }
-  /** Where the metadata says group `gid` is moving (null: it is not; partition-move.ts); no reply. */
-  | { readonly t: 'target'; readonly gid: number; readonly target: readonly number[] | null }
+  /**
+   * What the metadata says of group `gid` now: where it is moving (null: it is not;
+   * partition-move.ts) and its topic's retention (changed by alterTopic); no reply.
+   */
+  | { readonly t: 'assignment'; readonly gid: number; readonly assignment: ReplicaAssignment }
 
 /** What became of a batch's records: the wire's summary (protocol/apis/produce.ts), errors as WireErrorLike. */
 export type ProduceSummary = WireProduceSummary<WireErrorLike>

@@ -389,3 +389,31 @@ describe('raftmq consume --follow across a broker restart', () => {
     }
   }, 60_000)
 })
+
+describe('raftmq cluster info', () => {
+  it('prints the nodes, then every partition with leader and replicas (kcat -L), or JSON', async () => {
+    await client.admin().createTopic({ name: 'info-a', partitions: 2, ifNotExists: true })
+    const r = await raftmq(['cluster', 'info', 'info-a'])
+    expect(r).toMatchObject({ code: 0, stderr: '' })
+    expect(r.stdout).toBe(
+      `NODE  ADDRESS\n1     ${brokers}\n\nTOPIC   PARTITION  LEADER  REPLICAS  MOVING TO\ninfo-a  0          1       1         -\ninfo-a  1          1       1         -\n\n1 node, 1 topic, 2 partitions (metadata from ${brokers})\n`,
+    )
+    const j = await raftmq(['cluster', 'info', 'info-a', '--json'])
+    expect(JSON.parse(j.stdout)).toMatchObject({ nodes: [{ id: 1 }], topics: [{ name: 'info-a', partitions: [{ partition: 0, leader: 1 }, { partition: 1, leader: 1 }] }] })
+  })
+})
+
+describe('raftmq topic alter', () => {
+  it('changes retention and raises the partition count, says the result, and refuses fewer partitions or nothing to do', async () => {
+    await raftmq(['topic', 'create', 'alt'])
+    const r = await raftmq(['topic', 'alter', 'alt', '--retention-ms', '60000', '-p', '3'])
+    expect(r).toMatchObject({ code: 0, stderr: '', stdout: 'topic alt: 3 partitions, retention 60000 ms, no size limit\n' })
+    const back = await raftmq(['topic', 'alter', 'alt', '--retention-ms', 'forever', '--retention-bytes', '1048576'])
+    expect(back.stdout).toBe('topic alt: 3 partitions, retention forever, 1048576 bytes per partition\n')
+    const fewer = await raftmq(['topic', 'alter', 'alt', '-p', '2'])
+    expect(fewer.code).toBe(1)
+    expect(fewer.stderr).toMatch(/^raftmq: INVALID_CONFIG: .*partitions are never removed/)
+    const nothing = await raftmq(['topic', 'alter', 'alt'])
+    expect(nothing).toMatchObject({ code: 2, stderr: 'raftmq: nothing to change: give --retention-ms, --retention-bytes or --partitions\n' })
+  })
+})

@@ -149,3 +149,28 @@ describe('controller metadata - nodes added to the running cluster', () => {
     expect(MetadataStateMachine.restore(new Uint8Array(packr.pack({ ...v2, v: 3 }))).ok).toBe(false)
   })
 })
+
+describe('controller metadata - alterTopic', () => {
+  it('replaces the retention and appends partitions as new groups; an unknown topic is refused', () => {
+    const sm = new MetadataStateMachine()
+    sm.apply(1, encodeMetadataCommand(create('t', 2)))
+    sm.apply(2, encodeMetadataCommand(create('u', 1)))
+    const r = sm.apply(3, encodeMetadataCommand({ op: 'alterTopic', name: 't', config: { retentionMs: 1000, retentionBytes: null }, assignments: [[2, 1], [3, 1]] }))
+    expect(r.ok).toBe(true)
+    const t = sm.topics.get('t')!
+    expect(t.config).toEqual({ retentionMs: 1000, retentionBytes: null })
+    // group ids continue after every group in use (u's is 3), never reused
+    expect(t.partitions.map((p) => [p.partition, p.groupId, p.replicas])).toEqual([
+      [0, 1, [1]],
+      [1, 2, [1]],
+      [2, 4, [2, 1]],
+      [3, 5, [3, 1]],
+    ])
+    const back = MetadataStateMachine.restore(sm.snapshot())
+    expect(back.ok && back.value.topics.get('t')).toEqual(t)
+    const v = sm.version
+    const bad = sm.apply(4, encodeMetadataCommand({ op: 'alterTopic', name: 'nope', config: { retentionMs: 1, retentionBytes: null } }))
+    expect(!bad.ok && bad.error.code).toBe('UNKNOWN_TOPIC')
+    expect(sm.version).toBe(v)
+  })
+})

@@ -65,6 +65,7 @@ const validBodies: { readonly [A in ApiName]: (p: Prng) => RequestBody<A> } = {
   movePartition: (p) => ({ topic: p.pick(['a', 'orders']), partition: p.int(8), replicas: [1 + p.int(5)] }),
   addNode: (p) => ({ id: 1 + p.int(9), host: p.pick(['127.0.0.1', 'node-4.example']), port: 1 + p.int(65535) }),
   removeNode: (p) => ({ id: 1 + p.int(9) }),
+  alterTopic: (p) => ({ name: p.pick(['a', 'orders']), ...(p.int(2) === 0 ? { retentionMs: p.pick([null, 1000]) } : {}), ...(p.int(2) === 0 ? { partitions: 1 + p.int(8) } : {}) }),
 }
 
 function validRequest(p: Prng, id: number): Record<string, unknown> {

@@ -71,6 +71,7 @@ const requests: { readonly [A in ApiName]: { body: RequestBody<A>; optional?: st
   movePartition: { body: { topic: 'orders', partition: 2, replicas: [3, 1] } },
   addNode: { body: { id: 4, host: '10.0.0.4', port: 7171 } },
   removeNode: { body: { id: 4 } },
+  alterTopic: { body: { name: 'orders', retentionMs: 60000, retentionBytes: 1 << 20, partitions: 8 }, optional: ['retentionMs', 'retentionBytes', 'partitions'], nullable: ['retentionMs', 'retentionBytes'] },
 }
 
 /** One valid response body per API. */
@@ -128,6 +129,7 @@ const responses: { readonly [A in ApiName]: ResponseBody<A> } = {
   movePartition: {},
   addNode: {},
   removeNode: {},
+  alterTopic: { name: 'orders', partitions: 8, retentionMs: 60000, retentionBytes: null },
 }
 
 const envelope = (api: string, body: unknown, extra: Record<string, unknown> = {}): Record<string, unknown> => ({

@@ -1,5 +1,5 @@
 /**
- * The topic admin APIs, v1: createTopic, deleteTopic, listTopics, describeTopic.
+ * The topic admin APIs, v1: createTopic, deleteTopic, listTopics, describeTopic, alterTopic.
  *
  *   createTopic   request  = { name: topic name, partitions: 1..10000, replicationFactor: 1..255,
  *                              retentionMs?: 1..2^53-1 | null, retentionBytes?: 1..2^53-1 | null }
@@ -10,6 +10,14 @@
  *                 response = { name, retentionMs: u53 | null, retentionBytes: u53 | null,
  *                              partitions: [{ partition, leader: node id | null,
  *                                             logStartOffset, highWatermark }] }
+ *   alterTopic    request  = { name, retentionMs?: 1..2^53-1 | null, retentionBytes?: 1..2^53-1 | null,
+ *                              partitions?: 1..10000 }      (absent: unchanged)
+ *                 response = { name, partitions, retentionMs, retentionBytes }   (as it is now)
+ *
+ * alterTopic changes retention from the partitions' next check on, and adds partitions
+ * (each a new Raft group placed like a new topic's, with the topic's replication factor);
+ * a count below the current one is INVALID_CONFIG, as partitions are never removed.
+ * Adding partitions moves where keys hash to, as in Kafka.
  *
  * A topic name is 1..249 of [a-zA-Z0-9._-], not "." or ".." (Kafka's rule); a string
  * breaking it is INVALID_TOPIC, anything not a string INVALID_REQUEST. Retention: absent
@@ -53,6 +61,20 @@ export interface ListTopicsResponse {
   readonly topics: readonly TopicListing[]
 }
 
+export interface AlterTopicRequest {
+  readonly name: string
+  readonly retentionMs?: number | null
+  readonly retentionBytes?: number | null
+  readonly partitions?: number
+}
+
+export interface AlterTopicResponse {
+  readonly name: string
+  readonly partitions: number
+  readonly retentionMs: number | null
+  readonly retentionBytes: number | null
+}
+
 export interface DescribeTopicRequest {
   readonly name: string
 }
@@ -80,6 +102,20 @@ export const createTopicRequest: Schema<CreateTopicRequest> = object<CreateTopic
   replicationFactor: int(1, wireLimits.replicationFactorMax),
   retentionMs: optional(retentionMs),
   retentionBytes: optional(retentionBytes),
+})
+
+export const alterTopicRequest: Schema<AlterTopicRequest> = object<AlterTopicRequest>({
+  name: topicName,
+  retentionMs: optional(retentionMs),
+  retentionBytes: optional(retentionBytes),
+  partitions: optional(partitionCount),
+})
+
+export const alterTopicResponse: Schema<AlterTopicResponse> = object<AlterTopicResponse>({
+  name: topicName,
+  partitions: partitionCount,
+  retentionMs: nullable(int(0, Number.MAX_SAFE_INTEGER)),
+  retentionBytes: nullable(int(0, Number.MAX_SAFE_INTEGER)),
 })
 
 export const createTopicResponse: Schema<CreateTopicResponse> = object<CreateTopicResponse>({
