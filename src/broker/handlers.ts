@@ -96,6 +96,13 @@ function controllerError(code: ControllerError | MetadataError, message: string)
   }
 }
 
+/** Partitions of every topic: what maxPartitions caps. */
+function partitionCount(ctx: BrokerContext): number {
+  let n = 0
+  for (const t of ctx.controller.metadata.topics.values()) n += t.partitions.length
+  return n
+}
+
 /** The nodes clients may connect to: those registered in the metadata (this one at least). */
 function nodeList(ctx: BrokerContext): { id: number; host: string; port: number }[] {
   const nodes = new Map(ctx.controller.metadata.nodes)
@@ -138,8 +145,7 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
 
   async createTopic(ctx, body) {
     // the cap is checked before anything is created, so a refused topic leaves no trace
-    let hosted = 0
-    for (const t of ctx.controller.metadata.topics.values()) hosted += t.partitions.length
+    const hosted = partitionCount(ctx)
     if (hosted + body.partitions > ctx.config.maxPartitions) {
       return failed(wireError('PARTITION_LIMIT', { partitions: hosted + body.partitions, limit: ctx.config.maxPartitions }))
     }
@@ -179,8 +185,7 @@ export const handlers: { readonly [A in ApiName]: Handler<A> } = {
     }
     const adding = (body.partitions ?? now) - now
     if (adding > 0) {
-      let hosted = 0
-      for (const x of ctx.controller.metadata.topics.values()) hosted += x.partitions.length
+      const hosted = partitionCount(ctx)
       if (hosted + adding > ctx.config.maxPartitions) return failed(wireError('PARTITION_LIMIT', { partitions: hosted + adding, limit: ctx.config.maxPartitions }))
     }
     const retention = body.retentionMs !== undefined || body.retentionBytes !== undefined
