@@ -67,7 +67,19 @@ export interface SubscribeOptions {
   readonly maxWaitMs?: number
   /** Ends the iteration. */
   readonly signal?: AbortSignal
+  /**
+   * How long the subscription rides out a broker it cannot read from (a restart, a
+   * failover, a network cut) before the iterator throws the last error; default: for
+   * ever, as a long-lived consumer should. Retriable failures only: anything else throws
+   * at once.
+   */
+  readonly maxOutageMs?: number
+  /** Told of each retriable failure the subscription waits out (to log it, or count it). */
+  readonly onRetry?: (error: RaftmqError) => void
 }
+
+/** Between tries of a subscription whose broker is gone (the fetch's own retries are spent by then). */
+const SUBSCRIBE_RETRY_MS = 500
 
 export interface ConsumerOptions {
   readonly maxBytes?: number
@@ -116,11 +128,27 @@ export class Consumer {
     return { messages, nextOffset, highWatermark: p.highWatermark, logStartOffset: p.logStartOffset }
   }
 
-  /** Yields every message from `from` on, waiting for new ones, until `signal` aborts. */
+  /**
+   * Yields every message from `from` on, waiting for new ones, until `signal` aborts;
+   * through a lost broker it waits (`maxOutageMs`) and resumes at the next offset it has
+   * not yielded, so it yields nothing twice and skips nothing.
+   */
   async *subscribe(o: SubscribeOptions): AsyncGenerator<ConsumedMessage> {
     let offset = typeof o.from === 'number' ? o.from : await this.listOffset(o.topic, o.partition, o.from)
+    let failingSince: number | null = null
     while (!o.signal?.aborted) {
-      const page = await this.fetch({ topic: o.topic, partition: o.partition, offset, maxBytes: o.maxBytes, maxWaitMs: o.maxWaitMs ?? 500 })
+      let page: FetchResult
+      try {
+        page = await this.fetch({ topic: o.topic, partition: o.partition, offset, maxBytes: o.maxBytes, maxWaitMs: o.maxWaitMs ?? 500 })
+      } catch (err) {
+        if (!(err instanceof RaftmqError) || !err.retriable || o.signal?.aborted) throw err
+        failingSince ??= Date.now()
+        if (Date.now() - failingSince >= (o.maxOutageMs ?? Infinity)) throw err
+        o.onRetry?.(err)
+        await this.#client.sleep(SUBSCRIBE_RETRY_MS)
+        continue
+      }
+      failingSince = null
       for (const m of page.messages) {
         if (o.signal?.aborted) return
         yield m

@@ -1,12 +1,14 @@
 /**
  * The client API as a KafkaJS user meets it, against a real node: wrong argument types
  * are refused at the call with INVALID_ARGUMENT naming the field (nothing is sent),
- * consumed keys and values are Buffers, and createTopic with ifNotExists runs twice.
+ * consumed keys and values are Buffers, createTopic with ifNotExists runs twice, keyless
+ * messages stick to a partition per batch, and a subscription outlives a broker restart.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { Client, RaftmqError } from '../../src/client/index.js'
 import type { Message } from '../../src/client/index.js'
 import { Cleanups, startTestNode, tempDir } from '../support/node.js'
+import { freePort } from '../process/broker-process.js'
 
 const cleanups = new Cleanups()
 afterEach(() => cleanups.run())
@@ -82,5 +84,52 @@ describe('client API - arguments, Buffers and ifNotExists', () => {
     const firsts = new Set<number>()
     for (let i = 0; i < 16; i++) firsts.add((await c.producer().send({ topic: 'sticky', value: `one-${i}` })).partition)
     expect(firsts.size).toBeGreaterThan(1)
+  })
+
+  it('a subscription rides out a broker restart: told of each retry, it resumes at the next offset, nothing twice or skipped', async () => {
+    const dir = await tempDir(cleanups)
+    const listen = `127.0.0.1:${await freePort()}`
+    let node = await startTestNode(dir, { listen })
+    const first = node
+    cleanups.add(() => first.stop()) // a second stop is a no-op
+    const c = new Client({ brokers: [listen] })
+    cleanups.add(() => c.close())
+    await c.admin().createTopic({ name: 'sub', partitions: 1 })
+    await c.producer().sendBatch([{ topic: 'sub', partition: 0, value: 'a' }, { topic: 'sub', partition: 0, value: 'b' }])
+    const stop = new AbortController()
+    const retries: string[] = []
+    const seen: string[] = []
+    const reading = (async () => {
+      for await (const m of c.consumer().subscribe({ topic: 'sub', partition: 0, from: 'earliest', maxWaitMs: 200, signal: stop.signal, onRetry: (e) => retries.push(e.code) })) {
+        seen.push(`${m.offset}:${m.value!.toString()}`)
+        if (seen.length === 4) stop.abort()
+      }
+    })()
+    for (const until = Date.now() + 10_000; seen.length < 2; await new Promise((r) => setTimeout(r, 20))) if (Date.now() > until) throw new Error('nothing read')
+    await node.stop()
+    await new Promise((r) => setTimeout(r, 3_000)) // past the fetch's own retries
+    node = await startTestNode(dir, { listen })
+    cleanups.add(() => node.stop())
+    const p = new Client({ brokers: [listen] })
+    cleanups.add(() => p.close())
+    await p.producer().sendBatch([{ topic: 'sub', partition: 0, value: 'c' }, { topic: 'sub', partition: 0, value: 'd' }])
+    await reading
+    expect(seen).toEqual(['0:a', '1:b', '2:c', '3:d'])
+    expect(retries.length).toBeGreaterThan(0)
+    expect(retries.every((code) => code === 'CONNECTION_CLOSED' || code === 'LEADER_NOT_AVAILABLE' || code === 'NOT_LEADER')).toBe(true)
+  }, 60_000)
+
+  it('a subscription with maxOutageMs gives up with the last error once the broker has been gone that long', async () => {
+    const dir = await tempDir(cleanups)
+    const node = await startTestNode(dir)
+    const c = new Client({ brokers: [`127.0.0.1:${node.address.port}`] })
+    cleanups.add(() => c.close())
+    await c.admin().createTopic({ name: 'gone', partitions: 1 })
+    const it = c.consumer({ retries: 0 }).subscribe({ topic: 'gone', partition: 0, from: 0, maxWaitMs: 100, maxOutageMs: 1_000 })
+    const first = it.next()
+    await node.stop()
+    const t0 = Date.now()
+    await expect(first).rejects.toMatchObject({ code: 'CONNECTION_CLOSED' })
+    expect(Date.now() - t0).toBeLessThan(20_000)
   })
 })
