@@ -1,6 +1,10 @@
 /**
- * `raftmq bench`: a produce benchmark against running brokers. It creates the topic if
- * it does not exist, waits until every partition has a leader, then K producers (each
+ * `raftmq bench`: a produce benchmark against running brokers. Without --topic it
+ * creates a fresh topic (`raftmq-bench-<random>`, with --partitions and
+ * --replication-factor) and deletes it afterwards, so runs never pile onto an old
+ * topic; with --topic it uses that one, creating it if missing, and refuses one whose
+ * partition count differs from a --partitions given (never ignoring it silently). It
+ * waits until every partition has a leader, then K producers (each
  * with its own connection and one request in flight) send N messages of the given size:
  * in sendBatch batches, each batch to one partition in turn (one Raft proposal each), or
  * with plain send when the batch size is 1. It prints messages/s, MB/s and the
@@ -9,6 +13,7 @@
  *
  * Imports client, ./run, ./progress and packages.
  */
+import { randomBytes } from 'node:crypto'
 import { Command, Option } from 'commander'
 import Table from 'cli-table3'
 import { Client, RaftmqError } from '../client/index.js'
@@ -20,11 +25,14 @@ import { brokersOption, examples, integer, withClient } from './run.js'
 
 interface BenchOpts {
   readonly brokers: string[]
-  readonly topic: string
+  /** Absent: a fresh topic, deleted afterwards. */
+  readonly topic?: string
   readonly messages: number
   readonly size: number
   readonly batchSize: number
-  readonly partitions: number
+  /** Absent: 1 for a topic created here, the count of an existing --topic. */
+  readonly partitions?: number
+  readonly replicationFactor: number
   readonly producers: number
   readonly compression: Compression
 }
@@ -35,11 +43,12 @@ const leadersWaitMs = 10_000
 export function benchCommand(): Command {
   return new Command('bench')
     .description('measure produce throughput and acknowledgement latency')
-    .addOption(new Option('-t, --topic <name>', 'topic to produce to (created if missing)').default('raftmq-bench'))
+    .addOption(new Option('-t, --topic <name>', 'topic to produce to, created if missing and kept (default: a fresh topic, deleted afterwards)'))
     .addOption(new Option('-n, --messages <n>', 'messages to send in all').argParser(integer(1)).default(100_000))
     .addOption(new Option('-s, --size <bytes>', 'bytes of each message value').argParser(integer(0, 1 << 20)).default(100))
     .addOption(new Option('--batch-size <n>', 'messages per request; 1 uses plain send').argParser(integer(1, 100_000)).default(100))
-    .addOption(new Option('-p, --partitions <n>', 'partitions when the topic is created').argParser(integer(1, 10_000)).default(1))
+    .addOption(new Option('-p, --partitions <n>', 'partitions of the topic (an existing --topic must have as many)').argParser(integer(1, 10_000)))
+    .addOption(new Option('-r, --replication-factor <n>', 'copies of each partition, when the topic is created').argParser(integer(1, 255)).default(1))
     .addOption(new Option('--producers <k>', 'concurrent producers, each with its own connection and one request in flight').argParser(integer(1, 256)).default(1))
     .addOption(new Option('-z, --compression <codec>', 'batch compression').choices(['none', 'gzip', 'lz4', 'zstd']).default('none'))
     .addOption(brokersOption())
@@ -47,26 +56,28 @@ export function benchCommand(): Command {
       'after',
       examples('raftmq bench', 'raftmq bench --messages 1000000 --size 1000 --batch-size 1000 --partitions 4 --producers 4', 'raftmq bench --batch-size 1 --messages 10000'),
     )
-    .action(async (opts: BenchOpts) => {
-      const partitions = await withClient(opts.brokers, (client) => prepareTopic(client, opts))
-      const result = await run(opts, partitions)
-      process.stdout.write(`${report(opts, partitions, result)}\n`)
-      if (result.failure) throw result.failure
+    .action(async (given: BenchOpts) => {
+      const fresh = given.topic === undefined
+      const opts = { ...given, topic: given.topic ?? `raftmq-bench-${randomBytes(4).toString('hex')}` }
+      const partitions = await withClient(opts.brokers, (client) => prepareTopic(client, opts, fresh))
+      try {
+        const result = await run(opts, partitions)
+        process.stdout.write(`${report(opts, partitions, result)}\n`)
+        if (result.failure) throw result.failure
+      } finally {
+        if (fresh) await withClient(opts.brokers, (client) => client.admin().deleteTopic(opts.topic)).catch(() => process.stderr.write(`raftmq: could not delete the bench topic ${opts.topic}; delete it with: raftmq topic delete ${opts.topic}\n`))
+      }
     })
 }
 
-/** Creates the topic if it is missing and waits for its leaders; answers its partition count. */
-async function prepareTopic(client: Client, opts: BenchOpts): Promise<number> {
+/** Creates the topic if it is missing (a fresh one always is) and waits for its leaders; answers its partition count. */
+async function prepareTopic(client: Client, opts: BenchOpts & { topic: string }, fresh: boolean): Promise<number> {
   const admin = client.admin()
-  try {
-    const existing = await admin.describeTopic(opts.topic)
-    if (existing.partitions.length !== opts.partitions) {
-      process.stderr.write(`topic ${opts.topic} exists with ${existing.partitions.length} partitions; using them\n`)
-    }
-  } catch (err) {
-    if (!(err instanceof RaftmqError) || err.code !== 'UNKNOWN_TOPIC') throw err
-    await admin.createTopic({ name: opts.topic, partitions: opts.partitions })
-    process.stderr.write(`created topic ${opts.topic} with ${opts.partitions} partition${opts.partitions === 1 ? '' : 's'}\n`)
+  const partitions = opts.partitions ?? 1
+  const created = await admin.createTopic({ name: opts.topic, partitions, replicationFactor: opts.replicationFactor, ifNotExists: !fresh })
+  if (created.created) process.stderr.write(`created topic ${opts.topic} with ${partitions} partition${partitions === 1 ? '' : 's'}${fresh ? ' (deleted after the run)' : ''}\n`)
+  else if (opts.partitions !== undefined && created.partitions !== opts.partitions) {
+    throw new RaftmqError('INVALID_CONFIG', `topic ${opts.topic} exists with ${created.partitions} partition${created.partitions === 1 ? '' : 's'}, not ${opts.partitions}: leave out --partitions to use it as it is, or pick another --topic`)
   }
   const deadline = Date.now() + leadersWaitMs
   for (;;) {
@@ -85,7 +96,7 @@ interface BenchResult {
   readonly failure: RaftmqError | null
 }
 
-async function run(opts: BenchOpts, partitions: number): Promise<BenchResult> {
+async function run(opts: BenchOpts & { topic: string }, partitions: number): Promise<BenchResult> {
   const value = payload(opts.size)
   const requestsMax = Math.ceil(opts.messages / opts.batchSize) + opts.producers // each producer's last batch may be short
   const latenciesMs = new Float64Array(requestsMax)
@@ -148,7 +159,7 @@ function percentile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
 }
 
-function report(opts: BenchOpts, partitions: number, r: BenchResult): string {
+function report(opts: BenchOpts & { topic: string }, partitions: number, r: BenchResult): string {
   const seconds = r.elapsedMs / 1000
   const ms = (v: number): string => (Number.isNaN(v) ? '-' : `${v.toFixed(2)} ms`)
   const table = new Table({ style: { head: [], border: [], compact: true } })

@@ -293,6 +293,21 @@ describe('cli - bench', () => {
     expect(r.stdout).toMatch(/│ messages\s+│ 300 × 64 B\s+│/)
     const d = await client.admin().describeTopic('benchy')
     expect(d.partitions.map((p) => p.highWatermark)).toEqual([150, 150])
+    // the same topic with another --partitions is refused, not silently used; without it, used as it is
+    const other = await raftmq(['bench', '--topic', 'benchy', '--messages', '10', '--partitions', '3'])
+    expect(other.code).toBe(1)
+    expect(other.stderr).toBe('raftmq: INVALID_CONFIG: topic benchy exists with 2 partitions, not 3: leave out --partitions to use it as it is, or pick another --topic\n')
+    const again = await raftmq(['bench', '--topic', 'benchy', '--messages', '10'])
+    expect(again).toMatchObject({ code: 0, stderr: '' })
+    expect(again.stdout).toMatch(/│ topic\s+│ benchy \(2 partitions\)\s+│/)
+  })
+
+  it('without --topic runs on a fresh topic and deletes it afterwards', async () => {
+    const before = (await client.admin().listTopics()).map((t) => t.name)
+    const r = await raftmq(['bench', '--messages', '40', '--batch-size', '10', '-p', '2'])
+    expect(r.code).toBe(0)
+    expect(r.stderr).toMatch(/^created topic raftmq-bench-[0-9a-f]{8} with 2 partitions \(deleted after the run\)\n$/)
+    expect((await client.admin().listTopics()).map((t) => t.name)).toEqual(before)
   })
 })
 
