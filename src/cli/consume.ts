@@ -195,25 +195,19 @@ async function readMerged(client: Client, topic: string, partitions: readonly nu
   await out.write(lines)
 }
 
-/** Between tries of a follow whose broker is gone (the client's own retries are spent by then). */
-const followRetryMs = 500
-
+/** A partition as messages arrive, through lost brokers (Consumer.pages), until the run stops. */
 async function followPartition(client: Client, topic: string, partition: number, from: From, out: Output): Promise<void> {
-  const consumer = client.consumer()
-  let offset = await startOffset(client, topic, partition, from)
-  while (!out.stopped) {
-    let page
-    try {
-      page = await consumer.fetch({ topic, partition, offset, maxWaitMs: followWaitMs })
-    } catch (err) {
-      if (out.stopped || !(err instanceof RaftmqError) || !err.retriable) throw err
-      out.lost(`${err.code}: ${err.message}`)
-      await client.sleep(followRetryMs)
-      continue
-    }
-    out.back(partition, offset)
-    await out.write(page.messages.map((m) => out.line(partition, m)))
-    offset = page.nextOffset
+  const pages = client.consumer().pages({
+    topic,
+    partition,
+    from: await startOffset(client, topic, partition, from),
+    maxWaitMs: followWaitMs,
+    onRetry: (e) => out.lost(`${e.code}: ${e.message}`),
+    onResume: (offset) => out.back(partition, offset),
+  })
+  for await (const page of pages) {
+    await out.write(page.map((m) => out.line(partition, m)))
+    if (out.stopped) return
   }
 }
 

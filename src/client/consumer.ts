@@ -76,6 +76,8 @@ export interface SubscribeOptions {
   readonly maxOutageMs?: number
   /** Told of each retriable failure the subscription waits out (to log it, or count it). */
   readonly onRetry?: (error: RaftmqError) => void
+  /** Told when a fetch succeeds again after retriable failures, with the offset it resumed at. */
+  readonly onResume?: (offset: number) => void
 }
 
 /** Between tries of a subscription whose broker is gone (the fetch's own retries are spent by then). */
@@ -134,6 +136,16 @@ export class Consumer {
    * not yielded, so it yields nothing twice and skips nothing.
    */
   async *subscribe(o: SubscribeOptions): AsyncGenerator<ConsumedMessage> {
+    for await (const page of this.pages(o)) {
+      for (const m of page) {
+        if (o.signal?.aborted) return
+        yield m
+      }
+    }
+  }
+
+  /** What subscribe yields, a fetched page at a time (each non-empty): for readers that write in bulk. */
+  async *pages(o: SubscribeOptions): AsyncGenerator<ConsumedMessage[]> {
     let offset = typeof o.from === 'number' ? o.from : await this.listOffset(o.topic, o.partition, o.from)
     let failingSince: number | null = null
     while (!o.signal?.aborted) {
@@ -148,11 +160,9 @@ export class Consumer {
         await this.#client.sleep(SUBSCRIBE_RETRY_MS)
         continue
       }
+      if (failingSince !== null) o.onResume?.(offset)
       failingSince = null
-      for (const m of page.messages) {
-        if (o.signal?.aborted) return
-        yield m
-      }
+      if (page.messages.length > 0) yield page.messages
       offset = page.nextOffset
     }
   }
