@@ -13,8 +13,14 @@
  * leaders are right a request costs no lookup at all: one metadata request per topic, then
  * none (the aged background refresh aside).
  *
- * Imports base, protocol and ./ modules of the client.
+ * Events: a Client is an EventEmitter of its connections — `connect`, `reconnect` (to a
+ * node it was connected to before) and `disconnect` (with the error), each with
+ * `{ broker, nodeId }` — and `logger` (pino's shape: `(fields, message)`) hears the same
+ * at debug, info and warn.
+ *
+ * Imports base, protocol, node:events and ./ modules of the client.
  */
+import { EventEmitter } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ApiName, MetadataResponse, RequestBody, ResponseBody } from '../protocol/api.js'
 import { formatMessage } from '../protocol/errors.js'
@@ -22,6 +28,7 @@ import { RaftmqError } from './errors.js'
 import { Admin } from './admin.js'
 import { MetadataCache } from './metadata-cache.js'
 import { NodeConnections } from './node-connections.js'
+import type { ConnectionEvent } from './node-connections.js'
 import { Producer } from './producer.js'
 import type { ProducerOptions } from './producer.js'
 import { Consumer } from './consumer.js'
@@ -40,6 +47,20 @@ export interface ClientOptions {
   readonly metadataMinIntervalMs?: number
   /** How long a lookup waits for a partition without a leader before LEADER_NOT_AVAILABLE (default 5 s). */
   readonly leaderWaitMs?: number
+  /** Told of connections opened (debug), reopened (info) and lost (warn); a pino logger fits. */
+  readonly logger?: ClientLogger
+}
+
+export interface ClientLogger {
+  debug?(fields: object, message: string): void
+  info?(fields: object, message: string): void
+  warn?(fields: object, message: string): void
+}
+
+export interface ClientEvents {
+  connect: [ConnectionEvent]
+  reconnect: [ConnectionEvent]
+  disconnect: [ConnectionEvent]
 }
 
 /** A leaderless partition is looked up again this often at first, doubling up to 16x. */
@@ -48,14 +69,15 @@ const LEADER_POLL_DOUBLINGS_MAX = 4
 
 const clientClosed = (): RaftmqError => new RaftmqError('CLIENT_CLOSED', formatMessage('CLIENT_CLOSED'))
 
-export class Client {
-  readonly #opts: Required<Omit<ClientOptions, 'brokers'>>
+export class Client extends EventEmitter<ClientEvents> {
+  readonly #opts: Required<Omit<ClientOptions, 'brokers' | 'logger'>>
   readonly #pool: NodeConnections
   readonly #cache: MetadataCache
   /** Aborts the client's own waits (backoffs, leader polls) when it closes. */
   readonly #closing = new AbortController()
 
   constructor(opts: ClientOptions) {
+    super()
     if (opts.brokers.length === 0) throw new RangeError('Client: brokers must list at least one host:port')
     const brokers = opts.brokers.map((b) => {
       const m = /^(.+):(\d+)$/.exec(b)
@@ -79,7 +101,21 @@ export class Client {
     ] as const) {
       if (!Number.isInteger(v) || v < min) throw new RangeError(`Client: ${name} must be an integer >= ${min}, got ${v}`)
     }
-    this.#pool = new NodeConnections(brokers, this.#opts)
+    const log = opts.logger
+    this.#pool = new NodeConnections(brokers, this.#opts, {
+      connect: (e) => {
+        log?.debug?.({ broker: e.broker, nodeId: e.nodeId }, 'connected')
+        this.emit('connect', e)
+      },
+      reconnect: (e) => {
+        log?.info?.({ broker: e.broker, nodeId: e.nodeId }, 'connected again')
+        this.emit('reconnect', e)
+      },
+      disconnect: (e) => {
+        log?.warn?.({ broker: e.broker, nodeId: e.nodeId, code: e.error?.code, err: e.error?.message }, 'connection lost')
+        this.emit('disconnect', e)
+      },
+    })
     this.#cache = new MetadataCache((topics) => this.request('metadata', { topics: [...topics] }), {
       minIntervalMs: this.#opts.metadataMinIntervalMs,
       maxAgeMs: this.#opts.metadataMaxAgeMs,

@@ -57,6 +57,9 @@ export class Connection {
   #flushScheduled = false
   #closed: RaftmqError | null = null
   server: HelloResponse | null = null
+  /** Resolves with why, once the connection is closed (whoever closed it). */
+  readonly whenClosed: Promise<RaftmqError>
+  #closedResolve: (err: RaftmqError) => void = () => {}
   /** Set once the hello is answered: before, bytes that are not our protocol mean the server is not a broker. */
   #greeted = false
   /** The first bytes the server sent, to show what it is when it is not a broker. */
@@ -66,6 +69,7 @@ export class Connection {
     this.#socket = socket
     this.broker = broker
     this.#opts = opts
+    this.whenClosed = new Promise((resolve) => (this.#closedResolve = resolve))
     this.#decoder = new FrameDecoder({
       frame: (body) => this.#onFrame(body),
       error: (e) => this.#fail(this.#greeted ? new RaftmqError(e.code, e.message) : this.#notABroker(`it sent ${shown(this.#first)}, not a raftmq frame (${e.message})`)),
@@ -176,6 +180,7 @@ export class Connection {
   #fail(err: RaftmqError): void {
     if (this.#closed) return
     this.#closed = err
+    this.#closedResolve(err)
     this.#decoder.stop()
     for (const w of this.#inflight.values()) {
       clearTimeout(w.timer)

@@ -3,7 +3,8 @@
  * error class. Imports base and protocol only, never the broker.
  */
 export { Client } from './client.js'
-export type { ClientOptions } from './client.js'
+export type { ClientEvents, ClientLogger, ClientOptions } from './client.js'
+export type { ConnectionEvent } from './node-connections.js'
 export { Admin } from './admin.js'
 export type { CreateTopicOptions, CreateTopicResult } from './admin.js'
 export { Producer, murmur2 } from './producer.js'

@@ -9,6 +9,10 @@
  * A connection learns its node id from the hello answer, so the bootstrap connection
  * doubles as its node's connection: on a single node, routing opens nothing more.
  *
+ * Events (ConnectionEvents): each connection that opens is a `connect` (a `reconnect` to
+ * a node this pool had a connection to before), and each that closes while the pool is
+ * in use a `disconnect` with why; closeAll() is not a disconnect.
+ *
  * Invariants: every connection this pool opened is either in a slot or closed; once
  * closeAll() ran, nothing opens again and a connection that finishes opening afterwards
  * is closed at once.
@@ -19,6 +23,19 @@ import type { NodeInfo } from '../protocol/api.js'
 import { Connection } from './connection.js'
 import type { ConnectionOptions } from './connection.js'
 import { RaftmqError } from './errors.js'
+
+export interface ConnectionEvent {
+  readonly broker: string
+  readonly nodeId: number
+  /** disconnect: why the connection closed. */
+  readonly error?: RaftmqError
+}
+
+export interface ConnectionEvents {
+  connect(e: ConnectionEvent): void
+  reconnect(e: ConnectionEvent): void
+  disconnect(e: ConnectionEvent): void
+}
 
 export interface BrokerAddress {
   readonly host: string
@@ -43,10 +60,14 @@ export class NodeConnections {
   /** Where the next search for any node starts in the bootstrap list, so a dead first entry is not dialled first forever. */
   #next = 0
   #closed: RaftmqError | null = null
+  readonly #events: ConnectionEvents | null
+  /** Nodes this pool has had a connection to: the next one is a reconnect. */
+  readonly #seen = new Set<number>()
 
-  constructor(bootstrap: readonly BrokerAddress[], opts: ConnectionOptions) {
+  constructor(bootstrap: readonly BrokerAddress[], opts: ConnectionOptions, events: ConnectionEvents | null = null) {
     this.#bootstrap = bootstrap
     this.#opts = opts
+    this.#events = events
   }
 
   /** Node ids with an open connection (for tests and metrics). */
@@ -138,6 +159,24 @@ export class NodeConnections {
     if (this.#closed) {
       c.close(this.#closed)
       throw this.#closed
+    }
+    const events = this.#events
+    if (events !== null) {
+      const nodeId = c.server?.nodeId ?? 0
+      const again = this.#seen.has(nodeId)
+      this.#seen.add(nodeId)
+      // a listener that throws is the application's bug: it must not fail the request
+      const tell = (f: () => void): void => {
+        try {
+          f()
+        } catch {
+          // ignored: see above
+        }
+      }
+      tell(() => (again ? events.reconnect : events.connect)({ broker: c.broker, nodeId }))
+      void c.whenClosed.then((error) => {
+        if (!this.#closed) tell(() => events.disconnect({ broker: c.broker, nodeId, error }))
+      })
     }
     return c
   }

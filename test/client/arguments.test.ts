@@ -92,8 +92,11 @@ describe('client API - arguments, Buffers and ifNotExists', () => {
     let node = await startTestNode(dir, { listen })
     const first = node
     cleanups.add(() => first.stop()) // a second stop is a no-op
-    const c = new Client({ brokers: [listen] })
+    const logged: string[] = []
+    const c = new Client({ brokers: [listen], logger: { warn: (_f, msg) => logged.push(msg), info: (_f, msg) => logged.push(msg) } })
     cleanups.add(() => c.close())
+    const events: string[] = []
+    for (const name of ['connect', 'reconnect', 'disconnect'] as const) c.on(name, (e) => events.push(`${name} ${e.nodeId}${e.error ? ` ${e.error.code}` : ''}`))
     await c.admin().createTopic({ name: 'sub', partitions: 1 })
     await c.producer().sendBatch([{ topic: 'sub', partition: 0, value: 'a' }, { topic: 'sub', partition: 0, value: 'b' }])
     const stop = new AbortController()
@@ -117,6 +120,12 @@ describe('client API - arguments, Buffers and ifNotExists', () => {
     expect(seen).toEqual(['0:a', '1:b', '2:c', '3:d'])
     expect(retries.length).toBeGreaterThan(0)
     expect(retries.every((code) => code === 'CONNECTION_CLOSED' || code === 'LEADER_NOT_AVAILABLE' || code === 'NOT_LEADER')).toBe(true)
+    // the connection's story, as events and as log lines: connected, lost, connected again
+    expect(events[0]).toBe('connect 1')
+    expect(events).toContain('disconnect 1 CONNECTION_CLOSED')
+    expect(events.indexOf('reconnect 1')).toBeGreaterThan(events.indexOf('disconnect 1 CONNECTION_CLOSED'))
+    expect(logged).toContain('connection lost')
+    expect(logged).toContain('connected again')
   }, 60_000)
 
   it('a subscription with maxOutageMs gives up with the last error once the broker has been gone that long', async () => {
