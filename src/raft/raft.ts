@@ -29,8 +29,8 @@ import { Progress, ProgressState } from './progress.js'
 import { VoteResult, committedIndex, majority, voteResult } from './quorum.js'
 import { TERM_UNAVAILABLE, entryBytes } from './storage.js'
 import type { Storage } from './storage.js'
-import { EntryType, MessageType, NONE, Role } from './types.js'
-import type { ConfState, Entry, HardState, Message, NodeId, Snapshot, SoftState } from './types.js'
+import { EntryType, MessageType, NONE, Role, blankMessage } from './types.js'
+import type { ConfState, Entry, HardState, Message, MutableMessage, NodeId, Snapshot, SoftState } from './types.js'
 
 /**
  * Deliberately wrong rules, for tests that prove the simulator catches a broken core.
@@ -104,27 +104,9 @@ export interface Proposed {
   readonly term: number
 }
 
-interface MutableMessage {
-  type: MessageType
-  from: NodeId
-  to: NodeId
-  term: number
-  logTerm: number
-  index: number
-  entries: readonly Entry[]
-  commit: number
-  reject: boolean
-  rejectHint: number
-  snapshot: Snapshot | null
-  transfer: boolean
-  quiesce: boolean
-}
-
 function sameVoters(a: ConfState, b: ConfState): boolean {
   return a.voters.length === b.voters.length && a.voters.every((v, i) => v === b.voters[i])
 }
-
-const NO_ENTRIES: readonly Entry[] = Object.freeze([]) as readonly Entry[]
 
 function isAfterPersist(type: MessageType): boolean {
   return (
@@ -494,21 +476,7 @@ export class Raft {
   // ---- messages ------------------------------------------------------------------
 
   #message(type: MessageType, to: NodeId, term: number): MutableMessage {
-    return {
-      type,
-      from: this.id,
-      to,
-      term,
-      logTerm: 0,
-      index: 0,
-      entries: NO_ENTRIES,
-      commit: 0,
-      reject: false,
-      rejectHint: 0,
-      snapshot: null,
-      transfer: false,
-      quiesce: false,
-    }
+    return blankMessage(type, this.id, to, term)
   }
 
   #send(m: MutableMessage): void {

@@ -114,6 +114,16 @@ export interface Message {
   readonly quiesce: boolean
 }
 
+/** A Message under construction (the core fills in what its type needs before sending). */
+export type MutableMessage = { -readonly [K in keyof Message]: Message[K] }
+
+const NO_ENTRIES: readonly Entry[] = Object.freeze([]) as readonly Entry[]
+
+/** A message of `type` with every other field zero or empty: the one place that lists them all. */
+export function blankMessage(type: MessageType, from: NodeId, to: NodeId, term: number): MutableMessage {
+  return { type, from, to, term, logTerm: 0, index: 0, entries: NO_ENTRIES, commit: 0, reject: false, rejectHint: 0, snapshot: null, transfer: false, quiesce: false }
+}
+
 export const Role = {
   Follower: 'follower',
   PreCandidate: 'pre-candidate',

@@ -33,7 +33,7 @@
 import { Packr } from 'msgpackr'
 import { fail, ok } from '../base/index.js'
 import type { Result } from '../base/index.js'
-import { MessageType } from '../raft/index.js'
+import { MessageType, blankMessage } from '../raft/index.js'
 import type { Message, NodeId, SnapshotMetadata } from '../raft/index.js'
 
 export const TransferTag = { Offer: 1, Ask: 2, State: 3, Records: 4, End: 5 } as const
@@ -142,19 +142,5 @@ export function installMessage(leader: NodeId, self: NodeId, term: number, meta:
 }
 
 function snapMessage(from: NodeId, to: NodeId, term: number, meta: SnapshotMetadata, data: Uint8Array): Message {
-  return {
-    type: MessageType.Snap,
-    from,
-    to,
-    term,
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    snapshot: { metadata: meta, data },
-    transfer: false,
-    quiesce: false,
-  }
+  return { ...blankMessage(MessageType.Snap, from, to, term), snapshot: { metadata: meta, data } }
 }

@@ -6,7 +6,7 @@
  * randomised, fault-injecting big brother of this.
  */
 import { Prng } from '../../src/base/index.js'
-import { EntryType, MemoryStorage, RaftNode } from '../../src/raft/index.js'
+import { EntryType, MemoryStorage, RaftNode, blankMessage } from '../../src/raft/index.js'
 import type { Entry, HardState, Message, NodeId, RaftOptions, Ready } from '../../src/raft/index.js'
 
 export interface ClusterOptions {
@@ -211,18 +211,7 @@ export function storageWithLog(voters: readonly NodeId[], terms: readonly number
 
 /** A message with every field zero or empty, with `fields` set: for stepping a node by hand. */
 export function msg(fields: Partial<Message> & Pick<Message, 'type' | 'from' | 'to' | 'term'>): Message {
-  return {
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    snapshot: null,
-    transfer: false,
-    quiesce: false,
-    ...fields,
-  }
+  return { ...blankMessage(fields.type, fields.from, fields.to, fields.term), ...fields }
 }
 
 /** Drives a lone node by hand (no TestCluster): persist its Ready, advance, return the Ready. */
