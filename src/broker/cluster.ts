@@ -88,6 +88,8 @@ export class Cluster {
   readonly #started: readonly number[]
   /** The members added to the running cluster, as the metadata last said. */
   #added = new Map<number, PeerRecord>()
+  #members: readonly number[] = []
+  #observers: readonly number[] = []
   /** Voters of the metadata group: the first members started with, by id, up to three. */
   readonly controllerVoters: readonly number[]
   readonly #link: PeerSender | null
@@ -114,6 +116,7 @@ export class Cluster {
     this.nodeId = opts.nodeId
     this.#started = opts.members.length > 0 ? [...opts.members].sort((a, b) => a - b) : [opts.nodeId]
     this.controllerVoters = this.#started.slice(0, limits.cluster.controllerVotersMax)
+    this.#derive()
     this.#link = opts.link
     this.#log = opts.log
   }
@@ -133,9 +136,9 @@ export class Cluster {
     return this.#link !== null
   }
 
-  /** Every member id, this node's included, ascending. */
-  get members(): number[] {
-    return [...new Set([...this.#started, ...this.#added.keys()])].sort((a, b) => a - b)
+  /** Every member id, this node's included, ascending (recomputed only when the members change). */
+  get members(): readonly number[] {
+    return this.#members
   }
 
   /** Whether node `id` was listed in `--peers` at start (not added to the running cluster). */
@@ -144,8 +147,8 @@ export class Cluster {
   }
 
   /** Members that observe the metadata group rather than vote in it. */
-  get observers(): number[] {
-    return this.members.filter((id) => !this.controllerVoters.includes(id))
+  get observers(): readonly number[] {
+    return this.#observers
   }
 
   /**
@@ -164,6 +167,12 @@ export class Cluster {
       if (!added.has(id) && id !== this.nodeId && !this.#started.includes(id)) this.#link.removePeer(id)
     }
     this.#added = new Map(added)
+    this.#derive()
+  }
+
+  #derive(): void {
+    this.#members = [...new Set([...this.#started, ...this.#added.keys()])].sort((a, b) => a - b)
+    this.#observers = this.#members.filter((id) => !this.controllerVoters.includes(id))
   }
 
   /**

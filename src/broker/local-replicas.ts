@@ -95,7 +95,8 @@ export class LocalReplicas {
   #tell(topic: Topic, p: PartitionAssignment): void {
     if (!this.#o.groups.hasGroup(p.groupId)) return
     const assignment = { target: p.target ?? null, retentionMs: topic.config.retentionMs, retentionBytes: topic.config.retentionBytes }
-    const key = JSON.stringify(assignment)
+    // every reconcile looks at every hosted partition, on the main thread: a cheap key
+    const key = `${assignment.target?.join(',') ?? '-'}|${assignment.retentionMs}|${assignment.retentionBytes}`
     if (this.#told.get(p.groupId) === key) return
     this.#told.set(p.groupId, key)
     this.#o.groups.assign(p.groupId, assignment)

@@ -46,7 +46,8 @@ const fields: Record<string, Part> = {
   K: (_t, _p, m) => String(m.key === null ? -1 : m.key.byteLength),
 }
 
-const escapes: Record<string, string> = { n: '\n', t: '\t', r: '\r', '0': '\0', '\\': '\\' }
+/** The backslash escapes of format strings, and of produce's delimiters: \n \t \r \0 \\. */
+export const escapes: Readonly<Record<string, string>> = { n: '\n', t: '\t', r: '\r', '0': '\0', '\\': '\\' }
 
 /** The parts of a format string: literal text and field readers, in order. */
 export function parseFormatString(format: string): Part[] {

@@ -20,7 +20,7 @@
  * Ctrl-C stops reading, sends what was read (as at the end of the input), prints the
  * same summary as any other stop and exits 130; a second Ctrl-C exits at once.
  *
- * Imports base, client, protocol (types), ./run, ./progress and packages.
+ * Imports base, client, protocol (types), ./run, ./progress, ./format and packages.
  */
 import { fstatSync } from 'node:fs'
 import { open } from 'node:fs/promises'
@@ -30,6 +30,7 @@ import { limits } from '../base/index.js'
 import { RaftmqError } from '../client/index.js'
 import type { Client, Message, Producer } from '../client/index.js'
 import type { Compression } from '../protocol/compression.js'
+import { escapes } from './format.js'
 import { Progress } from './progress.js'
 import { brokersOption, examples, integer, withClient } from './run.js'
 
@@ -128,8 +129,7 @@ export function parseDelimiter(text: string): Buffer {
       continue
     }
     const n = text[++i]!
-    const simple: Record<string, number> = { t: 9, n: 10, r: 13, '0': 0, '\\': 92 }
-    if (n in simple) bytes.push(simple[n]!)
+    if (n in escapes) bytes.push(escapes[n]!.charCodeAt(0))
     else if (n === 'x' && /^[0-9a-fA-F]{2}$/.test(text.slice(i + 1, i + 3))) {
       bytes.push(parseInt(text.slice(i + 1, i + 3), 16))
       i += 2

@@ -76,7 +76,8 @@ export class Connection {
     })
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => {
-      this.#first ??= chunk.subarray(0, FIRST_BYTES_SHOWN)
+      // a copy: a view would keep the whole first chunk alive as long as the connection
+      if (this.#first === null && !this.#greeted) this.#first = Buffer.from(chunk.subarray(0, FIRST_BYTES_SHOWN))
       this.#decoder.push(chunk)
     })
     socket.on('error', (err) => this.#fail(new RaftmqError('CONNECTION_CLOSED', formatMessage('CONNECTION_CLOSED', { broker }), { cause: err })))
